@@ -1,0 +1,332 @@
+//! Where objects live, and how the heap enumerates them.
+//!
+//! Small objects (at most [`MAX_SMALL`] bytes, alignment at most 8) live in
+//! *chunks*: arrays of equal-sized slots, one set of chunks per size class. A
+//! free list threads through the empty slots. Chunks come zeroed from the
+//! global allocator (so memory tools and counting allocators see them), and a
+//! zero `state` word marks a slot as free, so walking every slot of every
+//! chunk enumerates the live objects without any per-object link. Chunk sizes
+//! are exact multiples of the slot size: a chunk of 24-byte slots wastes
+//! nothing.
+//!
+//! Bigger or over-aligned objects get an allocation of their own, with a
+//! two-pointer prefix that links them into a list the heap can also walk.
+
+use std::alloc::{alloc_zeroed, dealloc, handle_alloc_error, Layout};
+use std::ptr::{self, NonNull};
+
+use crate::header::Header;
+
+/// Slot sizes of the size classes, in bytes.
+const CLASS_SIZES: [usize; 23] = [
+    16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
+    768, 896, 1024,
+];
+const NUM_CLASSES: usize = CLASS_SIZES.len();
+/// The largest object that lives in a chunk.
+pub(crate) const MAX_SMALL: usize = CLASS_SIZES[NUM_CLASSES - 1];
+/// The class number meaning "an allocation of its own".
+pub(crate) const LARGE: usize = NUM_CLASSES;
+/// Alignment of every chunk and therefore of every slot.
+const SLOT_ALIGN: usize = 8;
+/// Chunks start small (a program with three objects should not pay 64 KiB per
+/// class) and double up to about this size.
+const MAX_CHUNK_BYTES: usize = 64 * 1024;
+const FIRST_CHUNK_BYTES: usize = 1024;
+
+/// The size class of an object of `size` bytes and alignment `align`
+/// (`LARGE` if it does not fit a slot).
+pub(crate) const fn class_of(size: usize, align: usize) -> usize {
+    if align > SLOT_ALIGN || size > MAX_SMALL {
+        return LARGE;
+    }
+    let mut c = 0;
+    while CLASS_SIZES[c] < size {
+        c += 1;
+    }
+    c
+}
+
+/// One chunk of slots.
+struct Chunk {
+    base: NonNull<u8>,
+    bytes: usize,
+}
+
+struct SizeClass {
+    slot_size: usize,
+    /// Head of the free list; each free slot stores the next one's address in
+    /// its first 8 bytes.
+    free: *mut u8,
+    /// Never-used slots of the newest chunk: `[bump, bump_end)`.
+    bump: *mut u8,
+    bump_end: *mut u8,
+    chunks: Vec<Chunk>,
+    next_chunk_bytes: usize,
+}
+
+/// The link prefix of a large object.
+#[repr(C)]
+struct LargeLink {
+    prev: *mut LargeLink,
+    next: *mut LargeLink,
+}
+
+/// All memory of one thread's heap.
+///
+/// # Invariants
+///
+/// * Every slot of every chunk is either a live object (its header's `state`
+///   is non-zero) or free (`state == 0`; never-used slots are zeroed memory).
+/// * `live` is the number of slots and large objects handed out by `alloc`
+///   and not yet returned by `free`.
+pub(crate) struct Slabs {
+    classes: Vec<SizeClass>,
+    large: *mut LargeLink,
+    live: usize,
+    chunk_bytes: usize,
+}
+
+impl Slabs {
+    pub const fn new() -> Self {
+        Slabs {
+            classes: Vec::new(),
+            large: ptr::null_mut(),
+            live: 0,
+            chunk_bytes: 0,
+        }
+    }
+
+    /// Objects handed out and not yet freed.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Bytes held in chunks and large objects (what the global allocator sees,
+    /// minus the small bookkeeping vectors).
+    #[allow(dead_code)]
+    pub fn chunk_bytes(&self) -> usize {
+        self.chunk_bytes
+    }
+
+    /// Memory for one object of size class `class` (or, if `class == LARGE`,
+    /// of `layout`). The memory is uninitialized as far as the caller is
+    /// concerned; it must write a header with a non-zero `state` before
+    /// anything enumerates the heap.
+    #[inline]
+    pub fn alloc(&mut self, class: usize, layout: Layout) -> NonNull<Header> {
+        self.live += 1;
+        if class == LARGE {
+            return self.alloc_large(layout);
+        }
+        if self.classes.is_empty() {
+            self.init_classes();
+        }
+        let c = &mut self.classes[class];
+        if !c.free.is_null() {
+            let slot = c.free;
+            // SAFETY: `slot` is on the free list, so it is a free slot of one
+            // of our chunks whose first 8 bytes hold the next free slot.
+            c.free = unsafe { slot.cast::<*mut u8>().read() };
+            // SAFETY: non-null, checked above.
+            return unsafe { NonNull::new_unchecked(slot.cast()) };
+        }
+        if c.bump == c.bump_end {
+            self.grow(class);
+        }
+        let c = &mut self.classes[class];
+        let slot = c.bump;
+        // SAFETY: `bump < bump_end`, both inside the newest chunk, which holds
+        // a whole number of slots.
+        c.bump = unsafe { slot.add(c.slot_size) };
+        // SAFETY: chunk pointers are never null.
+        unsafe { NonNull::new_unchecked(slot.cast()) }
+    }
+
+    #[cold]
+    fn init_classes(&mut self) {
+        self.classes = CLASS_SIZES
+            .iter()
+            .map(|&slot_size| SizeClass {
+                slot_size,
+                free: ptr::null_mut(),
+                bump: ptr::null_mut(),
+                bump_end: ptr::null_mut(),
+                chunks: Vec::new(),
+                next_chunk_bytes: FIRST_CHUNK_BYTES,
+            })
+            .collect();
+    }
+
+    #[cold]
+    fn grow(&mut self, class: usize) {
+        let c = &mut self.classes[class];
+        let slots = (c.next_chunk_bytes / c.slot_size).max(1);
+        let bytes = slots * c.slot_size;
+        c.next_chunk_bytes = (c.next_chunk_bytes * 2).min(MAX_CHUNK_BYTES);
+        let layout = Layout::from_size_align(bytes, SLOT_ALIGN).expect("chunk layout");
+        // SAFETY: `layout` has a non-zero size.
+        let base = unsafe { alloc_zeroed(layout) };
+        let Some(base) = NonNull::new(base) else {
+            handle_alloc_error(layout)
+        };
+        c.chunks.push(Chunk { base, bytes });
+        c.bump = base.as_ptr();
+        // SAFETY: one past the end of the chunk.
+        c.bump_end = unsafe { base.as_ptr().add(bytes) };
+        self.chunk_bytes += bytes;
+    }
+
+    /// Layout of a large allocation and the offset of the object inside it.
+    fn large_layout(object: Layout) -> (Layout, usize) {
+        Layout::new::<LargeLink>()
+            .extend(object)
+            .expect("object too large")
+    }
+
+    #[cold]
+    fn alloc_large(&mut self, object: Layout) -> NonNull<Header> {
+        let (layout, offset) = Self::large_layout(object);
+        // SAFETY: `layout` has a non-zero size (it includes the link).
+        let base = unsafe { alloc_zeroed(layout) }.cast::<LargeLink>();
+        if base.is_null() {
+            handle_alloc_error(layout)
+        }
+        // SAFETY: `base` is a fresh allocation large enough for the link;
+        // `self.large` is null or the head of our list.
+        unsafe {
+            base.write(LargeLink {
+                prev: ptr::null_mut(),
+                next: self.large,
+            });
+            if !self.large.is_null() {
+                (*self.large).prev = base;
+            }
+        }
+        self.large = base;
+        self.chunk_bytes += layout.size();
+        // SAFETY: `offset` is inside the allocation (from `Layout::extend`).
+        unsafe { NonNull::new_unchecked(base.cast::<u8>().add(offset).cast()) }
+    }
+
+    /// Returns an object's memory.
+    ///
+    /// # Safety
+    /// `header` came from `alloc(class, layout)` of this `Slabs` with the same
+    /// `class` and `layout`, has not been freed, and nothing will use it again.
+    #[inline]
+    pub unsafe fn free(&mut self, header: NonNull<Header>, class: usize, layout: Layout) {
+        self.live -= 1;
+        if class == LARGE {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.free_large(header, layout) };
+        }
+        let c = &mut self.classes[class];
+        let slot = header.as_ptr().cast::<u8>();
+        // SAFETY: the slot is ours and unused from now on: mark it free
+        // (`state == 0`) and push it on the free list.
+        unsafe {
+            (*header.as_ptr()).state.set(0);
+            slot.cast::<*mut u8>().write(c.free);
+        }
+        c.free = slot;
+    }
+
+    /// # Safety
+    /// As for `free`, with `class == LARGE`.
+    #[cold]
+    unsafe fn free_large(&mut self, header: NonNull<Header>, object: Layout) {
+        let (layout, offset) = Self::large_layout(object);
+        // SAFETY: the caller guarantees the object came from `alloc_large`
+        // with this layout, so the link sits `offset` bytes before it and is
+        // a member of our list.
+        unsafe {
+            let link = header.as_ptr().cast::<u8>().sub(offset).cast::<LargeLink>();
+            let LargeLink { prev, next } = link.read();
+            if prev.is_null() {
+                self.large = next;
+            } else {
+                (*prev).next = next;
+            }
+            if !next.is_null() {
+                (*next).prev = prev;
+            }
+            dealloc(link.cast(), layout);
+        }
+        self.chunk_bytes -= layout.size();
+    }
+
+    /// Calls `f` with the header of every live object (free slots skipped),
+    /// in allocation order within each chunk.
+    ///
+    /// `f` must not allocate or free objects of this heap.
+    #[allow(dead_code)]
+    pub fn for_each_object(&self, mut f: impl FnMut(NonNull<Header>)) {
+        for c in &self.classes {
+            for chunk in &c.chunks {
+                let mut offset = 0;
+                while offset < chunk.bytes {
+                    // SAFETY: `offset` is a slot boundary inside the chunk;
+                    // every slot's header is initialized (zeroed or written).
+                    let header = unsafe { chunk.base.add(offset).cast::<Header>() };
+                    // SAFETY: as above.
+                    if unsafe { header.as_ref() }.state.get() != 0 {
+                        f(header);
+                    }
+                    offset += c.slot_size;
+                }
+            }
+        }
+        let mut link = self.large;
+        while !link.is_null() {
+            // SAFETY: `link` is a member of our large-object list.
+            let header = unsafe { Self::large_header(link) };
+            f(header);
+            // SAFETY: list member.
+            link = unsafe { (*link).next };
+        }
+    }
+
+    /// The header that follows a large object's link.
+    ///
+    /// # Safety
+    /// `link` is a member of the large-object list.
+    unsafe fn large_header(link: *mut LargeLink) -> NonNull<Header> {
+        // The object's offset is the link size (16) rounded up to the object's
+        // alignment, a power of two: 16, 32, 64, ... The alignment is not
+        // stored, but the bytes between the link and the object are zeroed
+        // padding (the allocation is zeroed) while a live object's state word
+        // is never zero, so the first candidate offset with a non-zero state
+        // is the object.
+        let mut offset = std::mem::size_of::<LargeLink>();
+        loop {
+            // SAFETY: `offset` stays inside the allocation: the object lies
+            // at the first aligned offset with a non-zero state.
+            let header = unsafe { link.cast::<u8>().add(offset).cast::<Header>() };
+            // SAFETY: inside the allocation, initialized (zeroed or written).
+            if unsafe { (*header).state.get() } != 0 {
+                // SAFETY: non-null.
+                return unsafe { NonNull::new_unchecked(header) };
+            }
+            offset *= 2;
+        }
+    }
+
+    /// Frees every chunk and large object. Only for a heap whose objects are
+    /// all gone.
+    ///
+    /// # Safety
+    /// No object of this heap is live or will be used again.
+    pub unsafe fn release_all(&mut self) {
+        debug_assert_eq!(self.live, 0);
+        for c in self.classes.drain(..) {
+            for chunk in c.chunks {
+                let layout = Layout::from_size_align(chunk.bytes, SLOT_ALIGN).expect("layout");
+                // SAFETY: allocated in `grow` with this layout; no object
+                // lives in it (caller's guarantee).
+                unsafe { dealloc(chunk.base.as_ptr(), layout) };
+            }
+        }
+        self.chunk_bytes = 0;
+    }
+}

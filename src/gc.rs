@@ -1,0 +1,520 @@
+//! `Gc<T>`: the strong handle.
+
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
+
+use crate::header::{GcBox, Header, BUFFERED, COLLECTING, MAY_CYCLE, VALUE_DROPPED};
+use crate::heap::heap;
+use crate::trace::{Trace, Tracer};
+use crate::weak::WeakGc;
+
+/// A reference-counted pointer whose reference cycles are collected.
+///
+/// Used exactly like [`std::rc::Rc`]: cloning makes another handle, dropping
+/// the last handle drops the value at once. In addition, objects that only
+/// keep *each other* alive (a cycle) are freed by [`collect`](crate::collect),
+/// which also runs automatically.
+///
+/// `Gc<T>` is one pointer wide, and so is `Option<Gc<T>>`. It is neither
+/// `Send` nor `Sync`: every thread has its own heap.
+///
+/// # Dropped values
+///
+/// When a garbage cycle is freed, a `Drop` impl of one member may still hold
+/// (or stash) a handle to another member whose value is already gone.
+/// Dereferencing such a handle panics with a clear message instead of reading
+/// freed memory; [`Gc::try_deref`] returns `None` instead.
+///
+/// ```
+/// use rcycle::{collect, Gc, Trace};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Node { name: String, next: RefCell<Option<Gc<Node>>> }
+///
+/// let a = Gc::new(Node { name: "a".into(), next: RefCell::new(None) });
+/// let b = Gc::new(Node { name: "b".into(), next: RefCell::new(Some(a.clone())) });
+/// *a.next.borrow_mut() = Some(b.clone()); // a <-> b
+/// assert_eq!(b.name, "b");
+/// drop((a, b));
+/// assert_eq!(collect(), 2); // the cycle is gone
+/// ```
+pub struct Gc<T: ?Sized> {
+    ptr: NonNull<GcBox<T>>,
+    _owns: PhantomData<GcBox<T>>,
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn dead_value() -> ! {
+    panic!(
+        "rcycle: dereferenced a Gc whose value has already been dropped \
+         (it was part of a collected garbage cycle, or is being dropped now); \
+         use Gc::try_deref to check"
+    )
+}
+
+impl<T: Trace + 'static> Gc<T> {
+    /// Moves `value` into a new object on this thread's heap.
+    ///
+    /// ```
+    /// let five = rcycle::Gc::new(5);
+    /// assert_eq!(*five, 5);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn new(value: T) -> Gc<T> {
+        let header = heap().alloc::<T>();
+        let boxed = header.cast::<GcBox<T>>();
+        // SAFETY: `alloc` returned memory for a `GcBox<T>` with its header
+        // written; the value slot is ours to initialize.
+        unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
+        // SAFETY: header just written.
+        let h = unsafe { header.as_ref() };
+        h.strong.set(1);
+        h.clear(VALUE_DROPPED);
+        Gc {
+            ptr: boxed,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Makes an object that refers to itself: `data_fn` receives a [`WeakGc`]
+    /// to the object being built (its `upgrade` returns `None` until
+    /// `new_cyclic` returns).
+    ///
+    /// ```
+    /// use rcycle::{Gc, Trace, WeakGc};
+    /// #[derive(Trace)]
+    /// struct Me { me: WeakGc<Me> }
+    /// let m = Gc::new_cyclic(|w| Me { me: w.clone() });
+    /// assert!(Gc::ptr_eq(&m.me.upgrade().unwrap(), &m));
+    /// ```
+    #[track_caller]
+    pub fn new_cyclic<F: FnOnce(&WeakGc<T>) -> T>(data_fn: F) -> Gc<T> {
+        let header = heap().alloc::<T>();
+        let boxed = header.cast::<GcBox<T>>();
+        // The implicit weak (1) is kept until the value exists; `weak` holds
+        // one more. If `data_fn` panics, `Uninit` releases the implicit weak,
+        // and `weak`'s own drop releases its count: memory is freed, never
+        // read (the value is still marked absent).
+        struct Uninit(NonNull<Header>);
+        impl Drop for Uninit {
+            fn drop(&mut self) {
+                // SAFETY: we own the implicit weak of an object with no value.
+                unsafe { heap().release_weak(self.0) }
+            }
+        }
+        let guard = Uninit(header);
+        // SAFETY: the header is written; a weak handle may exist.
+        unsafe { header.as_ref() }.inc_weak();
+        let weak = WeakGc::from_box(boxed);
+        let value = data_fn(&weak);
+        std::mem::forget(guard);
+        // SAFETY: as in `new`.
+        unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
+        // SAFETY: header written.
+        let h = unsafe { header.as_ref() };
+        h.strong.set(1);
+        h.clear(VALUE_DROPPED);
+        drop(weak);
+        Gc {
+            ptr: boxed,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T> Gc<T> {
+    /// Returns the value if this is the only strong handle (weak handles then
+    /// stop upgrading), or `Err(this)` otherwise.
+    ///
+    /// ```
+    /// use rcycle::Gc;
+    /// let x = Gc::new(3);
+    /// assert_eq!(Gc::try_unwrap(x), Ok(3));
+    /// let y = Gc::new(4);
+    /// let y2 = y.clone();
+    /// assert_eq!(*Gc::try_unwrap(y).unwrap_err(), 4);
+    /// # drop(y2);
+    /// ```
+    pub fn try_unwrap(this: Self) -> Result<T, Self> {
+        let h = this.header();
+        if h.strong.get() != 1 || !h.value_alive() || h.has(COLLECTING) {
+            return Err(this);
+        }
+        let this = ManuallyDrop::new(this);
+        let h = this.header();
+        h.set(VALUE_DROPPED);
+        h.strong.set(0);
+        // SAFETY: the value is intact, we hold the only strong handle, and the
+        // flag just set stops every other access; the value is moved out once.
+        let value = unsafe { ptr::read(&(*this.ptr.as_ptr()).value) };
+        // SAFETY: strong is zero and the value gone: release the implicit weak.
+        unsafe { heap().release_weak(this.ptr.cast()) };
+        Ok(value)
+    }
+}
+
+impl<T: ?Sized> Gc<T> {
+    #[inline(always)]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a `Gc` holds a strong count, which keeps the header readable
+        // (the implicit weak is held at least as long as any strong handle).
+        unsafe { &*self.ptr.as_ptr().cast::<Header>() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn header_ptr(&self) -> NonNull<Header> {
+        self.ptr.cast()
+    }
+
+    /// Wraps an object pointer whose strong count the caller already added.
+    ///
+    /// # Safety
+    /// `ptr` is a live object of a `T` and the caller transfers one strong
+    /// count to the new handle.
+    #[inline]
+    pub(crate) unsafe fn from_box(ptr: NonNull<GcBox<T>>) -> Self {
+        Gc {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
+    /// The value, or `None` if it has already been dropped (see
+    /// [the type-level docs](Gc#dropped-values)).
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new("hi");
+    /// assert_eq!(rcycle::Gc::try_deref(&g), Some(&"hi"));
+    /// ```
+    #[inline]
+    pub fn try_deref(this: &Self) -> Option<&T> {
+        if this.header().value_alive() {
+            // SAFETY: the value is intact (flag clear) and stays so while this
+            // handle is borrowed: values are dropped only once the strong count
+            // is zero, or by the collector, which never frees a value reachable
+            // from a borrowed handle (it is held from outside).
+            Some(unsafe { &(*this.ptr.as_ptr()).value })
+        } else {
+            None
+        }
+    }
+
+    /// Makes a [`WeakGc`] to the same object.
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1);
+    /// let w = rcycle::Gc::downgrade(&g);
+    /// assert_eq!(*w.upgrade().unwrap(), 1);
+    /// ```
+    pub fn downgrade(this: &Self) -> WeakGc<T> {
+        this.header().inc_weak();
+        WeakGc::from_box(this.ptr)
+    }
+
+    /// The number of `Gc` handles to this object.
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1);
+    /// let h = g.clone();
+    /// assert_eq!(rcycle::Gc::strong_count(&g), 2);
+    /// # drop(h);
+    /// ```
+    #[inline]
+    pub fn strong_count(this: &Self) -> usize {
+        this.header().strong.get() as usize
+    }
+
+    /// The number of [`WeakGc`] handles to this object.
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1);
+    /// let w = rcycle::Gc::downgrade(&g);
+    /// assert_eq!(rcycle::Gc::weak_count(&g), 1);
+    /// # drop(w);
+    /// ```
+    #[inline]
+    pub fn weak_count(this: &Self) -> usize {
+        // Minus the implicit weak, held as long as any strong handle exists.
+        this.header().weak.get() as usize - 1
+    }
+
+    /// Whether two handles point to the same object (like [`std::ptr::eq`]).
+    ///
+    /// ```
+    /// let a = rcycle::Gc::new(1);
+    /// let b = a.clone();
+    /// let c = rcycle::Gc::new(1);
+    /// assert!(rcycle::Gc::ptr_eq(&a, &b) && !rcycle::Gc::ptr_eq(&a, &c));
+    /// ```
+    #[inline]
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        ptr::addr_eq(this.ptr.as_ptr(), other.ptr.as_ptr())
+    }
+
+    /// A pointer to the value (valid while the value is alive).
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(7);
+    /// assert_eq!(unsafe { *rcycle::Gc::as_ptr(&g) }, 7);
+    /// ```
+    #[inline]
+    pub fn as_ptr(this: &Self) -> *const T {
+        // SAFETY: only computes the field address; nothing is read.
+        unsafe { &raw const (*this.ptr.as_ptr()).value }
+    }
+
+    /// A mutable reference to the value if no other `Gc` or `WeakGc` handle
+    /// to it exists.
+    ///
+    /// ```
+    /// let mut g = rcycle::Gc::new(1);
+    /// *rcycle::Gc::get_mut(&mut g).unwrap() += 1;
+    /// assert_eq!(*g, 2);
+    /// let g2 = g.clone();
+    /// assert!(rcycle::Gc::get_mut(&mut g).is_none());
+    /// # drop(g2);
+    /// ```
+    pub fn get_mut(this: &mut Self) -> Option<&mut T> {
+        let h = this.header();
+        if h.strong.get() == 1 && h.weak.get() == 1 && h.value_alive() && !h.has(COLLECTING) {
+            // SAFETY: this is the only handle of any kind, so no other
+            // reference to the value can exist; the value is intact.
+            Some(unsafe { &mut (*this.ptr.as_ptr()).value })
+        } else {
+            None
+        }
+    }
+
+    /// Unsizes a `Gc`. Use [`coerce_gc!`](crate::coerce_gc) instead.
+    ///
+    /// # Safety
+    /// `f` must return its argument, converted by an unsizing coercion.
+    #[doc(hidden)]
+    pub unsafe fn __unsize<U: ?Sized>(
+        this: Self,
+        f: impl FnOnce(*const GcBox<T>) -> *const GcBox<U>,
+    ) -> Gc<U> {
+        let this = ManuallyDrop::new(this);
+        let raw = f(this.ptr.as_ptr());
+        assert!(ptr::addr_eq(raw, this.ptr.as_ptr()), "coerce_gc: not a coercion");
+        Gc {
+            // SAFETY: same (non-null) address as `this.ptr`.
+            ptr: unsafe { NonNull::new_unchecked(raw.cast_mut()) },
+            _owns: PhantomData,
+        }
+    }
+}
+
+/// Converts a `Gc<T>` into a `Gc<U>` where `T` unsizes to `U`:
+/// `Gc<dyn Trait>` from `Gc<Concrete>`, `Gc<[T]>` from `Gc<[T; N]>`. (Stable
+/// Rust has no user `CoerceUnsized`; `Rc` gets this from the compiler.)
+///
+/// ```
+/// use rcycle::{coerce_gc, Gc};
+/// use std::fmt::Display;
+///
+/// let shown: Gc<dyn Display> = coerce_gc!(Gc::new(42) => dyn Display);
+/// assert_eq!(shown.to_string(), "42");
+/// let slice: Gc<[u8]> = coerce_gc!(Gc::new([1u8, 2, 3]) => [u8]);
+/// assert_eq!(slice.len(), 3);
+/// ```
+///
+/// Only coercions compile; casting to an unrelated type does not:
+///
+/// ```compile_fail
+/// use rcycle::{coerce_gc, Gc};
+/// let nope: Gc<String> = coerce_gc!(Gc::new(1u64) => String);
+/// ```
+#[macro_export]
+macro_rules! coerce_gc {
+    ($gc:expr => $target:ty) => {{
+        let gc = $gc;
+        // SAFETY: the closure only coerces (no `as` cast), so it returns its
+        // argument unsized.
+        unsafe {
+            $crate::Gc::__unsize(gc, |p| -> *const $crate::__private::GcBox<$target> { p })
+        }
+    }};
+}
+
+impl<T: ?Sized> Clone for Gc<T> {
+    /// Another handle to the same object.
+    ///
+    /// ```
+    /// let a = rcycle::Gc::new(1);
+    /// let b = a.clone();
+    /// assert!(rcycle::Gc::ptr_eq(&a, &b));
+    /// ```
+    #[inline]
+    fn clone(&self) -> Self {
+        self.header().inc_strong();
+        Gc {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for Gc<T> {
+    #[inline]
+    fn drop(&mut self) {
+        let h = self.header();
+        let strong = h.strong.get() - 1;
+        h.strong.set(strong);
+        if strong == 0 {
+            self.drop_last();
+        } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE
+        {
+            // Might now be the only thing outside a garbage cycle that kept it
+            // alive: remember it for the next collection.
+            heap().buffer_candidate(h);
+        }
+    }
+}
+
+impl<T: ?Sized> Gc<T> {
+    #[cold]
+    #[inline(never)]
+    fn drop_last(&mut self) {
+        let h = self.header();
+        if h.has(COLLECTING) {
+            // A member of the garbage set being freed: the collector owns it.
+            return;
+        }
+        if h.has(VALUE_DROPPED) {
+            // A dead box (its value went with a collected cycle): only the
+            // memory is left, held by the implicit weak.
+            // SAFETY: strong is zero and the value gone.
+            unsafe { heap().release_weak(self.header_ptr()) }
+        } else {
+            // SAFETY: strong is zero, the value intact, not collecting.
+            unsafe { heap().drop_unreferenced(self.header_ptr()) }
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for Gc<T> {
+    type Target = T;
+
+    /// The value.
+    ///
+    /// # Panics
+    /// If the value has already been dropped (see
+    /// [the type-level docs](Gc#dropped-values)).
+    #[inline]
+    #[track_caller]
+    fn deref(&self) -> &T {
+        match Gc::try_deref(self) {
+            Some(v) => v,
+            None => dead_value(),
+        }
+    }
+}
+
+// SAFETY: a `Gc` owns exactly one edge: to its object.
+unsafe impl<T: ?Sized> Trace for Gc<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.edge(self.header_ptr());
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Gc::try_deref(self) {
+            Some(v) => fmt::Debug::fmt(v, f),
+            None => f.write_str("Gc(<dropped>)"),
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized> fmt::Pointer for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&Gc::as_ptr(self), f)
+    }
+}
+
+impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + Eq> Eq for Gc<T> {}
+
+impl<T: ?Sized + PartialOrd> PartialOrd for Gc<T> {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Ord> Ord for Gc<T> {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Hash> Hash for Gc<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl<T: Default + Trace + 'static> Default for Gc<T> {
+    /// A new object holding `T::default()`.
+    ///
+    /// ```
+    /// let g: rcycle::Gc<Vec<u8>> = Default::default();
+    /// assert!(g.is_empty());
+    /// ```
+    #[track_caller]
+    fn default() -> Self {
+        Gc::new(T::default())
+    }
+}
+
+impl<T: Trace + 'static> From<T> for Gc<T> {
+    /// Same as [`Gc::new`].
+    ///
+    /// ```
+    /// let g: rcycle::Gc<String> = String::from("x").into();
+    /// assert_eq!(*g, "x");
+    /// ```
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Gc::new(value)
+    }
+}
+
+impl<T: ?Sized> AsRef<T> for Gc<T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> Borrow<T> for Gc<T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> Unpin for Gc<T> {}

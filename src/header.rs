@@ -1,0 +1,300 @@
+//! Object layout: the 16-byte header every `Gc` object starts with, its state
+//! bits, and the per-type information the header points to by index.
+//!
+//! ```text
+//!  offset 0        4        8        12       16
+//!        +--------+--------+--------+--------+---------------- - -
+//!        | strong |  weak  | scratch| state  | value: T ...
+//!        +--------+--------+--------+--------+---------------- - -
+//!                                    state = type index (24 bits) | flags (8 bits)
+//! ```
+//!
+//! There is no per-object type pointer and no per-object list link: the heap
+//! finds every object by walking the chunks it allocated them from
+//! ([`crate::alloc`]), and the type index names a [`TypeInfo`] in the thread's
+//! type table ([`TypeTable`]). A `Gc<u64>` object is therefore 24 bytes, the
+//! same as an `Rc<u64>` allocation.
+
+use std::any::TypeId;
+use std::cell::Cell;
+use std::ptr::NonNull;
+
+use crate::trace::{Trace, Tracer};
+
+/// The header at offset 0 of every object.
+///
+/// # Invariants
+///
+/// * `strong` is the number of live `Gc` handles to the object. It never
+///   overflows: incrementing past `u32::MAX` aborts the process.
+/// * `weak` is the number of live `WeakGc` handles, **plus one** for as long
+///   as the value has not finished dropping (the *implicit weak*, exactly as
+///   in `std::rc`). The slot is returned to the allocator only when `weak`
+///   reaches zero and [`BUFFERED`] is clear; until then the header stays
+///   readable, so every handle can always read its object's header.
+/// * [`VALUE_DROPPED`] set means the value is gone (or never was written, or
+///   is being dropped right now): no reference to it may be created. It is
+///   set *before* the value's destructor starts and never cleared.
+/// * [`COLLECTING`] is set only while the collector owns the object as a
+///   member of a garbage set; a strong count reaching zero then only
+///   decrements, the collector frees.
+/// * [`VISITED`] is set only during a collection, and then `scratch` is the
+///   object's index in the collector's node table.
+/// * A free slot has `state == 0` (type index 0 is never used for objects).
+#[repr(C)]
+pub(crate) struct Header {
+    pub strong: Cell<u32>,
+    pub weak: Cell<u32>,
+    pub scratch: Cell<u32>,
+    pub state: Cell<u32>,
+}
+
+/// The object is in the thread's candidate buffer.
+pub(crate) const BUFFERED: u32 = 1 << 0;
+/// The value has been dropped, is being dropped, or is not yet written.
+pub(crate) const VALUE_DROPPED: u32 = 1 << 1;
+/// The object belongs to the garbage set of the running collection.
+pub(crate) const COLLECTING: u32 = 1 << 2;
+/// The object's finalizer has run (it never runs twice).
+pub(crate) const FINALIZED: u32 = 1 << 3;
+/// The object is in the running collection's node table.
+pub(crate) const VISITED: u32 = 1 << 4;
+/// The object's type may own a `Gc`, so the object may be part of a cycle
+/// and is buffered as a candidate when its count drops to a non-zero value.
+pub(crate) const MAY_CYCLE: u32 = 1 << 5;
+/// Bits 0..8 are flags; the type index lives above them.
+const FLAG_BITS: u32 = 8;
+const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
+/// The largest type index that fits beside the flags.
+pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;
+
+impl Header {
+    /// A header for a fresh object whose type has the state template
+    /// `type_state` (from [`TypeTable::state_of`]), not yet holding a value:
+    /// strong 0, only the implicit weak, value marked absent.
+    #[inline]
+    pub fn new_uninit(type_state: u32) -> Header {
+        Header {
+            strong: Cell::new(0),
+            weak: Cell::new(1),
+            scratch: Cell::new(0),
+            state: Cell::new(type_state | VALUE_DROPPED),
+        }
+    }
+
+    #[inline(always)]
+    pub fn has(&self, flag: u32) -> bool {
+        self.state.get() & flag != 0
+    }
+
+    #[inline(always)]
+    pub fn set(&self, flag: u32) {
+        self.state.set(self.state.get() | flag)
+    }
+
+    #[inline(always)]
+    pub fn clear(&self, flag: u32) {
+        self.state.set(self.state.get() & !flag)
+    }
+
+    #[inline(always)]
+    pub fn type_index(&self) -> u32 {
+        self.state.get() >> FLAG_BITS
+    }
+
+    /// Flags only, for tests and debugging.
+    #[allow(dead_code)]
+    pub fn flags(&self) -> u32 {
+        self.state.get() & FLAG_MASK
+    }
+
+    /// Whether `Gc` handles may read the value right now.
+    #[inline(always)]
+    pub fn value_alive(&self) -> bool {
+        !self.has(VALUE_DROPPED)
+    }
+
+    #[inline(always)]
+    pub fn inc_strong(&self) {
+        let n = self.strong.get();
+        if n == u32::MAX {
+            // Like `Rc`: an overflowed count would later free live memory.
+            std::process::abort();
+        }
+        self.strong.set(n + 1);
+    }
+
+    #[inline(always)]
+    pub fn inc_weak(&self) {
+        let n = self.weak.get();
+        if n == u32::MAX {
+            std::process::abort();
+        }
+        self.weak.set(n + 1);
+    }
+}
+
+/// Everything the heap needs to know about one concrete value type, without
+/// knowing the type: how to trace, finalize and drop it, and how big its
+/// objects are. One `'static` instance per type ([`TypeInfo::of`]).
+pub(crate) struct TypeInfo {
+    /// Traces the value of the object whose header is given.
+    pub trace: unsafe fn(NonNull<Header>, &mut Tracer<'_>),
+    /// Runs `Trace::finalize` on the value.
+    pub finalize: unsafe fn(NonNull<Header>),
+    /// Drops the value in place (not the memory).
+    pub drop_value: unsafe fn(NonNull<Header>),
+    /// Read by the leak reporter.
+    #[allow(dead_code)]
+    pub type_name: fn() -> &'static str,
+    /// Size and alignment of the whole object (header + value).
+    pub box_size: usize,
+    pub box_align: usize,
+}
+
+/// The object as the type system sees it: the header, then the value.
+/// Public only so that `coerce_gc!` can name it.
+#[doc(hidden)]
+#[repr(C)]
+pub struct GcBox<T: ?Sized> {
+    pub(crate) header: Header,
+    pub(crate) value: T,
+}
+
+/// Per-type constants, computed at compile time for every `T` put in a `Gc`.
+pub(crate) struct InfoFor<T>(std::marker::PhantomData<T>);
+
+impl<T: Trace + 'static> InfoFor<T> {
+    pub const INFO: &'static TypeInfo = &TypeInfo {
+        trace: trace_value::<T>,
+        finalize: finalize_value::<T>,
+        drop_value: drop_value::<T>,
+        type_name: std::any::type_name::<T>,
+        box_size: std::mem::size_of::<GcBox<T>>(),
+        box_align: std::mem::align_of::<GcBox<T>>(),
+    };
+}
+
+/// Reads the dynamic flags once per type (they are trait fns, not consts, so
+/// that `Trace` stays dyn-compatible).
+pub(crate) fn info_flags<T: Trace>() -> (bool, bool) {
+    (T::may_contain_gc(), T::has_finalizer())
+}
+
+/// # Safety
+/// `header` is the header of a live `GcBox<T>` whose value is intact.
+unsafe fn trace_value<T: Trace>(header: NonNull<Header>, tracer: &mut Tracer<'_>) {
+    // SAFETY: the caller guarantees a `GcBox<T>` with an intact value; `Header`
+    // is at offset 0 of the `repr(C)` box.
+    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    value.trace(tracer)
+}
+
+/// # Safety
+/// As for `trace_value`.
+unsafe fn finalize_value<T: Trace>(header: NonNull<Header>) {
+    // SAFETY: as in `trace_value`.
+    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    value.finalize()
+}
+
+/// # Safety
+/// `header` is the header of a `GcBox<T>` with an intact value that nothing
+/// will read again (its `VALUE_DROPPED` flag is already set).
+unsafe fn drop_value<T>(header: NonNull<Header>) {
+    // SAFETY: the caller guarantees the value is intact and no longer
+    // reachable through any reference (deref checks `VALUE_DROPPED`).
+    unsafe { std::ptr::drop_in_place(&raw mut (*header.cast::<GcBox<T>>().as_ptr()).value) }
+}
+
+/// The thread's table of types, indexed by the type index in each header.
+///
+/// Index 0 is reserved (free slots). Lookups by `&'static TypeInfo` address
+/// go through a small direct-mapped cache, because `Gc::new` does one per
+/// allocation; a miss falls back to comparing `TypeId`s, so a type whose
+/// `TypeInfo` was instantiated twice (two codegen units) still gets one index.
+pub(crate) struct TypeTable {
+    entries: Vec<TypeEntry>,
+    cache: [(usize, u32); CACHE_SLOTS],
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct TypeEntry {
+    pub info: &'static TypeInfo,
+    pub type_id: TypeId,
+    pub may_contain_gc: bool,
+    pub has_finalizer: bool,
+}
+
+const CACHE_SLOTS: usize = 64;
+
+impl TypeTable {
+    pub const fn new() -> Self {
+        TypeTable {
+            entries: Vec::new(),
+            cache: [(0, 0); CACHE_SLOTS],
+        }
+    }
+
+    #[inline]
+    fn cache_slot(addr: usize) -> usize {
+        (addr >> 3) % CACHE_SLOTS
+    }
+
+    /// The initial state word of a `T` object: its type index, plus
+    /// [`MAY_CYCLE`] if the type may own a `Gc`. Registers `T` on first use.
+    #[inline]
+    pub fn state_of<T: Trace + 'static>(&mut self) -> u32 {
+        let info = InfoFor::<T>::INFO;
+        let addr = info as *const TypeInfo as usize;
+        let (cached, index) = self.cache[Self::cache_slot(addr)];
+        if cached == addr {
+            return index;
+        }
+        self.register::<T>(info, addr)
+    }
+
+    #[cold]
+    fn register<T: Trace + 'static>(&mut self, info: &'static TypeInfo, addr: usize) -> u32 {
+        let type_id = TypeId::of::<T>();
+        let pos = match self.entries.iter().position(|e| e.type_id == type_id) {
+            Some(pos) => pos,
+            None => {
+                let (may_contain_gc, has_finalizer) = info_flags::<T>();
+                self.entries.push(TypeEntry {
+                    info,
+                    type_id,
+                    may_contain_gc,
+                    has_finalizer,
+                });
+                assert!(
+                    self.entries.len() as u32 <= MAX_TYPE_INDEX,
+                    "rcycle: too many types"
+                );
+                self.entries.len() - 1
+            }
+        };
+        let index = pos as u32 + 1;
+        let mut state = index << FLAG_BITS;
+        if self.entries[pos].may_contain_gc {
+            state |= MAY_CYCLE;
+        }
+        self.cache[Self::cache_slot(addr)] = (addr, state);
+        state
+    }
+
+    /// The entry for a type index taken from a live object's header.
+    #[inline]
+    pub fn get(&self, index: u32) -> &TypeEntry {
+        &self.entries[index as usize - 1]
+    }
+
+    /// All registered types, with their indices.
+    #[allow(dead_code)]
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &TypeEntry)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u32 + 1, e))
+    }
+}

@@ -1,0 +1,330 @@
+//! The per-thread heap: object memory, the type table, the candidate buffer,
+//! the automatic-collection trigger, the iterative freeing of objects whose
+//! count reaches zero, and the final collection at thread exit.
+//!
+//! `Gc` is `!Send`, so every object belongs to the heap of the thread that
+//! made it and only that thread ever touches it: no atomics, no locks.
+
+use std::alloc::Layout;
+use std::cell::{Cell, UnsafeCell};
+use std::ptr::{self, NonNull};
+
+use crate::alloc::{class_of, Slabs};
+use crate::header::{Header, TypeEntry, TypeTable, BUFFERED, COLLECTING, VALUE_DROPPED};
+use crate::trace::Trace;
+
+/// The threshold of buffered candidates that starts an automatic collection,
+/// unless [`crate::set_threshold`] says otherwise.
+pub(crate) const DEFAULT_THRESHOLD: usize = 10_000;
+
+/// One thread's heap.
+///
+/// # Invariants
+///
+/// The `UnsafeCell` fields are only borrowed inside this module's methods, for
+/// the duration of a short operation that runs no user code (no `Drop`, no
+/// `Trace`), so no two borrows of one field ever overlap: user code that
+/// re-enters the heap (a `Drop` that drops a `Gc`, a `Trace` impl) always
+/// finds every field unborrowed.
+pub(crate) struct Heap {
+    slabs: UnsafeCell<Slabs>,
+    types: UnsafeCell<TypeTable>,
+    /// Objects whose count dropped to a non-zero value: possible roots of a
+    /// garbage cycle. Each is in here at most once (its `BUFFERED` flag).
+    candidates: UnsafeCell<Vec<NonNull<Header>>>,
+    /// Objects whose count reached zero while another object's value was
+    /// being dropped: their values are dropped by the outermost drop loop,
+    /// so dropping a long chain never recurses.
+    pending_drops: UnsafeCell<Vec<NonNull<Header>>>,
+    dropping: Cell<bool>,
+    pub(crate) collecting: Cell<bool>,
+    enabled: Cell<bool>,
+    threshold: Cell<usize>,
+    /// Candidate count at which the next automatic collection starts:
+    /// `threshold`, raised to the size of the live subgraph the last
+    /// collection had to walk (so walking it again is amortized).
+    next_collection: Cell<usize>,
+    pub(crate) collections: Cell<u64>,
+    pub(crate) freed_total: Cell<u64>,
+}
+
+thread_local! {
+    /// The current thread's heap, created on first use. A plain pointer with
+    /// no destructor: it stays readable while other thread-locals are being
+    /// destroyed, so a `Gc` kept in one of them can still be dropped.
+    static HEAP: Cell<*const Heap> = const { Cell::new(ptr::null()) };
+    /// Runs the final collection when the thread exits.
+    static TEARDOWN: Teardown = const { Teardown };
+}
+
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let heap = HEAP.with(Cell::get);
+        if heap.is_null() {
+            return;
+        }
+        // SAFETY: a non-null `HEAP` points to a leaked `Box<Heap>` that is only
+        // freed here, below.
+        let h = unsafe { &*heap };
+        if !h.collecting.get() {
+            h.enabled.set(true);
+            crate::collect::collect(h);
+        }
+        if h.live_objects() == 0 && !h.collecting.get() && !h.dropping.get() {
+            HEAP.with(|c| c.set(ptr::null()));
+            // SAFETY: no object of this heap is left, so nothing refers to
+            // its memory; the pointer came from `Box::into_raw` in `heap()`.
+            unsafe {
+                (*h.slabs.get()).release_all();
+                drop(Box::from_raw(heap.cast_mut()));
+            }
+        }
+        // Otherwise objects outlive the thread's main function (held by other
+        // thread-locals): the heap stays, so they can still be dropped safely.
+    }
+}
+
+/// The current thread's heap.
+#[inline]
+pub(crate) fn heap() -> &'static Heap {
+    let p = HEAP.with(Cell::get);
+    if p.is_null() {
+        return new_heap();
+    }
+    // SAFETY: a non-null `HEAP` points to a live, leaked `Box<Heap>`; it is
+    // freed only at thread exit once no object (hence no handle) is left.
+    unsafe { &*p }
+}
+
+#[cold]
+fn new_heap() -> &'static Heap {
+    let heap = Box::into_raw(Box::new(Heap::new()));
+    HEAP.with(|c| c.set(heap));
+    // Register the thread-exit collection. Fails only if the thread is already
+    // tearing down; the heap then simply lives until the process ends.
+    let _ = TEARDOWN.try_with(|_| {});
+    // SAFETY: just leaked; see `heap()`.
+    unsafe { &*heap }
+}
+
+impl Heap {
+    fn new() -> Heap {
+        Heap {
+            slabs: UnsafeCell::new(Slabs::new()),
+            types: UnsafeCell::new(TypeTable::new()),
+            candidates: UnsafeCell::new(Vec::new()),
+            pending_drops: UnsafeCell::new(Vec::new()),
+            dropping: Cell::new(false),
+            collecting: Cell::new(false),
+            enabled: Cell::new(true),
+            threshold: Cell::new(DEFAULT_THRESHOLD),
+            next_collection: Cell::new(DEFAULT_THRESHOLD),
+            collections: Cell::new(0),
+            freed_total: Cell::new(0),
+        }
+    }
+
+    /// Allocates an object for a `T`, with an uninitialized value and a header
+    /// from [`Header::new_uninit`].
+    #[inline]
+    pub fn alloc<T: Trace + 'static>(&self) -> NonNull<Header> {
+        // SAFETY: short, non-reentrant borrows (struct invariant).
+        let type_state = unsafe { (*self.types.get()).state_of::<T>() };
+        let layout = Layout::new::<crate::header::GcBox<T>>();
+        let class = const { class_of(size_of::<crate::header::GcBox<T>>(), align_of::<crate::header::GcBox<T>>()) };
+        // SAFETY: as above.
+        let header = unsafe { (*self.slabs.get()).alloc(class, layout) };
+        // SAFETY: fresh memory for a `GcBox<T>`, so room for its header.
+        unsafe { header.as_ptr().write(Header::new_uninit(type_state)) };
+        header
+    }
+
+    /// The type entry of a live object.
+    #[inline]
+    pub fn type_of(&self, header: &Header) -> TypeEntry {
+        // SAFETY: short borrow; the entry is copied out because registering a
+        // type (from user code, later) may move the table.
+        unsafe { *(*self.types.get()).get(header.type_index()) }
+    }
+
+    /// Returns an object's memory to the allocator.
+    ///
+    /// # Safety
+    /// The object's `weak` is zero, it is not `BUFFERED`, its value is gone,
+    /// and no collection table refers to it.
+    pub unsafe fn free(&self, header: NonNull<Header>) {
+        // SAFETY: the header is still readable (caller).
+        let info = self.type_of(unsafe { header.as_ref() }).info;
+        let layout = Layout::from_size_align(info.box_size, info.box_align).expect("box layout");
+        let class = class_of(info.box_size, info.box_align);
+        // SAFETY: the object came from `alloc` with this class and layout (both
+        // derive from its type), and the caller guarantees it is unused.
+        unsafe { (*self.slabs.get()).free(header, class, layout) };
+    }
+
+    /// Objects allocated and not yet freed (including dead boxes).
+    pub fn live_objects(&self) -> usize {
+        // SAFETY: short borrow.
+        unsafe { (*self.slabs.get()).live() }
+    }
+
+    /// Calls `f` on every object's header. `f` must not allocate or free.
+    #[allow(dead_code)]
+    pub fn for_each_object(&self, f: impl FnMut(NonNull<Header>)) {
+        // SAFETY: `f` does not allocate or free (caller), so the slabs are not
+        // borrowed mutably meanwhile.
+        unsafe { (*self.slabs.get()).for_each_object(f) }
+    }
+
+    // ---- candidates and automatic collection ----
+
+    /// Buffers `header` as a possible root of a garbage cycle (its count just
+    /// dropped to a non-zero value), then maybe collects.
+    #[inline]
+    pub fn buffer_candidate(&self, header: &Header) {
+        header.set(BUFFERED);
+        // SAFETY: short borrow, no user code.
+        let len = unsafe {
+            let c = &mut *self.candidates.get();
+            c.push(NonNull::from(header));
+            c.len()
+        };
+        if len >= self.next_collection.get() && self.enabled.get() && !self.collecting.get() {
+            crate::collect::collect(self);
+        }
+    }
+
+    /// Empties the candidate buffer into `out` (flags untouched).
+    pub fn take_candidates(&self) -> Vec<NonNull<Header>> {
+        // SAFETY: short borrow, no user code.
+        unsafe { std::mem::take(&mut *self.candidates.get()) }
+    }
+
+    /// Puts objects back in the candidate buffer (after an interrupted
+    /// collection). They keep their `BUFFERED` flag.
+    pub fn rebuffer(&self, objects: impl IntoIterator<Item = NonNull<Header>>) {
+        // SAFETY: short borrow; the iterator runs no user code (callers pass
+        // plain vectors).
+        unsafe { (*self.candidates.get()).extend(objects) }
+    }
+
+    pub fn candidate_count(&self) -> usize {
+        // SAFETY: short borrow.
+        unsafe { (*self.candidates.get()).len() }
+    }
+
+    pub fn set_enabled(&self, on: bool) {
+        self.enabled.set(on)
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.get()
+    }
+
+    pub fn set_threshold(&self, n: usize) {
+        let n = n.max(1);
+        self.threshold.set(n);
+        self.next_collection.set(n);
+    }
+
+    pub fn threshold(&self) -> usize {
+        self.threshold.get()
+    }
+
+    /// After a collection that walked `survivors` live objects: the next one
+    /// waits until at least that many candidates have been buffered.
+    pub fn adapt_threshold(&self, survivors: usize) {
+        self.next_collection
+            .set(self.threshold.get().max(survivors.saturating_add(1)));
+    }
+
+    // ---- freeing objects whose count reached zero ----
+
+    /// The strong count of a live object has just reached zero: drop its
+    /// value and free it, without recursion. If another value is being
+    /// dropped on this thread right now, the object is queued instead and the
+    /// outermost drop loop handles it.
+    ///
+    /// # Safety
+    /// `header` is an object whose strong count is zero, whose value is
+    /// intact, and which is not `COLLECTING`.
+    #[inline]
+    pub unsafe fn drop_unreferenced(&self, header: NonNull<Header>) {
+        if self.dropping.get() {
+            // SAFETY: short borrow.
+            unsafe { (*self.pending_drops.get()).push(header) };
+            return;
+        }
+        // SAFETY: forwarded.
+        self.drop_scope(|| unsafe { self.drop_value_and_release(header) });
+    }
+
+    /// Runs `f` as the outermost drop loop: objects whose count reaches zero
+    /// meanwhile are queued and dropped after `f`, one at a time. Nested
+    /// calls just run `f` (the outer loop drains the queue).
+    pub fn drop_scope(&self, f: impl FnOnce()) {
+        if self.dropping.get() {
+            return f();
+        }
+        struct Reset<'a>(&'a Cell<bool>);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                // On a panic in a `Drop`, queued objects stay queued (their
+                // values intact, their memory held by the implicit weak) and
+                // are dropped by the next drop loop: a leak at worst.
+                self.0.set(false);
+            }
+        }
+        self.dropping.set(true);
+        let _reset = Reset(&self.dropping);
+        f();
+        loop {
+            // SAFETY: short borrow, released before the user `Drop` runs.
+            let next = unsafe { (*self.pending_drops.get()).pop() };
+            let Some(header) = next else { break };
+            // SAFETY: queued objects have strong == 0, an intact value, and
+            // are not `COLLECTING` (the collector owns those and never queues).
+            unsafe { self.drop_value_and_release(header) };
+        }
+    }
+
+    /// Drops the value of an object with no strong handle left, then lets go
+    /// of the implicit weak (freeing the memory if no `WeakGc` remains).
+    ///
+    /// # Safety
+    /// As for [`drop_unreferenced`](Self::drop_unreferenced).
+    unsafe fn drop_value_and_release(&self, header: NonNull<Header>) {
+        // SAFETY: the header is readable while the implicit weak is held.
+        let h = unsafe { header.as_ref() };
+        let drop_value = self.type_of(h).info.drop_value;
+        // Flag first: from now on no reference to the value can be made.
+        h.set(VALUE_DROPPED);
+        // SAFETY: value intact, no handle can reach it (strong == 0) and the
+        // flag stops upgrades; memory stays valid (implicit weak).
+        unsafe { drop_value(header) };
+        // SAFETY: the value is gone; the implicit weak is ours to release.
+        unsafe { self.release_weak(header) };
+    }
+
+    /// Decrements the weak count and frees the object if it reached zero and
+    /// the candidate buffer does not refer to it (collection frees those).
+    ///
+    /// # Safety
+    /// The caller owns one weak count of a readable object.
+    #[inline]
+    pub unsafe fn release_weak(&self, header: NonNull<Header>) {
+        // SAFETY: the caller's weak count keeps the header readable.
+        let h = unsafe { header.as_ref() };
+        let weak = h.weak.get() - 1;
+        h.weak.set(weak);
+        if weak == 0 && !h.has(BUFFERED) {
+            debug_assert!(h.has(VALUE_DROPPED) && !h.has(COLLECTING));
+            // SAFETY: weak == 0 means strong == 0 and the value is gone; not
+            // buffered; the collector only frees objects it is holding in a
+            // table, which are `COLLECTING` (asserted) or have weak > 0.
+            unsafe { self.free(header) };
+        }
+    }
+}

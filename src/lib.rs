@@ -1,0 +1,176 @@
+//! # rcycle — the `Rc` that collects its own cycles
+//!
+//! [`Gc<T>`] and [`WeakGc<T>`] are used exactly like [`std::rc::Rc`] and
+//! [`std::rc::Weak`]: an object is freed the moment its last handle goes. In
+//! addition, objects that only keep *each other* alive — a parent and a child
+//! pointing at each other, a ring, a graph — are found and freed by a cycle
+//! collector: [`collect()`] (which also runs automatically) returns how many
+//! objects it freed.
+//!
+//! ```
+//! use rcycle::{collect, Gc, Trace, WeakGc};
+//! use std::cell::RefCell;
+//!
+//! #[derive(Trace)]
+//! struct Node {
+//!     name: String,
+//!     parent: RefCell<Option<Gc<Node>>>, // strong: a cycle with `children`
+//!     children: RefCell<Vec<Gc<Node>>>,
+//! }
+//!
+//! let root = Gc::new(Node { name: "root".into(), parent: RefCell::new(None), children: RefCell::new(vec![]) });
+//! for i in 0..3 {
+//!     let child = Gc::new(Node { name: format!("c{i}"), parent: RefCell::new(Some(root.clone())), children: RefCell::new(vec![]) });
+//!     root.children.borrow_mut().push(child);
+//! }
+//! drop(root);               // an `Rc` would leak all four nodes here
+//! assert_eq!(collect(), 4); // rcycle frees them
+//! ```
+//!
+//! ## How it works
+//!
+//! Each thread has its own heap. Objects are allocated from size-class chunks
+//! with a 16-byte header (32-bit strong and weak counts, a scratch word for
+//! the collector, state bits and a type index), so a `Gc<u64>` object is 24
+//! bytes, like an `Rc<u64>`. When a count drops to a non-zero value the object
+//! is remembered as a *candidate*; a collection runs synchronous trial
+//! deletion (Bacon & Rajan 2001) over the subgraph reachable from the
+//! candidates only; the garbage it finds is freed in a fixed order that keeps
+//! `Drop` impls, finalizers and panics sound (see `src/collect.rs`).
+//!
+//! ## Implementing `Trace`
+//!
+//! Every value in a `Gc` implements [`Trace`]. Use `#[derive(Trace)]`; mark
+//! fields that hold no `Gc` with `#[trace(skip)]` if their type has no `Trace`
+//! impl. Hand-written impls are `unsafe`: see the trait's safety contract.
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate self as rcycle;
+
+mod alloc;
+mod collect;
+mod gc;
+mod header;
+mod heap;
+mod trace;
+mod weak;
+
+pub use crate::gc::Gc;
+pub use crate::trace::{Finalize, Label, Trace, Tracer};
+pub use crate::weak::WeakGc;
+pub use rcycle_derive::Trace;
+
+/// Runs a collection now on this thread's heap and returns the number of
+/// objects it freed (objects resurrected by a finalizer are not counted).
+///
+/// Only the subgraph reachable from objects whose count dropped since the last
+/// collection is examined, so the cost depends on those objects, not on the
+/// size of the heap. Called while a collection is already running (from a
+/// `Drop` impl or a finalizer), it does nothing and returns 0.
+///
+/// ```
+/// use rcycle::{collect, Gc, Trace};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Ring { next: RefCell<Option<Gc<Ring>>> }
+///
+/// let a = Gc::new(Ring { next: RefCell::new(None) });
+/// let b = Gc::new(Ring { next: RefCell::new(Some(a.clone())) });
+/// *a.next.borrow_mut() = Some(b);
+/// assert_eq!(collect(), 0); // `a` is still held by this function
+/// drop(a);
+/// assert_eq!(collect(), 2);
+/// ```
+pub fn collect() -> usize {
+    crate::collect::collect(crate::heap::heap()).freed
+}
+
+/// Stops automatic collection on this thread ([`collect()`] still works).
+///
+/// ```
+/// rcycle::disable();
+/// assert!(!rcycle::is_enabled());
+/// rcycle::enable();
+/// ```
+pub fn disable() {
+    crate::heap::heap().set_enabled(false)
+}
+
+/// Turns automatic collection back on for this thread (it is on by default).
+///
+/// ```
+/// rcycle::enable();
+/// assert!(rcycle::is_enabled());
+/// ```
+pub fn enable() {
+    crate::heap::heap().set_enabled(true)
+}
+
+/// Whether automatic collection is on for this thread.
+///
+/// ```
+/// assert!(rcycle::is_enabled());
+/// ```
+pub fn is_enabled() -> bool {
+    crate::heap::heap().is_enabled()
+}
+
+/// Sets how many candidates (objects whose count dropped to a non-zero value)
+/// this thread buffers before it collects automatically. The default is
+/// 10,000. After each collection the trigger adapts: it is raised to the
+/// number of live objects the collection had to walk, so a large live graph
+/// that keeps being revisited does not make collection quadratic.
+///
+/// ```
+/// rcycle::set_threshold(100);
+/// assert_eq!(rcycle::threshold(), 100);
+/// # rcycle::set_threshold(10_000);
+/// ```
+pub fn set_threshold(candidates: usize) {
+    crate::heap::heap().set_threshold(candidates)
+}
+
+/// The threshold set by [`set_threshold`].
+///
+/// ```
+/// assert!(rcycle::threshold() >= 1);
+/// ```
+pub fn threshold() -> usize {
+    crate::heap::heap().threshold()
+}
+
+/// Objects currently allocated on this thread's heap: live values plus dead
+/// boxes (objects whose value went with a collected cycle while a handle to
+/// them remained).
+///
+/// ```
+/// let before = rcycle::object_count();
+/// let g = rcycle::Gc::new(1u8);
+/// assert_eq!(rcycle::object_count(), before + 1);
+/// drop(g);
+/// assert_eq!(rcycle::object_count(), before);
+/// ```
+pub fn object_count() -> usize {
+    crate::heap::heap().live_objects()
+}
+
+/// Objects currently waiting in this thread's candidate buffer.
+///
+/// ```
+/// use rcycle::Gc;
+/// let a = Gc::new(Some(Gc::new(1u8)));
+/// let b = a.clone();
+/// drop(b); // count 2 -> 1: `a` may now be the root of a cycle
+/// assert!(rcycle::candidate_count() >= 1);
+/// ```
+pub fn candidate_count() -> usize {
+    crate::heap::heap().candidate_count()
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::header::GcBox;
+}

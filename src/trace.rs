@@ -1,0 +1,375 @@
+//! Tracing: how the collector (and, later, the reporter) learns which `Gc`
+//! handles a value owns.
+//!
+//! Every value stored in a [`Gc`](crate::Gc) implements [`Trace`]. The
+//! collector calls [`Trace::trace`] to enumerate the value's outgoing edges;
+//! each edge arrives with a *label path* (field names, indices, map keys) that
+//! the collector ignores and the leak reporter uses to say *which field* keeps
+//! an object alive.
+
+mod std_impls;
+
+use std::fmt;
+use std::ptr::NonNull;
+
+use crate::header::Header;
+
+/// A value that can tell the collector which [`Gc`](crate::Gc) handles it owns.
+///
+/// Use `#[derive(Trace)]` for your own types: it is the safe path. Types that
+/// hold no `Gc` at all get a trivial implementation (all integer, float, string
+/// and other leaf types of `std` already have one).
+///
+/// # Safety
+///
+/// `trace` must report, through the [`Tracer`], **every `Gc` the value owns
+/// at most once** and **no `Gc` it does not own**:
+///
+/// * *Over-reporting* (reporting an edge twice, or reporting a `Gc` that lives
+///   somewhere else) makes the collector believe there are fewer outside
+///   references than there are, so it can free memory that is still in use.
+///   That is undefined behaviour, which is why the trait is `unsafe`.
+/// * *Under-reporting* (not reporting an edge) is safe: the target only looks
+///   held from outside the heap, so a cycle through that edge is never freed
+///   (it leaks, exactly as with `Rc`).
+///
+/// `trace` must not create, clone, drop or move `Gc` handles, and must not
+/// mutate the value: it runs in the middle of a collection. A value that
+/// cannot be inspected right now (a `RefCell` that is mutably borrowed) calls
+/// [`Tracer::untraceable`]; the collector then treats the object as held from
+/// outside, which is always safe.
+///
+/// # Example
+///
+/// ```
+/// use rcycle::{Gc, Trace, Tracer};
+///
+/// struct Pair {
+///     left: Gc<u32>,
+///     right: Option<Gc<u32>>,
+///     hits: u64, // holds no Gc: nothing to report
+/// }
+///
+/// // SAFETY: reports each owned `Gc` exactly once and nothing else.
+/// unsafe impl Trace for Pair {
+///     fn trace(&self, tracer: &mut Tracer<'_>) {
+///         tracer.field("left", &self.left);
+///         tracer.field("right", &self.right);
+///     }
+/// }
+///
+/// let p = Gc::new(Pair { left: Gc::new(1), right: None, hits: 0 });
+/// assert_eq!(*p.left, 1);
+/// ```
+pub unsafe trait Trace {
+    /// Reports every `Gc` this value owns to `tracer`, with a label.
+    ///
+    /// ```
+    /// use rcycle::{Gc, Trace, Tracer};
+    /// struct Wrapper(Vec<Gc<String>>);
+    /// // SAFETY: the Vec's impl reports each element once.
+    /// unsafe impl Trace for Wrapper {
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         tracer.field("0", &self.0);
+    ///     }
+    /// }
+    /// # let _ = Gc::new(Wrapper(vec![]));
+    /// ```
+    fn trace(&self, tracer: &mut Tracer<'_>);
+
+    /// Whether a value of this type can ever own a `Gc`, directly or not.
+    ///
+    /// A type that cannot is never part of a cycle, so its objects are never
+    /// buffered as cycle candidates. Returning `false` for a type that does own
+    /// a `Gc` is safe but may leak cycles through it; the default is `true`.
+    ///
+    /// ```
+    /// use rcycle::Trace;
+    /// assert!(!<u64 as Trace>::may_contain_gc());
+    /// assert!(<Option<rcycle::Gc<u64>> as Trace>::may_contain_gc());
+    /// ```
+    #[inline(always)]
+    fn may_contain_gc() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
+
+    /// Whether [`finalize`](Trace::finalize) does anything for this type.
+    ///
+    /// The collector skips its finalization pass (and the recount that follows
+    /// it) when no object in a garbage set has a finalizer. Derived impls
+    /// return `true` under `#[trace(finalize)]`.
+    ///
+    /// ```
+    /// use rcycle::Trace;
+    /// assert!(!<String as Trace>::has_finalizer());
+    /// ```
+    #[inline(always)]
+    fn has_finalizer() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
+
+    /// Runs once, before the value of a *cyclic garbage* object is dropped,
+    /// while every object of its garbage set is still intact (PEP 442).
+    ///
+    /// A finalizer may resurrect objects by storing a clone of a `Gc`
+    /// somewhere reachable; the collector then keeps whatever is reachable
+    /// from it and frees the rest. It is not called for objects freed by
+    /// their count reaching zero (that is what `Drop` is for), and it is never
+    /// called twice for one object.
+    ///
+    /// ```
+    /// use rcycle::{Finalize, Trace};
+    /// #[derive(Trace)]
+    /// #[trace(finalize)]
+    /// struct Conn { id: u32 }
+    /// impl Finalize for Conn {
+    ///     fn finalize(&self) { println!("closing {}", self.id); }
+    /// }
+    /// assert!(<Conn as Trace>::has_finalizer());
+    /// ```
+    #[inline(always)]
+    fn finalize(&self) {}
+}
+
+/// The user-facing half of a finalizer: implement it and add
+/// `#[trace(finalize)]` next to `#[derive(Trace)]`.
+///
+/// See [`Trace::finalize`] for when it runs.
+///
+/// ```
+/// use rcycle::{collect, Finalize, Gc, Trace};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// #[trace(finalize)]
+/// struct Node { me: RefCell<Option<Gc<Node>>> }
+/// impl Finalize for Node {
+///     fn finalize(&self) { println!("node in a garbage cycle"); }
+/// }
+///
+/// let n = Gc::new(Node { me: RefCell::new(None) });
+/// *n.me.borrow_mut() = Some(n.clone());
+/// drop(n);
+/// assert_eq!(collect(), 1);
+/// ```
+pub trait Finalize {
+    /// Called once, while the whole garbage set is still intact.
+    ///
+    /// ```
+    /// # use rcycle::Finalize;
+    /// struct X;
+    /// impl Finalize for X { fn finalize(&self) {} }
+    /// X.finalize();
+    /// ```
+    fn finalize(&self);
+}
+
+/// One step of the path from an object to a `Gc` it owns: a field name, an
+/// index, or a map key.
+///
+/// ```
+/// use rcycle::Label;
+/// assert_eq!(Label::Field("parent").to_string(), ".parent");
+/// assert_eq!(Label::Index(3).to_string(), "[3]");
+/// assert_eq!(Label::Key(&"id-7").to_string(), "[\"id-7\"]");
+/// ```
+#[derive(Clone, Copy)]
+pub enum Label<'a> {
+    /// A named field (or a tuple field, named by its position).
+    Field(&'static str),
+    /// A position in a sequence.
+    Index(usize),
+    /// A key of a map (or an element of a set), shown with its `Debug` form.
+    Key(&'a dyn fmt::Debug),
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Label::Field(name) => write!(f, ".{name}"),
+            Label::Index(i) => write!(f, "[{i}]"),
+            Label::Key(k) => write!(f, "[{k:?}]"),
+        }
+    }
+}
+
+impl fmt::Debug for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// What receives the edges a [`Tracer`] collects. The collector and the
+/// reporter each have one; users never implement it.
+pub(crate) trait EdgeSink {
+    /// One edge to the object whose header is `target`; `path` is the label
+    /// path from the traced value to the `Gc` (empty unless recording).
+    fn edge(&mut self, target: NonNull<Header>, path: &[String]);
+}
+
+/// Receives the edges a value reports from [`Trace::trace`].
+///
+/// `Tracer` is handed to you; you never build one. Call [`field`](Self::field),
+/// [`index`](Self::index) or [`key`](Self::key) for each part of your value
+/// that may own a `Gc`.
+///
+/// ```
+/// use rcycle::{Gc, Trace, Tracer};
+/// use std::collections::HashMap;
+///
+/// struct Registry { by_id: HashMap<u32, Gc<String>>, newest: Option<Gc<String>> }
+/// // SAFETY: each owned Gc is reported once.
+/// unsafe impl Trace for Registry {
+///     fn trace(&self, tracer: &mut Tracer<'_>) {
+///         tracer.field("by_id", &self.by_id); // the map's impl labels each key
+///         tracer.field("newest", &self.newest);
+///     }
+/// }
+/// # let _ = Gc::new(Registry { by_id: HashMap::new(), newest: None });
+/// ```
+pub struct Tracer<'a> {
+    sink: &'a mut dyn EdgeSink,
+    /// `Some` when the caller wants label paths (the reporter); `None` for the
+    /// collector, which must not pay for formatting keys.
+    path: Option<&'a mut Vec<String>>,
+    complete: bool,
+}
+
+impl<'a> Tracer<'a> {
+    pub(crate) fn new(sink: &'a mut dyn EdgeSink, path: Option<&'a mut Vec<String>>) -> Self {
+        Tracer {
+            sink,
+            path,
+            complete: true,
+        }
+    }
+
+    /// `false` if some part of the value called [`untraceable`](Self::untraceable).
+    pub(crate) fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Whether label paths are being recorded (a report is being built).
+    ///
+    /// Implementations never need this; it lets an expensive label be skipped.
+    ///
+    /// ```
+    /// # use rcycle::{Trace, Tracer};
+    /// struct Quiet;
+    /// // SAFETY: owns no Gc.
+    /// unsafe impl Trace for Quiet {
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) { let _ = tracer.wants_labels(); }
+    /// }
+    /// ```
+    #[inline]
+    pub fn wants_labels(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// Traces `value`, reached through `label`.
+    #[inline]
+    fn labelled<T: Trace + ?Sized>(&mut self, label: Label<'_>, value: &T) {
+        match self.path.as_deref_mut() {
+            None => value.trace(self),
+            Some(path) => {
+                path.push(label.to_string());
+                value.trace(self);
+                if let Some(path) = self.path.as_deref_mut() {
+                    path.pop();
+                }
+            }
+        }
+    }
+
+    /// Traces the field `name` of the current value.
+    ///
+    /// ```
+    /// # use rcycle::{Gc, Trace, Tracer};
+    /// struct Child { parent: Option<Gc<u8>> }
+    /// // SAFETY: reports `parent` once.
+    /// unsafe impl Trace for Child {
+    ///     fn trace(&self, t: &mut Tracer<'_>) { t.field("parent", &self.parent) }
+    /// }
+    /// ```
+    #[inline]
+    pub fn field<T: Trace + ?Sized>(&mut self, name: &'static str, value: &T) {
+        self.labelled(Label::Field(name), value)
+    }
+
+    /// Traces element `index` of a sequence.
+    ///
+    /// ```
+    /// # use rcycle::{Gc, Trace, Tracer};
+    /// struct Row([Gc<u8>; 2]);
+    /// // SAFETY: reports each element once.
+    /// unsafe impl Trace for Row {
+    ///     fn trace(&self, t: &mut Tracer<'_>) {
+    ///         for (i, g) in self.0.iter().enumerate() { t.index(i, g) }
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn index<T: Trace + ?Sized>(&mut self, index: usize, value: &T) {
+        self.labelled(Label::Index(index), value)
+    }
+
+    /// Traces the value stored under `key` in a map (or a set element, with
+    /// the element as its own key).
+    ///
+    /// ```
+    /// # use rcycle::{Gc, Trace, Tracer};
+    /// struct Pending(Vec<(u64, Gc<String>)>);
+    /// // SAFETY: reports each value once.
+    /// unsafe impl Trace for Pending {
+    ///     fn trace(&self, t: &mut Tracer<'_>) {
+    ///         for (id, g) in &self.0 { t.key(id, g) }
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn key<K: fmt::Debug + ?Sized, T: Trace + ?Sized>(&mut self, key: &K, value: &T) {
+        match self.path.as_deref_mut() {
+            None => value.trace(self),
+            Some(_) => self.labelled(Label::Key(&key), value),
+        }
+    }
+
+    /// Says that part of the value cannot be inspected now (for example a
+    /// `RefCell` that is mutably borrowed). The collector treats the object as
+    /// held from outside for this collection, which is always safe.
+    ///
+    /// ```
+    /// # use rcycle::{Trace, Tracer};
+    /// use std::cell::RefCell;
+    /// struct Guarded(RefCell<Vec<rcycle::Gc<u8>>>);
+    /// // SAFETY: reports each element once, or nothing when it cannot look.
+    /// unsafe impl Trace for Guarded {
+    ///     fn trace(&self, t: &mut Tracer<'_>) {
+    ///         match self.0.try_borrow() {
+    ///             Ok(v) => t.field("0", &*v),
+    ///             Err(_) => t.untraceable(),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    #[inline]
+    pub fn untraceable(&mut self) {
+        self.complete = false;
+    }
+
+    /// Reports one owned edge. Only `Gc`'s own `Trace` impl calls this.
+    #[inline]
+    pub(crate) fn edge(&mut self, target: NonNull<Header>) {
+        let path: &[String] = match &self.path {
+            Some(p) => p,
+            None => &[],
+        };
+        self.sink.edge(target, path);
+    }
+}

@@ -1,0 +1,299 @@
+//! `Trace` for the standard types people put in data models.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::fmt::Debug;
+use std::rc::Rc;
+
+use crate::trace::{Trace, Tracer};
+
+/// Types that can never own a `Gc`: nothing to trace, never a cycle member.
+macro_rules! leaf {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: owns no `Gc`; reporting nothing is exact.
+        unsafe impl Trace for $t {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+            #[inline(always)]
+            fn may_contain_gc() -> bool { false }
+        }
+    )*};
+}
+
+leaf!(
+    (), bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
+    String, std::time::Duration, std::time::Instant, std::time::SystemTime,
+    std::path::PathBuf, std::ffi::OsString, std::ffi::CString,
+    std::num::NonZeroU8, std::num::NonZeroU16, std::num::NonZeroU32, std::num::NonZeroU64,
+    std::num::NonZeroUsize, std::num::NonZeroI32, std::num::NonZeroI64,
+    std::net::IpAddr, std::net::Ipv4Addr, std::net::Ipv6Addr, std::net::SocketAddr,
+    std::any::TypeId,
+);
+
+/// Unsized leaf types (no `may_contain_gc`: it needs `Sized`).
+macro_rules! unsized_leaf {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: owns no `Gc`; reporting nothing is exact.
+        unsafe impl Trace for $t {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+
+unsized_leaf!(str, std::path::Path, std::ffi::OsStr, std::ffi::CStr);
+
+// SAFETY: a shared reference owns nothing (and cannot point into a `Gc` heap
+// object from a `'static` value without keeping it alive elsewhere).
+unsafe impl<T: ?Sized> Trace for &'static T {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer<'_>) {}
+    fn may_contain_gc() -> bool {
+        false
+    }
+}
+
+// SAFETY: `PhantomData` owns nothing.
+unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer<'_>) {}
+    fn may_contain_gc() -> bool {
+        false
+    }
+}
+
+// SAFETY: a `Box` owns its content exactly once.
+unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        (**self).trace(tracer)
+    }
+}
+
+// SAFETY: an element is reported through the `Rc` only when this is the sole
+// strong handle: then the `Rc` owns its content exactly once. A shared `Rc`
+// reports nothing (under-reporting only leaks).
+unsafe impl<T: Trace + ?Sized> Trace for Rc<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if Rc::strong_count(self) == 1 {
+            (**self).trace(tracer)
+        }
+    }
+}
+
+/// Sequences: each element labelled with its position.
+macro_rules! sequence {
+    ($($t:ident),*) => {$(
+        // SAFETY: the collection owns each element once; each is traced once.
+        unsafe impl<T: Trace> Trace for $t<T> {
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                if T::may_contain_gc() {
+                    for (i, e) in self.iter().enumerate() {
+                        tracer.index(i, e);
+                    }
+                }
+            }
+            fn may_contain_gc() -> bool { T::may_contain_gc() }
+        }
+    )*};
+}
+sequence!(Vec, VecDeque, LinkedList, BinaryHeap);
+
+// SAFETY: a slice owns each element once; each is traced once.
+unsafe impl<T: Trace> Trace for [T] {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if T::may_contain_gc() {
+            for (i, e) in self.iter().enumerate() {
+                tracer.index(i, e);
+            }
+        }
+    }
+}
+
+// SAFETY: an array owns each element once; each is traced once.
+unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        self[..].trace(tracer)
+    }
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc()
+    }
+}
+
+// SAFETY: a set owns each element once; each is traced once, labelled by
+// itself.
+unsafe impl<T: Trace + Debug, S> Trace for HashSet<T, S> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if T::may_contain_gc() {
+            for e in self {
+                tracer.key(e, e);
+            }
+        }
+    }
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc()
+    }
+}
+
+// SAFETY: as for `HashSet`.
+unsafe impl<T: Trace + Debug> Trace for BTreeSet<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if T::may_contain_gc() {
+            for e in self {
+                tracer.key(e, e);
+            }
+        }
+    }
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc()
+    }
+}
+
+/// Traces a map's entries: keys (rarely `Gc`s) under their own label, values
+/// under their key's label.
+fn trace_map<'m, K: Trace + Debug + 'm, V: Trace + 'm>(
+    entries: impl Iterator<Item = (&'m K, &'m V)>,
+    tracer: &mut Tracer<'_>,
+) {
+    let (keys, values) = (K::may_contain_gc(), V::may_contain_gc());
+    if !keys && !values {
+        return;
+    }
+    for (k, v) in entries {
+        if keys {
+            tracer.key(k, k);
+        }
+        if values {
+            tracer.key(k, v);
+        }
+    }
+}
+
+// SAFETY: a map owns each key and value once; each is traced once.
+unsafe impl<K: Trace + Debug, V: Trace, S> Trace for HashMap<K, V, S> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        trace_map(self.iter(), tracer)
+    }
+    fn may_contain_gc() -> bool {
+        K::may_contain_gc() || V::may_contain_gc()
+    }
+}
+
+// SAFETY: as for `HashMap`.
+unsafe impl<K: Trace + Debug, V: Trace> Trace for BTreeMap<K, V> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        trace_map(self.iter(), tracer)
+    }
+    fn may_contain_gc() -> bool {
+        K::may_contain_gc() || V::may_contain_gc()
+    }
+}
+
+// SAFETY: an `Option` owns its content, if any, once.
+unsafe impl<T: Trace> Trace for Option<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if let Some(v) = self {
+            v.trace(tracer)
+        }
+    }
+    #[inline]
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc()
+    }
+}
+
+// SAFETY: a `Result` owns one of its two contents, once.
+unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        match self {
+            Ok(v) => tracer.field("Ok", v),
+            Err(e) => tracer.field("Err", e),
+        }
+    }
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc() || E::may_contain_gc()
+    }
+}
+
+// SAFETY: a `Cell<T: Copy>` owns its content once; reading a copy to trace it
+// is harmless because `Copy` types own no `Gc` handles that could be dropped
+// (a `Gc` is not `Copy`).
+unsafe impl<T: Trace + Copy> Trace for Cell<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        self.get().trace(tracer)
+    }
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc()
+    }
+}
+
+// SAFETY: a `RefCell` owns its content once. When it is mutably borrowed the
+// content cannot be read: nothing is reported and the object is marked
+// untraceable, so the collector treats it as held from outside.
+unsafe impl<T: Trace + ?Sized> Trace for RefCell<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        match self.try_borrow() {
+            Ok(v) => v.trace(tracer),
+            Err(_) => tracer.untraceable(),
+        }
+    }
+}
+
+// SAFETY: as for `RefCell`, with the `OnceCell` owning its content once.
+unsafe impl<T: Trace> Trace for std::cell::OnceCell<T> {
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if let Some(v) = self.get() {
+            v.trace(tracer)
+        }
+    }
+    fn may_contain_gc() -> bool {
+        T::may_contain_gc()
+    }
+}
+
+// SAFETY: a `SmallVec` owns each element once; each is traced once.
+unsafe impl<A: smallvec::Array> Trace for smallvec::SmallVec<A>
+where
+    A::Item: Trace,
+{
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if <A::Item as Trace>::may_contain_gc() {
+            for (i, e) in self.iter().enumerate() {
+                tracer.index(i, e);
+            }
+        }
+    }
+    fn may_contain_gc() -> bool {
+        <A::Item as Trace>::may_contain_gc()
+    }
+}
+
+/// Tuples: each element labelled with its position, like tuple fields.
+macro_rules! tuple {
+    ($(($($name:ident $idx:tt),+))*) => {$(
+        // SAFETY: a tuple owns each element once; each is traced once.
+        unsafe impl<$($name: Trace),+> Trace for ($($name,)+) {
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                $(tracer.field(stringify!($idx), &self.$idx);)+
+            }
+            fn may_contain_gc() -> bool {
+                false $(|| $name::may_contain_gc())+
+            }
+        }
+    )*};
+}
+tuple! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+}
