@@ -65,18 +65,17 @@ pub(crate) fn collect(heap: &Heap) -> Outcome {
     }
     let _done = Done(heap);
 
-    let roots = select_roots(heap);
+    let mut rebuffer = Rebuffer {
+        heap,
+        objects: select_roots(heap),
+    };
     let mut outcome = Outcome {
-        roots: roots.len(),
+        roots: rebuffer.objects.len(),
         ..Outcome::default()
     };
     let garbage = {
-        let mut rebuffer = Rebuffer {
-            heap,
-            objects: roots.clone(),
-        };
         let mut subgraph = Subgraph::default();
-        mark_gray(heap, &mut subgraph, &roots);
+        mark_gray(heap, &mut subgraph, &rebuffer.objects);
         let alive = scan(&subgraph);
         rebuffer.objects.clear(); // nothing can panic from here on
         outcome.examined = subgraph.nodes.len();

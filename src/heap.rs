@@ -69,8 +69,9 @@ impl Drop for Teardown {
         // freed here, below.
         let h = unsafe { &*heap };
         if !h.collecting.get() {
-            h.enabled.set(true);
-            crate::collect::collect(h);
+            // Freeing one garbage set can leave another behind (cycles that
+            // only the first kept alive): repeat until nothing more goes.
+            while crate::collect::collect(h).freed > 0 {}
         }
         if h.live_objects() == 0 && !h.collecting.get() && !h.dropping.get() {
             HEAP.with(|c| c.set(ptr::null()));
