@@ -33,7 +33,7 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::header::{Header, BUFFERED, COLLECTING, FINALIZED, MAY_CYCLE, VALUE_DROPPED, VISITED};
+use crate::header::{Header, COLLECTING, FINALIZED, MAY_CYCLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
@@ -107,38 +107,24 @@ struct Rebuffer<'a> {
 
 impl Drop for Rebuffer<'_> {
     fn drop(&mut self) {
-        for &h in &self.objects {
-            // SAFETY: roots had strong > 0 when selected and no object was
-            // freed since (only `Trace` code ran).
-            unsafe { h.as_ref() }.set(BUFFERED);
-        }
+        // Roots had strong > 0 when selected and no object was freed since
+        // (only `Trace` code ran), so they are live.
         self.heap.rebuffer(self.objects.drain(..));
     }
 }
 
-/// Phase 1: drains the candidate buffer. Returns the candidates that may be
-/// part of a garbage cycle; frees those whose memory was only kept because the
-/// buffer referred to them.
+/// Phase 1: drains the candidate buffer and returns the candidates that may
+/// be part of a garbage cycle: those still referenced with an intact value.
+/// (A candidate whose count reached zero is being dropped, or waits in the
+/// drop queue; one whose value went with a collected cycle has no edges.)
 fn select_roots(heap: &Heap) -> Vec<NonNull<Header>> {
-    let candidates = heap.take_candidates();
-    let mut roots = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        // SAFETY: a buffered object is never freed (`Heap::release_weak`).
+    let mut roots = heap.take_candidates();
+    roots.retain(|c| {
+        // SAFETY: buffered objects are live (an object leaves the buffer
+        // before its memory is freed).
         let h = unsafe { c.as_ref() };
-        h.clear(BUFFERED);
-        if h.strong.get() > 0 {
-            if h.value_alive() {
-                roots.push(c);
-            }
-            // else: a dead box still referenced; it has no edges.
-        } else if h.weak.get() == 0 {
-            // Its value went and its last weak handle too, while buffered.
-            // SAFETY: weak == 0, no longer buffered, in no table.
-            unsafe { heap.free(c) };
-        }
-        // else: the value is being (or was) dropped; whoever holds the last
-        // weak count frees the memory.
-    }
+        h.strong.get() > 0 && h.value_alive()
+    });
     roots
 }
 
@@ -413,7 +399,7 @@ mod tests {
 
     #[test]
     fn flags_do_not_overlap() {
-        let all = [BUFFERED, VALUE_DROPPED, COLLECTING, FINALIZED, VISITED, MAY_CYCLE];
+        let all = [crate::header::BUFFERED, VALUE_DROPPED, COLLECTING, FINALIZED, VISITED, MAY_CYCLE];
         let mut seen = 0;
         for f in all {
             assert_eq!(seen & f, 0);

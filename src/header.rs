@@ -38,8 +38,11 @@ use crate::trace::{Trace, Tracer};
 /// * [`COLLECTING`] is set only while the collector owns the object as a
 ///   member of a garbage set; a strong count reaching zero then only
 ///   decrements, the collector frees.
-/// * [`VISITED`] is set only during a collection, and then `scratch` is the
-///   object's index in the collector's node table.
+/// * `scratch` is the object's index in the thread's candidate buffer while
+///   [`BUFFERED`] is set, and its index in the collector's node table while
+///   [`VISITED`] is set (only during a collection, which first empties the
+///   buffer; the two are never set together).
+/// * A `BUFFERED` object is never freed: it leaves the buffer first.
 /// * A free slot has `state == 0` (type index 0 is never used for objects).
 #[repr(C)]
 pub(crate) struct Header {

@@ -10,7 +10,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ptr::{self, NonNull};
 
 use crate::alloc::{class_of, Slabs};
-use crate::header::{Header, TypeEntry, TypeTable, BUFFERED, COLLECTING, VALUE_DROPPED};
+use crate::header::{Header, TypeEntry, TypeTable, BUFFERED, COLLECTING, VALUE_DROPPED, VISITED};
 use crate::trace::Trace;
 
 /// The threshold of buffered candidates that starts an automatic collection,
@@ -155,7 +155,7 @@ impl Heap {
     /// # Safety
     /// The object's `weak` is zero, it is not `BUFFERED`, its value is gone,
     /// and no collection table refers to it.
-    pub unsafe fn free(&self, header: NonNull<Header>) {
+    unsafe fn free(&self, header: NonNull<Header>) {
         // SAFETY: the header is still readable (caller).
         let info = self.type_of(unsafe { header.as_ref() }).info;
         let layout = Layout::from_size_align(info.box_size, info.box_align).expect("box layout");
@@ -185,30 +185,60 @@ impl Heap {
     /// dropped to a non-zero value), then maybe collects.
     #[inline]
     pub fn buffer_candidate(&self, header: &Header) {
-        header.set(BUFFERED);
-        // SAFETY: short borrow, no user code.
-        let len = unsafe {
-            let c = &mut *self.candidates.get();
-            c.push(NonNull::from(header));
-            c.len()
-        };
+        let len = self.push_candidate(NonNull::from(header));
         if len >= self.next_collection.get() && self.enabled.get() && !self.collecting.get() {
             crate::collect::collect(self);
         }
     }
 
-    /// Empties the candidate buffer into `out` (flags untouched).
+    /// Adds an object to the candidate buffer; returns the buffer's length.
+    /// While buffered, `scratch` is the object's index in the buffer, so that
+    /// an object freed meanwhile leaves the buffer at once
+    /// ([`unbuffer`](Self::unbuffer)) instead of holding its memory until the
+    /// next collection.
+    #[inline]
+    fn push_candidate(&self, header: NonNull<Header>) -> usize {
+        // SAFETY: the caller passes a live object.
+        let h = unsafe { header.as_ref() };
+        // SAFETY: short borrow, no user code.
+        let c = unsafe { &mut *self.candidates.get() };
+        h.set(BUFFERED);
+        h.scratch.set(c.len() as u32);
+        c.push(header);
+        c.len()
+    }
+
+    /// Removes a `BUFFERED` object from the candidate buffer.
+    fn unbuffer(&self, h: &Header) {
+        // SAFETY: short borrow, no user code.
+        let c = unsafe { &mut *self.candidates.get() };
+        let index = h.scratch.get() as usize;
+        debug_assert!(ptr::eq(c[index].as_ptr(), h));
+        c.swap_remove(index);
+        if let Some(moved) = c.get(index) {
+            // SAFETY: buffered objects are live (never freed while buffered).
+            unsafe { moved.as_ref() }.scratch.set(index as u32);
+        }
+        h.clear(BUFFERED);
+    }
+
+    /// Empties the candidate buffer, clearing every `BUFFERED` flag.
     pub fn take_candidates(&self) -> Vec<NonNull<Header>> {
         // SAFETY: short borrow, no user code.
-        unsafe { std::mem::take(&mut *self.candidates.get()) }
+        let taken = unsafe { std::mem::take(&mut *self.candidates.get()) };
+        for h in &taken {
+            // SAFETY: buffered objects are live.
+            unsafe { h.as_ref() }.clear(BUFFERED);
+        }
+        taken
     }
 
     /// Puts objects back in the candidate buffer (after an interrupted
-    /// collection). They keep their `BUFFERED` flag.
+    /// collection).
     pub fn rebuffer(&self, objects: impl IntoIterator<Item = NonNull<Header>>) {
-        // SAFETY: short borrow; the iterator runs no user code (callers pass
-        // plain vectors).
-        unsafe { (*self.candidates.get()).extend(objects) }
+        for h in objects {
+            self.push_candidate(h);
+        }
     }
 
     pub fn candidate_count(&self) -> usize {
@@ -320,11 +350,14 @@ impl Heap {
         let h = unsafe { header.as_ref() };
         let weak = h.weak.get() - 1;
         h.weak.set(weak);
-        if weak == 0 && !h.has(BUFFERED) {
-            debug_assert!(h.has(VALUE_DROPPED) && !h.has(COLLECTING));
-            // SAFETY: weak == 0 means strong == 0 and the value is gone; not
-            // buffered; the collector only frees objects it is holding in a
-            // table, which are `COLLECTING` (asserted) or have weak > 0.
+        if weak == 0 {
+            debug_assert!(h.has(VALUE_DROPPED) && !h.has(COLLECTING | VISITED));
+            if h.has(BUFFERED) {
+                self.unbuffer(h);
+            }
+            // SAFETY: weak == 0 means strong == 0 and the value is gone; no
+            // longer buffered; the collector's tables only hold objects that
+            // are `COLLECTING` or `VISITED` (asserted) or have weak > 0.
             unsafe { self.free(header) };
         }
     }

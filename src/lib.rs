@@ -174,3 +174,8 @@ pub fn candidate_count() -> usize {
 pub mod __private {
     pub use crate::header::GcBox;
 }
+
+/// The README's examples, compiled and run as doctests so it never lies.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
