@@ -377,7 +377,7 @@ impl<T: ?Sized> Drop for Gc<T> {
         {
             // Might now be the only thing outside a garbage cycle that kept it
             // alive: remember it for the next collection.
-            heap().buffer_candidate(h);
+            heap().buffer_candidate(self.header_ptr());
         }
     }
 }

@@ -184,8 +184,10 @@ impl Heap {
     /// Buffers `header` as a possible root of a garbage cycle (its count just
     /// dropped to a non-zero value), then maybe collects.
     #[inline]
-    pub fn buffer_candidate(&self, header: &Header) {
-        let len = self.push_candidate(NonNull::from(header));
+    pub fn buffer_candidate(&self, header: NonNull<Header>) {
+        // (A pointer, not a `&Header`: the collector will read the value
+        // through it, so it must carry the whole object's provenance.)
+        let len = self.push_candidate(header);
         if len >= self.next_collection.get() && self.enabled.get() && !self.collecting.get() {
             crate::collect::collect(self);
         }
