@@ -266,6 +266,8 @@ fn automatic_collection_keeps_garbage_bounded() {
     }
     assert!(peak <= 100, "at most one threshold of garbage: {peak}");
     assert_eq!(drops().len() + object_count(), N as usize);
+    collect();
+    assert_eq!(object_count(), 0);
     rcycle::disable();
     assert!(!rcycle::is_enabled());
     for i in 0..N / 10 {
