@@ -19,8 +19,8 @@ use crate::header::Header;
 
 /// Slot sizes of the size classes, in bytes.
 const CLASS_SIZES: [usize; 23] = [
-    16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
-    768, 896, 1024,
+    16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768,
+    896, 1024,
 ];
 const NUM_CLASSES: usize = CLASS_SIZES.len();
 /// The largest object that lives in a chunk.

@@ -399,7 +399,14 @@ mod tests {
 
     #[test]
     fn flags_do_not_overlap() {
-        let all = [crate::header::BUFFERED, VALUE_DROPPED, COLLECTING, FINALIZED, VISITED, MAY_CYCLE];
+        let all = [
+            crate::header::BUFFERED,
+            VALUE_DROPPED,
+            COLLECTING,
+            FINALIZED,
+            VISITED,
+            MAY_CYCLE,
+        ];
         let mut seen = 0;
         for f in all {
             assert_eq!(seen & f, 0);

@@ -306,7 +306,10 @@ impl<T: ?Sized> Gc<T> {
     ) -> Gc<U> {
         let this = ManuallyDrop::new(this);
         let raw = f(this.ptr.as_ptr());
-        assert!(ptr::addr_eq(raw, this.ptr.as_ptr()), "coerce_gc: not a coercion");
+        assert!(
+            ptr::addr_eq(raw, this.ptr.as_ptr()),
+            "coerce_gc: not a coercion"
+        );
         Gc {
             // SAFETY: same (non-null) address as `this.ptr`.
             ptr: unsafe { NonNull::new_unchecked(raw.cast_mut()) },
@@ -341,9 +344,7 @@ macro_rules! coerce_gc {
         let gc = $gc;
         // SAFETY: the closure only coerces (no `as` cast), so it returns its
         // argument unsized.
-        unsafe {
-            $crate::Gc::__unsize(gc, |p| -> *const $crate::__private::GcBox<$target> { p })
-        }
+        unsafe { $crate::Gc::__unsize(gc, |p| -> *const $crate::__private::GcBox<$target> { p }) }
     }};
 }
 
@@ -373,8 +374,7 @@ impl<T: ?Sized> Drop for Gc<T> {
         h.strong.set(strong);
         if strong == 0 {
             self.drop_last();
-        } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE
-        {
+        } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE {
             // Might now be the only thing outside a garbage cycle that kept it
             // alive: remember it for the next collection.
             heap().buffer_candidate(self.header_ptr());

@@ -68,7 +68,9 @@ impl Drop for Teardown {
         // SAFETY: a non-null `HEAP` points to a leaked `Box<Heap>` that is only
         // freed here, below.
         let h = unsafe { &*heap };
-        if !h.collecting.get() {
+        if !h.collecting.get() && !h.dropping.get() {
+            // Objects left queued by a panicking `Drop` go first.
+            h.drop_scope(|| {});
             // Freeing one garbage set can leave another behind (cycles that
             // only the first kept alive): repeat until nothing more goes.
             while crate::collect::collect(h).freed > 0 {}
@@ -134,7 +136,12 @@ impl Heap {
         // SAFETY: short, non-reentrant borrows (struct invariant).
         let type_state = unsafe { (*self.types.get()).state_of::<T>() };
         let layout = Layout::new::<crate::header::GcBox<T>>();
-        let class = const { class_of(size_of::<crate::header::GcBox<T>>(), align_of::<crate::header::GcBox<T>>()) };
+        let class = const {
+            class_of(
+                size_of::<crate::header::GcBox<T>>(),
+                align_of::<crate::header::GcBox<T>>(),
+            )
+        };
         // SAFETY: as above.
         let header = unsafe { (*self.slabs.get()).alloc(class, layout) };
         // SAFETY: fresh memory for a `GcBox<T>`, so room for its header.
