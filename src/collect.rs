@@ -79,9 +79,14 @@ pub(crate) fn collect(heap: &Heap) -> Outcome {
         let alive = scan(&subgraph);
         rebuffer.objects.clear(); // nothing can panic from here on
         outcome.examined = subgraph.nodes.len();
+        // A dead box (its value already went with an earlier cycle) has no
+        // edges and nothing left to drop: it is freed by its last handle, not
+        // here, even when only garbage refers to it.
         let garbage: Vec<_> = (0..subgraph.nodes.len())
             .filter(|&i| !alive[i])
             .map(|i| subgraph.nodes[i])
+            // SAFETY: nodes are live objects.
+            .filter(|h| unsafe { h.as_ref() }.value_alive())
             .collect();
         heap.adapt_threshold(subgraph.nodes.len() - garbage.len());
         garbage
@@ -323,39 +328,55 @@ fn finalize_garbage(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &mut 
 /// After finalizers ran: recounts the set (finalizers may have changed its
 /// edges and added outside handles) and returns the members that are still
 /// garbage. The others, and whatever they reach, survive: `COLLECTING` is
-/// cleared on them (they keep `FINALIZED`, so their finalizer never reruns).
+/// cleared on them and they go back to the candidate buffer, so a later
+/// collection frees them once they are garbage again (they keep `FINALIZED`:
+/// their finalizer never reruns).
 fn find_resurrected(heap: &Heap, garbage: Vec<NonNull<Header>>) -> Vec<NonNull<Header>> {
-    let mut subgraph = Subgraph::default();
-    for &member in &garbage {
-        subgraph.add(member);
-    }
-    // If a `Trace` impl panics here, every member survives this collection:
-    // clear `COLLECTING` so none is stuck in the collector's hands.
-    struct Release<'a>(&'a [NonNull<Header>], bool);
+    // If a `Trace` impl panics during the recount, every member survives this
+    // collection and is handed back to the heap as if it had never been
+    // selected.
+    struct Release<'a>(&'a Heap, &'a [NonNull<Header>], bool);
     impl Drop for Release<'_> {
         fn drop(&mut self) {
-            if self.1 {
-                for h in self.0 {
-                    // SAFETY: members are live.
-                    unsafe { h.as_ref() }.clear(COLLECTING);
-                }
+            if self.2 {
+                survive(self.0, self.1.iter().copied());
             }
         }
     }
-    let mut release = Release(&garbage, true);
-    subgraph.trace_all(heap, false);
-    release.1 = false;
-    let alive = scan(&subgraph);
-    let mut still_garbage = Vec::with_capacity(garbage.len());
-    for (i, &member) in garbage.iter().enumerate() {
-        if alive[i] {
-            // SAFETY: members are live.
-            unsafe { member.as_ref() }.clear(COLLECTING);
+    let (still_garbage, survivors) = {
+        let mut subgraph = Subgraph::default();
+        for &member in &garbage {
+            subgraph.add(member);
+        }
+        let mut release = Release(heap, &garbage, true);
+        subgraph.trace_all(heap, false);
+        release.2 = false;
+        let alive = scan(&subgraph);
+        let (survivors, still_garbage): (Vec<_>, Vec<_>) =
+            (0..garbage.len()).partition(|&i| alive[i]);
+        (still_garbage, survivors)
+        // `subgraph` drops here, clearing `VISITED` before members are
+        // buffered (`scratch` then holds their buffer index).
+    };
+    survive(heap, survivors.iter().map(|&i| garbage[i]));
+    still_garbage.into_iter().map(|i| garbage[i]).collect()
+}
+
+/// Hands members of a garbage set back to the heap alive: out of the
+/// collector's hands, into the candidate buffer — or, if a finalizer dropped
+/// every handle to one, into the drop queue.
+fn survive(heap: &Heap, members: impl Iterator<Item = NonNull<Header>>) {
+    for member in members {
+        // SAFETY: members are live and their values intact.
+        let h = unsafe { member.as_ref() };
+        h.clear(COLLECTING);
+        if h.strong.get() > 0 {
+            heap.rebuffer([member]);
         } else {
-            still_garbage.push(member);
+            // SAFETY: strong zero, value intact, no longer `COLLECTING`.
+            unsafe { heap.queue_drop(member) };
         }
     }
-    still_garbage
 }
 
 /// Drops every member's value. A member is flagged `VALUE_DROPPED` before its
@@ -367,6 +388,7 @@ fn drop_garbage_values(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &m
         // reaching zero does not free a `COLLECTING` object.
         let h = unsafe { header.as_ref() };
         let drop_value = heap.type_of(h).info.drop_value;
+        debug_assert!(h.value_alive(), "a garbage member's value is dropped once");
         h.set(VALUE_DROPPED);
         // SAFETY: the value is intact (only this loop drops members' values,
         // once each) and no reference to it can be created any more.

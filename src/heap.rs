@@ -301,6 +301,16 @@ impl Heap {
         self.drop_scope(|| unsafe { self.drop_value_and_release(header) });
     }
 
+    /// Queues an object whose value is to be dropped by the next drop loop
+    /// (the current one, or the next `Drop` of a last handle, or thread exit).
+    ///
+    /// # Safety
+    /// As for [`drop_unreferenced`](Self::drop_unreferenced).
+    pub unsafe fn queue_drop(&self, header: NonNull<Header>) {
+        // SAFETY: short borrow.
+        unsafe { (*self.pending_drops.get()).push(header) };
+    }
+
     /// Runs `f` as the outermost drop loop: objects whose count reaches zero
     /// meanwhile are queued and dropped after `f`, one at a time. Nested
     /// calls just run `f` (the outer loop drains the queue).

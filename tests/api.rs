@@ -129,7 +129,11 @@ fn weak_parent_pointers_make_trees_acyclic() {
     assert!(Gc::ptr_eq(&kid.parent.borrow().upgrade().unwrap(), &root));
     drop(root);
     assert!(kid.parent.borrow().upgrade().is_none());
-    assert_eq!(object_count(), 2, "kid, and the root's memory held by kid's weak");
+    assert_eq!(
+        object_count(),
+        2,
+        "kid, and the root's memory held by kid's weak"
+    );
     drop(kid);
     assert_eq!(object_count(), 0);
     assert_eq!(collect(), 0);
@@ -212,7 +216,8 @@ fn unsized_values_through_coerce_gc() {
 
     let slice: Gc<[u16]> = coerce_gc!(Gc::new([1u16, 2, 3]) => [u16]);
     assert_eq!(slice.iter().sum::<u16>(), 6);
-    let s: Gc<dyn std::fmt::Display> = coerce_gc!(Gc::new(String::from("hi")) => dyn std::fmt::Display);
+    let s: Gc<dyn std::fmt::Display> =
+        coerce_gc!(Gc::new(String::from("hi")) => dyn std::fmt::Display);
     assert_eq!(s.to_string(), "hi");
 }
 
@@ -274,7 +279,11 @@ fn automatic_collection_keeps_garbage_bounded() {
         let a = node(i);
         *a.next.borrow_mut() = Some(a.clone());
     }
-    assert_eq!(object_count(), (N / 10) as usize, "disabled: nothing collected");
+    assert_eq!(
+        object_count(),
+        (N / 10) as usize,
+        "disabled: nothing collected"
+    );
     rcycle::enable();
     collect();
     assert_eq!(object_count(), 0);
@@ -293,7 +302,11 @@ fn candidate_buffer_holds_each_object_once() {
     drop(leaf.clone());
     assert_eq!(rcycle::candidate_count(), 1);
     drop(a);
-    assert_eq!(rcycle::candidate_count(), 0, "freed objects leave the buffer");
+    assert_eq!(
+        rcycle::candidate_count(),
+        0,
+        "freed objects leave the buffer"
+    );
     assert_eq!(collect(), 0);
 }
 

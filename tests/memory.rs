@@ -100,5 +100,8 @@ fn bytes_per_gc_u64() {
         }
         assert!(gc_rss < rc_rss, "Gc {gc_rss} vs Rc {rc_rss} resident");
     }
-    assert_eq!(gcs.iter().map(|g| **g).sum::<u64>(), rcs.iter().map(|r| **r).sum::<u64>());
+    assert_eq!(
+        gcs.iter().map(|g| **g).sum::<u64>(),
+        rcs.iter().map(|r| **r).sum::<u64>()
+    );
 }
