@@ -178,12 +178,6 @@ impl<T: Trace + 'static> InfoFor<T> {
     };
 }
 
-/// Reads the dynamic flags once per type (they are trait fns, not consts, so
-/// that `Trace` stays dyn-compatible).
-pub(crate) fn info_flags<T: Trace>() -> (bool, bool) {
-    (T::may_contain_gc(), T::has_finalizer())
-}
-
 /// # Safety
 /// `header` is the header of a live `GcBox<T>` whose value is intact.
 unsafe fn trace_value<T: Trace>(header: NonNull<Header>, tracer: &mut Tracer<'_>) {
@@ -244,36 +238,40 @@ impl TypeTable {
         (addr >> 3) % CACHE_SLOTS
     }
 
-    /// The initial state word of a `T` object: its type index, plus
-    /// [`MAY_CYCLE`] if the type may own a `Gc`. Registers `T` on first use.
+    /// The initial state word of a `T` object (its type index, plus
+    /// [`MAY_CYCLE`] if the type may own a `Gc`), if `T` is registered and
+    /// in the cache.
     #[inline]
-    pub fn state_of<T: Trace + 'static>(&mut self) -> u32 {
-        let info = InfoFor::<T>::INFO;
-        let addr = info as *const TypeInfo as usize;
-        let (cached, index) = self.cache[Self::cache_slot(addr)];
-        if cached == addr {
-            return index;
-        }
-        self.register::<T>(info, addr)
+    pub fn cached_state<T: Trace + 'static>(&self) -> Option<u32> {
+        let addr = InfoFor::<T>::INFO as *const TypeInfo as usize;
+        let (cached, state) = self.cache[Self::cache_slot(addr)];
+        (cached == addr).then_some(state)
     }
 
+    /// Registers `T` (if new) with the flags its `Trace` impl gave, and
+    /// returns its initial state word. The flags are computed by the caller,
+    /// before borrowing the table, because they come from user code.
     #[cold]
-    fn register<T: Trace + 'static>(&mut self, info: &'static TypeInfo, addr: usize) -> u32 {
+    pub fn register<T: Trace + 'static>(
+        &mut self,
+        may_contain_gc: bool,
+        has_finalizer: bool,
+    ) -> u32 {
+        let info = InfoFor::<T>::INFO;
         let type_id = TypeId::of::<T>();
         let pos = match self.entries.iter().position(|e| e.type_id == type_id) {
             Some(pos) => pos,
             None => {
-                let (may_contain_gc, has_finalizer) = info_flags::<T>();
+                assert!(
+                    self.entries.len() < MAX_TYPE_INDEX as usize,
+                    "rcycle: too many types"
+                );
                 self.entries.push(TypeEntry {
                     info,
                     type_id,
                     may_contain_gc,
                     has_finalizer,
                 });
-                assert!(
-                    self.entries.len() as u32 <= MAX_TYPE_INDEX,
-                    "rcycle: too many types"
-                );
                 self.entries.len() - 1
             }
         };
@@ -282,6 +280,7 @@ impl TypeTable {
         if self.entries[pos].may_contain_gc {
             state |= MAY_CYCLE;
         }
+        let addr = info as *const TypeInfo as usize;
         self.cache[Self::cache_slot(addr)] = (addr, state);
         state
     }

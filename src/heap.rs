@@ -133,8 +133,12 @@ impl Heap {
     /// from [`Header::new_uninit`].
     #[inline]
     pub fn alloc<T: Trace + 'static>(&self) -> NonNull<Header> {
-        // SAFETY: short, non-reentrant borrows (struct invariant).
-        let type_state = unsafe { (*self.types.get()).state_of::<T>() };
+        // SAFETY: short borrow (struct invariant).
+        let cached = unsafe { (*self.types.get()).cached_state::<T>() };
+        let type_state = match cached {
+            Some(state) => state,
+            None => self.register_type::<T>(),
+        };
         let layout = Layout::new::<crate::header::GcBox<T>>();
         let class = const {
             class_of(
@@ -147,6 +151,14 @@ impl Heap {
         // SAFETY: fresh memory for a `GcBox<T>`, so room for its header.
         unsafe { header.as_ptr().write(Header::new_uninit(type_state)) };
         header
+    }
+
+    #[cold]
+    fn register_type<T: Trace + 'static>(&self) -> u32 {
+        // User code (the `Trace` impl's flags) runs before the borrow.
+        let (may_contain_gc, has_finalizer) = (T::may_contain_gc(), T::has_finalizer());
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.types.get()).register::<T>(may_contain_gc, has_finalizer) }
     }
 
     /// The type entry of a live object.
