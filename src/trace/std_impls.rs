@@ -326,3 +326,98 @@ tuple! {
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+    use std::ptr::NonNull;
+
+    use super::*;
+    use crate::header::Header;
+    use crate::trace::EdgeSink;
+    use crate::{Gc, WeakGc};
+
+    /// Records every edge with its label path.
+    #[derive(Default)]
+    struct Recorder(Vec<(NonNull<Header>, String)>);
+
+    impl EdgeSink for Recorder {
+        fn edge(&mut self, target: NonNull<Header>, path: &[String]) {
+            self.0.push((target, path.concat()));
+        }
+    }
+
+    fn labels<T: Trace + ?Sized>(value: &T) -> Vec<String> {
+        let mut rec = Recorder::default();
+        let mut path = Vec::new();
+        value.trace(&mut Tracer::new(&mut rec, Some(&mut path)));
+        assert!(path.is_empty(), "labels are popped again");
+        rec.0.into_iter().map(|(_, label)| label).collect()
+    }
+
+    #[test]
+    fn every_container_labels_its_edges() {
+        let g = Gc::new(1u8);
+        let v = vec![g.clone(), g.clone()];
+        assert_eq!(labels(&v), ["[0]", "[1]"]);
+        let d: VecDeque<_> = v.iter().cloned().collect();
+        assert_eq!(labels(&d), ["[0]", "[1]"]);
+        let m: BTreeMap<&str, Gc<u8>> = [("a", g.clone()), ("b", g.clone())].into();
+        assert_eq!(labels(&m), ["[\"a\"]", "[\"b\"]"]);
+        let h: HashMap<u32, Gc<u8>> = [(7, g.clone())].into();
+        assert_eq!(labels(&h), ["[7]"]);
+        let s: BTreeSet<Gc<u8>> = [g.clone()].into();
+        assert_eq!(labels(&s), ["[1]"], "a set element is labelled by itself");
+        let t = (5u32, g.clone(), Some(g.clone()));
+        assert_eq!(labels(&t), [".1", ".2"]);
+        let r: Result<Gc<u8>, String> = Ok(g.clone());
+        assert_eq!(labels(&r), [".Ok"]);
+        let nested = RefCell::new(vec![Box::new([g.clone()])]);
+        assert_eq!(labels(&nested), ["[0][0]"]);
+        let sv: smallvec::SmallVec<[Gc<u8>; 2]> = smallvec::smallvec![g.clone()];
+        assert_eq!(labels(&sv), ["[0]"]);
+        let w = Gc::downgrade(&g);
+        assert!(labels(&w).is_empty(), "a weak handle is no edge");
+        assert!(labels(&Cell::new(3u8)).is_empty());
+        let slice: &[Gc<u8>] = &v;
+        assert_eq!(labels(slice), ["[0]", "[1]"]);
+        let weak_vec: Vec<WeakGc<u8>> = vec![w.clone()];
+        assert!(labels(&weak_vec).is_empty());
+    }
+
+    #[test]
+    fn collector_mode_records_no_labels() {
+        let g = Gc::new(1u8);
+        let m: HashMap<String, Gc<u8>> = [("k".to_string(), g.clone())].into();
+        let mut rec = Recorder::default();
+        m.trace(&mut Tracer::new(&mut rec, None));
+        assert_eq!(rec.0.len(), 1);
+        assert_eq!(rec.0[0].1, "");
+    }
+
+    #[test]
+    fn borrowed_refcell_is_untraceable() {
+        let cell = RefCell::new(Some(Gc::new(1u8)));
+        let guard = cell.borrow_mut();
+        let mut rec = Recorder::default();
+        let mut tracer = Tracer::new(&mut rec, None);
+        cell.trace(&mut tracer);
+        assert!(!tracer.is_complete());
+        drop(guard);
+        let mut tracer = Tracer::new(&mut rec, None);
+        cell.trace(&mut tracer);
+        assert!(tracer.is_complete());
+        assert_eq!(rec.0.len(), 1);
+    }
+
+    #[test]
+    fn leaf_types_cannot_hold_a_gc() {
+        assert!(!<u64 as Trace>::may_contain_gc());
+        assert!(!<String as Trace>::may_contain_gc());
+        assert!(!<Vec<(u8, String)> as Trace>::may_contain_gc());
+        assert!(!<HashMap<String, Vec<u8>> as Trace>::may_contain_gc());
+        assert!(<Vec<Gc<u8>> as Trace>::may_contain_gc());
+        assert!(<Result<u8, Gc<u8>> as Trace>::may_contain_gc());
+        assert!(!<WeakGc<u8> as Trace>::may_contain_gc());
+    }
+}
