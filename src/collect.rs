@@ -215,7 +215,7 @@ struct TrialSink<'a> {
 }
 
 impl EdgeSink for TrialSink<'_> {
-    fn edge(&mut self, target: NonNull<Header>, _path: &[String]) {
+    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: an edge is a live `Gc` handle, which keeps its target's
         // header readable.
         let t = unsafe { target.as_ref() };

@@ -1,6 +1,10 @@
 //! `Trace` for the standard types people put in data models.
+//!
+//! Each impl also says whether the type can hold a `Gc` at all
+//! (`may_contain_gc`) and, for types that own a heap buffer, how big it is
+//! (`heap_size`, used only by reports).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::fmt::Debug;
 use std::rc::Rc;
@@ -16,6 +20,8 @@ macro_rules! leaf {
             fn trace(&self, _: &mut Tracer<'_>) {}
             #[inline(always)]
             fn may_contain_gc() -> bool { false }
+            #[inline(always)]
+            fn heap_size(&self) -> usize { 0 }
         }
     )*};
 }
@@ -38,13 +44,9 @@ leaf!(
     isize,
     f32,
     f64,
-    String,
     std::time::Duration,
     std::time::Instant,
     std::time::SystemTime,
-    std::path::PathBuf,
-    std::ffi::OsString,
-    std::ffi::CString,
     std::num::NonZeroU8,
     std::num::NonZeroU16,
     std::num::NonZeroU32,
@@ -59,6 +61,34 @@ leaf!(
     std::any::TypeId,
 );
 
+/// Owned strings: no `Gc` inside, a heap buffer of `capacity` bytes.
+macro_rules! string {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: owns no `Gc`; reporting nothing is exact.
+        unsafe impl Trace for $t {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+            #[inline(always)]
+            fn may_contain_gc() -> bool { false }
+            fn heap_size(&self) -> usize { self.capacity() }
+        }
+    )*};
+}
+
+string!(String, std::path::PathBuf, std::ffi::OsString);
+
+// SAFETY: owns no `Gc`; reporting nothing is exact.
+unsafe impl Trace for std::ffi::CString {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer<'_>) {}
+    fn may_contain_gc() -> bool {
+        false
+    }
+    fn heap_size(&self) -> usize {
+        self.as_bytes_with_nul().len()
+    }
+}
+
 /// Unsized leaf types (no `may_contain_gc`: it needs `Sized`).
 macro_rules! unsized_leaf {
     ($($t:ty),* $(,)?) => {$(
@@ -66,30 +96,28 @@ macro_rules! unsized_leaf {
         unsafe impl Trace for $t {
             #[inline(always)]
             fn trace(&self, _: &mut Tracer<'_>) {}
+            fn heap_size(&self) -> usize { 0 }
         }
     )*};
 }
 
 unsized_leaf!(str, std::path::Path, std::ffi::OsStr, std::ffi::CStr);
 
-// SAFETY: a shared reference owns nothing (and cannot point into a `Gc` heap
-// object from a `'static` value without keeping it alive elsewhere).
-unsafe impl<T: ?Sized> Trace for &'static T {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer<'_>) {}
-    fn may_contain_gc() -> bool {
-        false
-    }
+/// Types that own nothing.
+macro_rules! owns_nothing {
+    ($($t:ty),*) => {$(
+        // SAFETY: owns nothing (a `'static` reference cannot own a `Gc`
+        // object's handle: the handle lives, and is reported, elsewhere).
+        unsafe impl<T: ?Sized> Trace for $t {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+            fn may_contain_gc() -> bool { false }
+            fn heap_size(&self) -> usize { 0 }
+        }
+    )*};
 }
 
-// SAFETY: `PhantomData` owns nothing.
-unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer<'_>) {}
-    fn may_contain_gc() -> bool {
-        false
-    }
-}
+owns_nothing!(&'static T, std::marker::PhantomData<T>);
 
 // SAFETY: a `Box` owns its content exactly once.
 unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
@@ -97,22 +125,38 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         (**self).trace(tracer)
     }
+    fn heap_size(&self) -> usize {
+        std::mem::size_of_val(&**self) + (**self).heap_size()
+    }
 }
 
-// SAFETY: an element is reported through the `Rc` only when this is the sole
-// strong handle: then the `Rc` owns its content exactly once. A shared `Rc`
-// reports nothing (under-reporting only leaks).
+// SAFETY: the content is reported through the `Rc` only when this is the
+// sole strong handle: then the `Rc` owns its content exactly once. A shared
+// `Rc` reports nothing (under-reporting only leaks).
 unsafe impl<T: Trace + ?Sized> Trace for Rc<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if Rc::strong_count(self) == 1 {
             (**self).trace(tracer)
         }
     }
+    /// Counted for the sole owner only (like tracing), with the two counts.
+    fn heap_size(&self) -> usize {
+        if Rc::strong_count(self) == 1 {
+            2 * size_of::<usize>() + std::mem::size_of_val(&**self) + (**self).heap_size()
+        } else {
+            0
+        }
+    }
+}
+
+/// Sum of the heap memory the elements own.
+fn elements_heap_size<'e, T: Trace + 'e>(elements: impl Iterator<Item = &'e T>) -> usize {
+    elements.map(|e| e.heap_size()).sum()
 }
 
 /// Sequences: each element labelled with its position.
 macro_rules! sequence {
-    ($($t:ident),*) => {$(
+    ($($t:ident: |$s:ident| $buffer:expr),* $(,)?) => {$(
         // SAFETY: the collection owns each element once; each is traced once.
         unsafe impl<T: Trace> Trace for $t<T> {
             #[inline]
@@ -124,10 +168,21 @@ macro_rules! sequence {
                 }
             }
             fn may_contain_gc() -> bool { T::may_contain_gc() }
+            fn heap_size(&self) -> usize {
+                let $s = self;
+                $buffer + elements_heap_size(self.iter())
+            }
         }
     )*};
 }
-sequence!(Vec, VecDeque, LinkedList, BinaryHeap);
+
+sequence!(
+    Vec: |v| v.capacity() * size_of::<T>(),
+    VecDeque: |v| v.capacity() * size_of::<T>(),
+    // One node per element: the element and two links.
+    LinkedList: |l| l.len() * (size_of::<T>() + 2 * size_of::<usize>()),
+    BinaryHeap: |h| h.capacity() * size_of::<T>(),
+);
 
 // SAFETY: a slice owns each element once; each is traced once.
 unsafe impl<T: Trace> Trace for [T] {
@@ -139,6 +194,9 @@ unsafe impl<T: Trace> Trace for [T] {
             }
         }
     }
+    fn heap_size(&self) -> usize {
+        elements_heap_size(self.iter())
+    }
 }
 
 // SAFETY: an array owns each element once; each is traced once.
@@ -149,6 +207,9 @@ unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     }
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
+    }
+    fn heap_size(&self) -> usize {
+        elements_heap_size(self.iter())
     }
 }
 
@@ -165,6 +226,10 @@ unsafe impl<T: Trace + Debug, S> Trace for HashSet<T, S> {
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
     }
+    /// The table (a slot and a control byte per bucket) and the elements.
+    fn heap_size(&self) -> usize {
+        self.capacity() * (size_of::<T>() + 1) + elements_heap_size(self.iter())
+    }
 }
 
 // SAFETY: as for `HashSet`.
@@ -178,6 +243,10 @@ unsafe impl<T: Trace + Debug> Trace for BTreeSet<T> {
     }
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
+    }
+    /// An estimate: the elements in nodes about two-thirds full.
+    fn heap_size(&self) -> usize {
+        self.len() * size_of::<T>() * 3 / 2 + elements_heap_size(self.iter())
     }
 }
 
@@ -201,6 +270,13 @@ fn trace_map<'m, K: Trace + Debug + 'm, V: Trace + 'm>(
     }
 }
 
+/// Sum of the heap memory a map's keys and values own.
+fn entries_heap_size<'m, K: Trace + 'm, V: Trace + 'm>(
+    entries: impl Iterator<Item = (&'m K, &'m V)>,
+) -> usize {
+    entries.map(|(k, v)| k.heap_size() + v.heap_size()).sum()
+}
+
 // SAFETY: a map owns each key and value once; each is traced once.
 unsafe impl<K: Trace + Debug, V: Trace, S> Trace for HashMap<K, V, S> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
@@ -208,6 +284,10 @@ unsafe impl<K: Trace + Debug, V: Trace, S> Trace for HashMap<K, V, S> {
     }
     fn may_contain_gc() -> bool {
         K::may_contain_gc() || V::may_contain_gc()
+    }
+    /// The table (a slot and a control byte per bucket) and the entries.
+    fn heap_size(&self) -> usize {
+        self.capacity() * (size_of::<(K, V)>() + 1) + entries_heap_size(self.iter())
     }
 }
 
@@ -218,6 +298,10 @@ unsafe impl<K: Trace + Debug, V: Trace> Trace for BTreeMap<K, V> {
     }
     fn may_contain_gc() -> bool {
         K::may_contain_gc() || V::may_contain_gc()
+    }
+    /// An estimate: the entries in nodes about two-thirds full.
+    fn heap_size(&self) -> usize {
+        self.len() * size_of::<(K, V)>() * 3 / 2 + entries_heap_size(self.iter())
     }
 }
 
@@ -232,6 +316,9 @@ unsafe impl<T: Trace> Trace for Option<T> {
     #[inline]
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
+    }
+    fn heap_size(&self) -> usize {
+        self.as_ref().map_or(0, |v| v.heap_size())
     }
 }
 
@@ -248,15 +335,18 @@ unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
     }
 }
 
-// SAFETY: a `Cell<T: Copy>` owns its content once; reading a copy to trace it
-// is harmless because `Copy` types own no `Gc` handles that could be dropped
-// (a `Gc` is not `Copy`).
+// SAFETY: a `Cell<T: Copy>` owns its content once; tracing a copy is exact
+// because a `Copy` type cannot own a `Gc` (a `Gc` is not `Copy`; a
+// `&'static Gc` reports nothing).
 unsafe impl<T: Trace + Copy> Trace for Cell<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         self.get().trace(tracer)
     }
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
+    }
+    fn heap_size(&self) -> usize {
+        self.get().heap_size()
     }
 }
 
@@ -271,10 +361,14 @@ unsafe impl<T: Trace + ?Sized> Trace for RefCell<T> {
             Err(_) => tracer.untraceable(),
         }
     }
+    /// 0 while mutably borrowed (the content cannot be read).
+    fn heap_size(&self) -> usize {
+        self.try_borrow().map_or(0, |v| v.heap_size())
+    }
 }
 
-// SAFETY: as for `RefCell`, with the `OnceCell` owning its content once.
-unsafe impl<T: Trace> Trace for std::cell::OnceCell<T> {
+// SAFETY: a `OnceCell` owns its content, if any, once.
+unsafe impl<T: Trace> Trace for OnceCell<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if let Some(v) = self.get() {
             v.trace(tracer)
@@ -282,6 +376,9 @@ unsafe impl<T: Trace> Trace for std::cell::OnceCell<T> {
     }
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
+    }
+    fn heap_size(&self) -> usize {
+        self.get().map_or(0, |v| v.heap_size())
     }
 }
 
@@ -300,6 +397,15 @@ where
     fn may_contain_gc() -> bool {
         <A::Item as Trace>::may_contain_gc()
     }
+    /// The spilled buffer, if any (the inline one is part of the value).
+    fn heap_size(&self) -> usize {
+        let buffer = if self.spilled() {
+            self.capacity() * size_of::<A::Item>()
+        } else {
+            0
+        };
+        buffer + elements_heap_size(self.iter())
+    }
 }
 
 /// Tuples: each element labelled with its position, like tuple fields.
@@ -316,6 +422,7 @@ macro_rules! tuple {
         }
     )*};
 }
+
 tuple! {
     (A 0)
     (A 0, B 1)
@@ -342,14 +449,14 @@ mod tests {
     struct Recorder(Vec<(NonNull<Header>, String)>);
 
     impl EdgeSink for Recorder {
-        fn edge(&mut self, target: NonNull<Header>, path: &[String]) {
-            self.0.push((target, path.concat()));
+        fn edge(&mut self, target: NonNull<Header>, path: &str) {
+            self.0.push((target, path.to_string()));
         }
     }
 
     fn labels<T: Trace + ?Sized>(value: &T) -> Vec<String> {
         let mut rec = Recorder::default();
-        let mut path = Vec::new();
+        let mut path = String::new();
         value.trace(&mut Tracer::new(&mut rec, Some(&mut path)));
         assert!(path.is_empty(), "labels are popped again");
         rec.0.into_iter().map(|(_, label)| label).collect()
@@ -419,5 +526,30 @@ mod tests {
         assert!(<Vec<Gc<u8>> as Trace>::may_contain_gc());
         assert!(<Result<u8, Gc<u8>> as Trace>::may_contain_gc());
         assert!(!<WeakGc<u8> as Trace>::may_contain_gc());
+    }
+
+    #[test]
+    fn heap_sizes_count_buffers_not_other_objects() {
+        let s = String::with_capacity(100);
+        assert_eq!(s.heap_size(), 100);
+        let v: Vec<String> = vec![String::with_capacity(10), String::with_capacity(20)];
+        assert_eq!(v.heap_size(), v.capacity() * size_of::<String>() + 30);
+        let o = Some(String::with_capacity(7));
+        assert_eq!(o.heap_size(), 7);
+        let cell = RefCell::new(vec![0u64; 4]);
+        assert_eq!(cell.heap_size(), 32);
+        let guard = cell.borrow_mut();
+        assert_eq!(cell.heap_size(), 0, "unreadable while borrowed");
+        drop(guard);
+        let b: Box<[u8; 64]> = Box::new([0; 64]);
+        assert_eq!(b.heap_size(), 64);
+        let g = Gc::new(vec![0u8; 1000]);
+        assert_eq!(g.heap_size(), 0, "another object is not owned memory");
+        let t = (
+            String::with_capacity(3),
+            5u8,
+            Some(String::with_capacity(4)),
+        );
+        assert_eq!(t.heap_size(), 7);
     }
 }
