@@ -260,7 +260,6 @@ impl Slabs {
     /// in allocation order within each chunk.
     ///
     /// `f` must not allocate or free objects of this heap.
-    #[allow(dead_code)]
     pub fn for_each_object(&self, mut f: impl FnMut(NonNull<Header>)) {
         for c in &self.classes {
             for chunk in &c.chunks {

@@ -147,8 +147,8 @@ pub(crate) struct TypeInfo {
     pub finalize: unsafe fn(NonNull<Header>),
     /// Drops the value in place (not the memory).
     pub drop_value: unsafe fn(NonNull<Header>),
-    /// Read by the leak reporter.
-    #[allow(dead_code)]
+    /// Runs `Trace::heap_size` on the value (for reports).
+    pub heap_size: unsafe fn(NonNull<Header>) -> usize,
     pub type_name: fn() -> &'static str,
     /// Size and alignment of the whole object (header + value).
     pub box_size: usize,
@@ -172,6 +172,7 @@ impl<T: Trace + 'static> InfoFor<T> {
         trace: trace_value::<T>,
         finalize: finalize_value::<T>,
         drop_value: drop_value::<T>,
+        heap_size: heap_size_of::<T>,
         type_name: std::any::type_name::<T>,
         box_size: std::mem::size_of::<GcBox<T>>(),
         box_align: std::mem::align_of::<GcBox<T>>(),
@@ -193,6 +194,14 @@ unsafe fn finalize_value<T: Trace>(header: NonNull<Header>) {
     // SAFETY: as in `trace_value`.
     let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
     value.finalize()
+}
+
+/// # Safety
+/// As for `trace_value`.
+unsafe fn heap_size_of<T: Trace>(header: NonNull<Header>) -> usize {
+    // SAFETY: as in `trace_value`.
+    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    value.heap_size()
 }
 
 /// # Safety
@@ -291,12 +300,14 @@ impl TypeTable {
         &self.entries[index as usize - 1]
     }
 
-    /// All registered types, with their indices.
-    #[allow(dead_code)]
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &TypeEntry)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (i as u32 + 1, e))
+    /// The index of the type with this `TypeId`, if registered.
+    pub fn index_of(&self, type_id: TypeId) -> Option<u32> {
+        let pos = self.entries.iter().position(|e| e.type_id == type_id)?;
+        Some(pos as u32 + 1)
+    }
+
+    /// The number of registered types.
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 }

@@ -190,12 +190,32 @@ impl Heap {
         unsafe { (*self.slabs.get()).live() }
     }
 
-    /// Calls `f` on every object's header. `f` must not allocate or free.
-    #[allow(dead_code)]
-    pub fn for_each_object(&self, f: impl FnMut(NonNull<Header>)) {
-        // SAFETY: `f` does not allocate or free (caller), so the slabs are not
-        // borrowed mutably meanwhile.
-        unsafe { (*self.slabs.get()).for_each_object(f) }
+    /// Every allocated object (live values, dead boxes, objects being
+    /// dropped), in no particular order. Runs no user code.
+    pub fn all_objects(&self) -> Vec<NonNull<Header>> {
+        let mut all = Vec::with_capacity(self.live_objects());
+        // SAFETY: the closure only pushes to a vector (no allocation or
+        // freeing of objects), so the slabs are not borrowed mutably meanwhile.
+        unsafe { (*self.slabs.get()).for_each_object(|h| all.push(h)) };
+        all
+    }
+
+    /// The type index of `T`, if any `T` was ever allocated on this heap.
+    pub fn type_index_of<T: 'static>(&self) -> Option<u32> {
+        // SAFETY: short borrow.
+        unsafe { (*self.types.get()).index_of(std::any::TypeId::of::<T>()) }
+    }
+
+    /// The number of registered types (type indices are `1..=type_count()`).
+    pub fn type_count(&self) -> usize {
+        // SAFETY: short borrow.
+        unsafe { (*self.types.get()).len() }
+    }
+
+    /// The entry of type index `index` (in `1..=type_count()`).
+    pub fn type_entry(&self, index: u32) -> TypeEntry {
+        // SAFETY: short borrow; the entry is copied out.
+        unsafe { *(*self.types.get()).get(index) }
     }
 
     // ---- candidates and automatic collection ----

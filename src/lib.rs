@@ -54,10 +54,16 @@ mod collect;
 mod gc;
 mod header;
 mod heap;
+mod report;
 mod trace;
 mod weak;
 
 pub use crate::gc::Gc;
+pub use crate::report::{
+    count, live_report, most_common_types, objects, outside_holders, referents, referrers,
+    why_alive, Chain, CollectorCounters, HeapGraph, LiveReport, ObjectId, ObjectInfo,
+    OutsideHolder, Related, ReportRow, ResidentMemory,
+};
 pub use crate::trace::{Finalize, Label, Trace, Tracer};
 pub use crate::weak::WeakGc;
 pub use rcycle_derive::Trace;

@@ -1,0 +1,518 @@
+//! The leak reporter: what is alive on this thread's heap, and why.
+//!
+//! Modelled on Python's memory-debugging toolbox: [`live_report`] is guppy's
+//! `hpy().heap()`, [`count`] / [`objects`] / [`most_common_types`] are
+//! objgraph's, [`referrers`] / [`referents`] are `gc.get_referrers` /
+//! `gc.get_referents`, [`why_alive`] is objgraph's `find_backref_chain`.
+//!
+//! Every report only *reads* the heap: it never collects (unless asked to),
+//! never keeps what it reports alive, never changes a count, and costs
+//! nothing while nobody asks for one.
+
+mod graph;
+
+use std::fmt;
+
+use crate::gc::Gc;
+use crate::header::GcBox;
+use crate::heap::heap;
+use crate::trace::Trace;
+use crate::weak::WeakGc;
+
+pub use graph::{HeapGraph, ObjectId, ObjectInfo};
+
+/// One row of a [`LiveReport`]: the live objects of one type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportRow {
+    /// `std::any::type_name` of the value; dead boxes (objects whose value
+    /// went with a collected cycle while a handle remained) are listed apart,
+    /// as `<dead> TypeName`.
+    pub kind: String,
+    /// Number of objects.
+    pub count: usize,
+    /// Bytes: the objects themselves plus the heap memory their values own.
+    pub size: usize,
+}
+
+/// The process's resident memory, from `/proc/self/status` (Linux).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResidentMemory {
+    /// Resident set size now, in bytes (`VmRSS`).
+    pub current: usize,
+    /// The peak resident set size, in bytes (`VmHWM`, like `ru_maxrss`).
+    pub peak: usize,
+}
+
+impl ResidentMemory {
+    /// Reads the current and peak resident memory; `None` where unknown
+    /// (not Linux, or under Miri).
+    ///
+    /// ```
+    /// if let Some(m) = rcycle::ResidentMemory::read() {
+    ///     assert!(m.peak >= m.current);
+    /// }
+    /// ```
+    pub fn read() -> Option<ResidentMemory> {
+        if cfg!(miri) || !cfg!(target_os = "linux") {
+            return None;
+        }
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let field = |name: &str| -> Option<usize> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            let kb: usize = line[name.len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()?;
+            Some(kb * 1024)
+        };
+        Some(ResidentMemory {
+            current: field("VmRSS:")?,
+            peak: field("VmHWM:")?,
+        })
+    }
+}
+
+/// The collector's counters for this thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CollectorCounters {
+    /// Collections run (automatic and explicit).
+    pub collections: u64,
+    /// Objects freed by collections (not by counts reaching zero).
+    pub freed: u64,
+    /// Objects waiting in the candidate buffer.
+    pub candidates: usize,
+    /// Whether automatic collection is on.
+    pub enabled: bool,
+}
+
+impl CollectorCounters {
+    /// Reads this thread's counters.
+    ///
+    /// ```
+    /// let before = rcycle::CollectorCounters::read().collections;
+    /// rcycle::collect();
+    /// assert_eq!(rcycle::CollectorCounters::read().collections, before + 1);
+    /// ```
+    pub fn read() -> CollectorCounters {
+        let h = heap();
+        CollectorCounters {
+            collections: h.collections.get(),
+            freed: h.freed_total.get(),
+            candidates: h.candidate_count(),
+            enabled: h.is_enabled(),
+        }
+    }
+}
+
+/// A partition of this thread's live objects by type, largest first: what
+/// guppy's `hpy().heap()` prints for a Python process.
+///
+/// `Display` prints guppy's layout with the first 10 rows; the alternate form
+/// (`{:#}`) prints every row. [`rows`](Self::rows) gives the data.
+///
+/// ```
+/// let keep: Vec<_> = (0..3).map(|i| rcycle::Gc::new(i as u64)).collect();
+/// let report = rcycle::live_report();
+/// let row = report.rows().iter().find(|r| r.kind == "u64").unwrap();
+/// assert_eq!((row.count, row.size), (3, 72));
+/// println!("{report}");
+/// ```
+#[derive(Clone, Debug)]
+pub struct LiveReport {
+    rows: Vec<ReportRow>,
+    /// Resident memory when the report was taken, if known.
+    pub resident: Option<ResidentMemory>,
+    /// The collector's counters when the report was taken.
+    pub counters: CollectorCounters,
+}
+
+impl LiveReport {
+    /// The rows, largest total size first.
+    ///
+    /// ```
+    /// let r = rcycle::live_report();
+    /// assert!(r.rows().windows(2).all(|w| w[0].size >= w[1].size));
+    /// ```
+    pub fn rows(&self) -> &[ReportRow] {
+        &self.rows
+    }
+
+    /// The number of live objects.
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1u8);
+    /// assert!(rcycle::live_report().count() >= 1);
+    /// ```
+    pub fn count(&self) -> usize {
+        self.rows.iter().map(|r| r.count).sum()
+    }
+
+    /// The total size in bytes.
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1u64);
+    /// assert!(rcycle::live_report().size() >= 24);
+    /// ```
+    pub fn size(&self) -> usize {
+        self.rows.iter().map(|r| r.size).sum()
+    }
+}
+
+/// Rows shown by `Display` before `<N more rows>`.
+const SHOWN_ROWS: usize = 10;
+
+fn percent(part: usize, whole: usize) -> usize {
+    if whole == 0 {
+        0
+    } else {
+        part * 100 / whole
+    }
+}
+
+impl fmt::Display for LiveReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (count, size) = (self.count(), self.size());
+        writeln!(
+            f,
+            "Partition of a set of {count} objects. Total size = {size} bytes."
+        )?;
+        writeln!(
+            f,
+            " Index  Count   %     Size   % Cumulative  % Kind (type)"
+        )?;
+        let shown = if f.alternate() {
+            self.rows.len()
+        } else {
+            SHOWN_ROWS.min(self.rows.len())
+        };
+        let mut cumulative = 0;
+        for (i, row) in self.rows[..shown].iter().enumerate() {
+            cumulative += row.size;
+            writeln!(
+                f,
+                "{:6} {:6} {:3} {:8} {:3} {:9} {:3} {}",
+                i,
+                row.count,
+                percent(row.count, count),
+                row.size,
+                percent(row.size, size),
+                cumulative,
+                percent(cumulative, size),
+                row.kind
+            )?;
+        }
+        if shown < self.rows.len() {
+            writeln!(f, "<{} more rows>", self.rows.len() - shown)?;
+        }
+        if let Some(m) = self.resident {
+            writeln!(
+                f,
+                "Resident memory: {} bytes now, {} bytes at peak.",
+                m.current, m.peak
+            )?;
+        }
+        let c = &self.counters;
+        write!(
+            f,
+            "Collector: {} collections, {} objects freed by them, {} candidates waiting, automatic collection {}.",
+            c.collections,
+            c.freed,
+            c.candidates,
+            if c.enabled { "on" } else { "off" }
+        )
+    }
+}
+
+/// A partition of this thread's live objects by type (guppy's
+/// `hpy().heap()`). It does not collect first: call [`collect`](crate::collect)
+/// before it to see only what is reachable.
+///
+/// ```
+/// use rcycle::Gc;
+/// let names: Vec<Gc<String>> = (0..4).map(|i| Gc::new(format!("n{i}"))).collect();
+/// let report = rcycle::live_report();
+/// let strings = report.rows().iter().find(|r| r.kind == "alloc::string::String").unwrap();
+/// assert_eq!(strings.count, 4);
+/// print!("{report}");
+/// ```
+pub fn live_report() -> LiveReport {
+    let heap = heap();
+    // Per type index: (count, size) of live values, and of dead boxes.
+    let types = heap.type_count();
+    let mut live = vec![(0usize, 0usize); types + 1];
+    let mut dead = vec![(0usize, 0usize); types + 1];
+    for header in heap.all_objects() {
+        // SAFETY: enumerated objects are allocated and readable.
+        let h = unsafe { header.as_ref() };
+        if h.strong.get() == 0 {
+            continue; // being dropped right now
+        }
+        let index = h.type_index();
+        let info = heap.type_entry(index).info;
+        if h.value_alive() {
+            // SAFETY: the value is intact; only `heap_size` (user code that
+            // must not drop values) runs.
+            let owned = unsafe { (info.heap_size)(header) };
+            let slot = &mut live[index as usize];
+            slot.0 += 1;
+            slot.1 += info.box_size + owned;
+        } else {
+            let slot = &mut dead[index as usize];
+            slot.0 += 1;
+            slot.1 += info.box_size;
+        }
+    }
+    let mut rows = Vec::new();
+    for index in 1..=types {
+        let name = (heap.type_entry(index as u32).info.type_name)();
+        for (counts, prefix) in [(live[index], ""), (dead[index], "<dead> ")] {
+            if counts.0 > 0 {
+                rows.push(ReportRow {
+                    kind: format!("{prefix}{name}"),
+                    count: counts.0,
+                    size: counts.1,
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.size
+            .cmp(&a.size)
+            .then(b.count.cmp(&a.count))
+            .then(a.kind.cmp(&b.kind))
+    });
+    LiveReport {
+        rows,
+        resident: ResidentMemory::read(),
+        counters: CollectorCounters::read(),
+    }
+}
+
+/// The number of live `T` objects on this thread's heap (objgraph's `count`).
+///
+/// ```
+/// let a = rcycle::Gc::new(1i16);
+/// let b = rcycle::Gc::new(2i16);
+/// assert_eq!(rcycle::count::<i16>(), 2);
+/// ```
+pub fn count<T: Trace + 'static>() -> usize {
+    objects_of::<T>().len()
+}
+
+/// Weak handles to every live `T` object (objgraph's `by_type`): a query never
+/// keeps its results alive.
+///
+/// ```
+/// let a = rcycle::Gc::new(7i8);
+/// let found = rcycle::objects::<i8>();
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(*found[0].upgrade().unwrap(), 7);
+/// drop(a);
+/// assert!(found[0].upgrade().is_none());
+/// ```
+pub fn objects<T: Trace + 'static>() -> Vec<WeakGc<T>> {
+    objects_of::<T>()
+        .into_iter()
+        .map(|header| {
+            // SAFETY: a live object of type `T` (same type index): a weak
+            // count is added for the handle being made.
+            unsafe { header.as_ref() }.inc_weak();
+            WeakGc::from_box(header.cast::<GcBox<T>>())
+        })
+        .collect()
+}
+
+/// The live objects whose type is `T`.
+fn objects_of<T: Trace + 'static>() -> Vec<std::ptr::NonNull<crate::header::Header>> {
+    let heap = heap();
+    let Some(index) = heap.type_index_of::<T>() else {
+        return Vec::new();
+    };
+    heap.all_objects()
+        .into_iter()
+        .filter(|header| {
+            // SAFETY: enumerated objects are allocated and readable.
+            let h = unsafe { header.as_ref() };
+            h.type_index() == index && h.strong.get() > 0 && h.value_alive()
+        })
+        .collect()
+}
+
+/// The `n` types with the most live objects, most first (objgraph's
+/// `most_common_types`).
+///
+/// ```
+/// let many: Vec<_> = (0..100).map(rcycle::Gc::new).collect::<Vec<rcycle::Gc<u32>>>();
+/// assert_eq!(rcycle::most_common_types(1)[0], ("u32".to_string(), 100));
+/// ```
+pub fn most_common_types(n: usize) -> Vec<(String, usize)> {
+    let mut rows: Vec<_> = live_report()
+        .rows
+        .into_iter()
+        .map(|r| (r.kind, r.count))
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    rows.truncate(n);
+    rows
+}
+
+/// An object found by a graph query, with the label of the edge involved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Related {
+    /// The other object.
+    pub object: ObjectInfo,
+    /// The label path of the edge, like `.children[2]`.
+    pub label: String,
+}
+
+/// The objects that refer to `obj`, with the field that does
+/// (`gc.get_referrers`).
+///
+/// ```
+/// use rcycle::{Gc, Trace};
+/// #[derive(Trace)]
+/// struct Holder { held: Gc<u8> }
+/// let x = Gc::new(1u8);
+/// let h = Gc::new(Holder { held: x.clone() });
+/// let r = rcycle::referrers(&x);
+/// assert_eq!(r.len(), 1);
+/// assert_eq!(r[0].label, ".held");
+/// assert!(r[0].object.type_name.ends_with("Holder"));
+/// ```
+pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
+    related(obj, |g, n| {
+        g.referrers(n).map(|(m, l)| (m, l.to_string())).collect()
+    })
+}
+
+/// The objects `obj` refers to, with the field that does
+/// (`gc.get_referents`).
+///
+/// ```
+/// use rcycle::{Gc, Trace};
+/// #[derive(Trace)]
+/// struct Holder { held: Gc<u8> }
+/// let h = Gc::new(Holder { held: Gc::new(1u8) });
+/// let r = rcycle::referents(&h);
+/// assert_eq!((r.len(), r[0].label.as_str(), r[0].object.type_name), (1, ".held", "u8"));
+/// ```
+pub fn referents<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
+    related(obj, |g, n| {
+        g.referents(n).map(|(m, l)| (m, l.to_string())).collect()
+    })
+}
+
+fn related<T: ?Sized>(
+    obj: &Gc<T>,
+    query: impl Fn(&HeapGraph, usize) -> Vec<(usize, String)>,
+) -> Vec<Related> {
+    let graph = HeapGraph::capture();
+    let Some(node) = graph.find(ObjectId::of(obj)) else {
+        return Vec::new();
+    };
+    query(&graph, node)
+        .into_iter()
+        .map(|(m, label)| Related {
+            object: graph.objects()[m].clone(),
+            label,
+        })
+        .collect()
+}
+
+/// An object held from outside the heap, and by how many handles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutsideHolder {
+    /// The object.
+    pub object: ObjectInfo,
+    /// Handles the heap does not explain (on the stack, in a static, in a
+    /// container that is not traced).
+    pub handles: usize,
+}
+
+/// The objects whose strong count is higher than the references the heap
+/// itself explains: held from the stack, a static, or a non-traced container.
+/// They are the roots of everything else that is alive — and so the roots of
+/// every reachable leak. Largest outside count first.
+///
+/// ```
+/// use rcycle::Gc;
+/// let root = Gc::new(vec![Gc::new(1u8), Gc::new(2u8)]);
+/// let holders = rcycle::outside_holders();
+/// assert_eq!(holders.len(), 1);
+/// assert_eq!(holders[0].handles, 1);
+/// ```
+pub fn outside_holders() -> Vec<OutsideHolder> {
+    let graph = HeapGraph::capture();
+    let mut holders: Vec<_> = graph
+        .outside_holders()
+        .into_iter()
+        .map(|n| OutsideHolder {
+            object: graph.objects()[n].clone(),
+            handles: graph.outside_count(n),
+        })
+        .collect();
+    holders.sort_by(|a, b| {
+        b.handles
+            .cmp(&a.handles)
+            .then(a.object.id.cmp(&b.object.id))
+    });
+    holders
+}
+
+/// The chain of references that keeps an object alive, from something held
+/// outside the heap. `Display` prints it like objgraph's `show_chain`:
+/// `<held outside> app::Dispatcher .expected[9394860] -> app::Iq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    /// The objects from the outside holder to the object asked about, each
+    /// with the label of the edge that reaches it (empty for the first).
+    pub links: Vec<Related>,
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<held outside>")?;
+        for (i, link) in self.links.iter().enumerate() {
+            if i == 0 {
+                write!(f, " {}", link.object.type_name)?;
+            } else {
+                write!(f, " {} -> {}", link.label, link.object.type_name)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The shortest chain of references from an object held outside the heap to
+/// `obj` (objgraph's `find_backref_chain` + `show_chain`, heapy's `shpaths`).
+/// The handle passed in does not count as an outside holder. `None` if only
+/// garbage refers to `obj` (a [`collect`](crate::collect) would free it) —
+/// or if `obj` is held by nothing else than that handle.
+///
+/// ```
+/// use rcycle::{Gc, Trace};
+/// use std::collections::HashMap;
+///
+/// #[derive(Trace)]
+/// struct Dispatcher { expected: HashMap<u64, Gc<String>> }
+/// let iq = Gc::new(String::from("<iq id='42'/>"));
+/// let d = Gc::new(Dispatcher { expected: HashMap::from([(42, iq.clone())]) });
+/// let chain = rcycle::why_alive(&iq).unwrap();
+/// assert!(chain.to_string().ends_with("Dispatcher .expected[42] -> alloc::string::String"));
+/// ```
+pub fn why_alive<T: ?Sized>(obj: &Gc<T>) -> Option<Chain> {
+    let graph = HeapGraph::capture();
+    let node = graph.find(ObjectId::of(obj))?;
+    let chain = graph.shortest_chain(node, 1)?;
+    Some(Chain {
+        links: chain
+            .into_iter()
+            .map(|(n, label)| Related {
+                object: graph.objects()[n].clone(),
+                label: label.to_string(),
+            })
+            .collect(),
+    })
+}
