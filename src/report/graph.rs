@@ -389,13 +389,13 @@ impl HeapGraph {
         let mut parent_edge = vec![NONE; self.len()];
         let mut seen = vec![false; self.len()];
         let mut queue = VecDeque::new();
-        for n in 0..self.len() {
+        for (n, seen) in seen.iter_mut().enumerate() {
             let mut outside = self.outside_count(n);
             if n == target {
                 outside = outside.saturating_sub(ignore_handles);
             }
             if outside > 0 || self.objects[n].untraceable {
-                seen[n] = true;
+                *seen = true;
                 queue.push_back(n);
             }
         }

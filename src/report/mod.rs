@@ -164,11 +164,7 @@ impl LiveReport {
 const SHOWN_ROWS: usize = 10;
 
 fn percent(part: usize, whole: usize) -> usize {
-    if whole == 0 {
-        0
-    } else {
-        part * 100 / whole
-    }
+    (part * 100).checked_div(whole).unwrap_or(0)
 }
 
 impl fmt::Display for LiveReport {
