@@ -72,6 +72,8 @@ impl<T: Trace + 'static> Gc<T> {
     #[track_caller]
     pub fn new(value: T) -> Gc<T> {
         let header = heap().alloc::<T>();
+        #[cfg(feature = "sites")]
+        heap().record_site(header, std::panic::Location::caller());
         let boxed = header.cast::<GcBox<T>>();
         // SAFETY: `alloc` returned memory for a `GcBox<T>` with its header
         // written; the value slot is ours to initialize.
@@ -100,6 +102,8 @@ impl<T: Trace + 'static> Gc<T> {
     #[track_caller]
     pub fn new_cyclic<F: FnOnce(&WeakGc<T>) -> T>(data_fn: F) -> Gc<T> {
         let header = heap().alloc::<T>();
+        #[cfg(feature = "sites")]
+        heap().record_site(header, std::panic::Location::caller());
         let boxed = header.cast::<GcBox<T>>();
         // The implicit weak (1) is kept until the value exists; `weak` holds
         // one more. If `data_fn` panics, `Uninit` releases the implicit weak,

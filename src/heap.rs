@@ -46,6 +46,9 @@ pub(crate) struct Heap {
     next_collection: Cell<usize>,
     pub(crate) collections: Cell<u64>,
     pub(crate) freed_total: Cell<u64>,
+    /// Where each live object was allocated (cargo feature `sites`).
+    #[cfg(feature = "sites")]
+    sites: UnsafeCell<crate::addr_map::AddrMap<&'static std::panic::Location<'static>>>,
 }
 
 thread_local! {
@@ -126,6 +129,8 @@ impl Heap {
             next_collection: Cell::new(DEFAULT_THRESHOLD),
             collections: Cell::new(0),
             freed_total: Cell::new(0),
+            #[cfg(feature = "sites")]
+            sites: UnsafeCell::new(Default::default()),
         }
     }
 
@@ -177,11 +182,41 @@ impl Heap {
     unsafe fn free(&self, header: NonNull<Header>) {
         // SAFETY: the header is still readable (caller).
         let info = self.type_of(unsafe { header.as_ref() }).info;
+        #[cfg(feature = "sites")]
+        // SAFETY: short borrow, no user code.
+        unsafe {
+            (*self.sites.get()).remove(&(header.as_ptr() as usize));
+        }
         let layout = Layout::from_size_align(info.box_size, info.box_align).expect("box layout");
         let class = class_of(info.box_size, info.box_align);
         // SAFETY: the object came from `alloc` with this class and layout (both
         // derive from its type), and the caller guarantees it is unused.
         unsafe { (*self.slabs.get()).free(header, class, layout) };
+    }
+
+    /// Records where an object was allocated (cargo feature `sites`).
+    #[cfg(feature = "sites")]
+    pub fn record_site(
+        &self,
+        header: NonNull<Header>,
+        site: &'static std::panic::Location<'static>,
+    ) {
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.sites.get()).insert(header.as_ptr() as usize, site) };
+    }
+
+    /// Where an object was allocated, if recorded (cargo feature `sites`).
+    #[cfg(feature = "sites")]
+    pub fn site_of(
+        &self,
+        header: NonNull<Header>,
+    ) -> Option<&'static std::panic::Location<'static>> {
+        // SAFETY: short borrow, no user code.
+        unsafe {
+            (*self.sites.get())
+                .get(&(header.as_ptr() as usize))
+                .copied()
+        }
     }
 
     /// Objects allocated and not yet freed (including dead boxes).

@@ -49,6 +49,7 @@
 
 extern crate self as rcycle;
 
+mod addr_map;
 mod alloc;
 mod collect;
 mod gc;
@@ -64,6 +65,8 @@ pub use crate::report::{
     why_alive, Chain, CollectorCounters, HeapGraph, LiveReport, ObjectId, ObjectInfo,
     OutsideHolder, Related, ReportRow, ResidentMemory,
 };
+#[cfg(feature = "sites")]
+pub use crate::report::{live_report_by_site, SiteReport, SiteRow};
 pub use crate::trace::{Finalize, Label, Trace, Tracer};
 pub use crate::weak::WeakGc;
 pub use rcycle_derive::Trace;

@@ -10,6 +10,8 @@
 //! nothing while nobody asks for one.
 
 mod graph;
+#[cfg(feature = "sites")]
+mod sites;
 
 use std::fmt;
 
@@ -20,6 +22,8 @@ use crate::trace::Trace;
 use crate::weak::WeakGc;
 
 pub use graph::{HeapGraph, ObjectId, ObjectInfo};
+#[cfg(feature = "sites")]
+pub use sites::{live_report_by_site, SiteReport, SiteRow};
 
 /// One row of a [`LiveReport`]: the live objects of one type.
 #[derive(Clone, Debug, PartialEq, Eq)]
