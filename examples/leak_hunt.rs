@@ -1,20 +1,34 @@
-//! The leak hunt, replayed: a small XMPP-like dispatcher parses stanzas into
-//! trees of `Node`s whose children point back at their parent. With `Rc`
-//! every tree would leak; with `Gc`, `collect()` finds and frees the garbage
-//! cycles. Then the fix: make `parent` a `WeakGc`, and nothing is left for the
-//! collector to do.
+//! The leak hunt, replayed with rcycle's real API.
 //!
-//! (The leak reporter — `live_report()`, `why_alive` — is the next step of the
-//! roadmap; this example will grow with it.)
+//! A small XMPP-like daemon: a `Dispatcher` sends `Iq` requests and keeps each
+//! one in `expected` (keyed by id) until its answer arrives; every incoming
+//! stanza is parsed into a tree of `Node`s whose children point back at their
+//! parent. Memory grows, for two different reasons:
+//!
+//! 1. garbage cycles: every parsed tree is a parent <-> child cycle, which an
+//!    `Rc` would leak and `collect()` frees;
+//! 2. ballooning: `expected` is never cleaned, so every `Iq` ever sent stays
+//!    reachable — no collector can free it; the report says who holds it.
+//!
+//! Then both are fixed (a `WeakGc` parent pointer; removing answered requests)
+//! and the report after the fix shows the difference.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
-use rcycle::{collect, object_count, Gc, Trace, WeakGc};
+use rcycle::{collect, live_report, why_alive, Gc, Trace, WeakGc};
 
-/// A parsed XML element whose children point back at it: a strong cycle.
+/// An outgoing request, remembered until its answer arrives.
+#[derive(Trace)]
+struct Iq {
+    id: u64,
+    body: String,
+}
+
+/// A parsed XML element. `parent` is strong: the leak.
 #[derive(Trace)]
 struct Node {
-    name: String,
+    tag: String,
     parent: RefCell<Option<Gc<Node>>>,
     children: RefCell<Vec<Gc<Node>>>,
 }
@@ -22,21 +36,53 @@ struct Node {
 /// The same element after the fix: the back-pointer is weak.
 #[derive(Trace)]
 struct FixedNode {
-    name: String,
+    tag: String,
     parent: RefCell<WeakGc<FixedNode>>,
     children: RefCell<Vec<Gc<FixedNode>>>,
 }
 
+#[derive(Trace)]
+struct Dispatcher {
+    next_id: RefCell<u64>,
+    expected: RefCell<HashMap<u64, Gc<Iq>>>,
+}
+
+impl Dispatcher {
+    fn send(&self) -> u64 {
+        let id = {
+            let mut next = self.next_id.borrow_mut();
+            *next += 1;
+            *next
+        };
+        let iq = Gc::new(Iq {
+            id,
+            body: format!("<iq type='get' id='{id}'><ping/></iq>"),
+        });
+        self.expected.borrow_mut().insert(id, iq);
+        id
+    }
+
+    /// The buggy handler: the answer is matched, the request never removed.
+    fn answer_leaky(&self, id: u64) -> bool {
+        self.expected.borrow().get(&id).is_some_and(|iq| iq.id == id)
+    }
+
+    /// The fixed handler.
+    fn answer(&self, id: u64) -> bool {
+        self.expected.borrow_mut().remove(&id).is_some()
+    }
+}
+
 /// Parses a stanza into a root with `width` children (a stand-in for XML).
-fn parse(id: usize, width: usize) -> Gc<Node> {
+fn parse(width: usize) -> Gc<Node> {
     let root = Gc::new(Node {
-        name: format!("iq-{id}"),
+        tag: "iq".into(),
         parent: RefCell::new(None),
         children: RefCell::new(Vec::new()),
     });
-    for i in 0..width {
+    for _ in 0..width {
         let child = Gc::new(Node {
-            name: format!("item-{i}"),
+            tag: "item".into(),
             parent: RefCell::new(Some(root.clone())),
             children: RefCell::new(Vec::new()),
         });
@@ -45,15 +91,15 @@ fn parse(id: usize, width: usize) -> Gc<Node> {
     root
 }
 
-fn parse_fixed(id: usize, width: usize) -> Gc<FixedNode> {
+fn parse_fixed(width: usize) -> Gc<FixedNode> {
     let root = Gc::new(FixedNode {
-        name: format!("iq-{id}"),
+        tag: "iq".into(),
         parent: RefCell::new(WeakGc::new()),
         children: RefCell::new(Vec::new()),
     });
-    for i in 0..width {
+    for _ in 0..width {
         let child = Gc::new(FixedNode {
-            name: format!("item-{i}"),
+            tag: "item".into(),
             parent: RefCell::new(Gc::downgrade(&root)),
             children: RefCell::new(Vec::new()),
         });
@@ -62,41 +108,84 @@ fn parse_fixed(id: usize, width: usize) -> Gc<FixedNode> {
     root
 }
 
-fn main() {
-    const STANZAS: usize = 1000;
-    const WIDTH: usize = 7;
-    rcycle::disable(); // collect by hand, so the numbers below are exact
+const STANZAS: usize = 2000;
+const WIDTH: usize = 7;
 
-    println!("== Handling {STANZAS} stanzas, each parsed into 1 + {WIDTH} nodes");
-    let mut handled = 0;
-    for id in 0..STANZAS {
-        let stanza = parse(id, WIDTH);
-        handled += stanza.children.borrow().len() + stanza.name.len().min(1);
-        // The handler is done with the stanza; with `Rc` it would leak here.
+fn main() {
+    // Collect by hand, so that every number below is exact.
+    rcycle::disable();
+
+    println!("== The daemon runs: {STANZAS} requests sent, {STANZAS} answers parsed");
+    let dispatcher = Gc::new(Dispatcher {
+        next_id: RefCell::new(0),
+        expected: RefCell::new(HashMap::new()),
+    });
+    let mut answered = 0;
+    for _ in 0..STANZAS {
+        let id = dispatcher.send();
+        let stanza = parse(WIDTH);
+        answered += usize::from(dispatcher.answer_leaky(id) && stanza.tag == "iq");
     }
-    println!("nodes handled:              {handled}");
-    println!("objects alive after work:   {}", object_count());
-    let freed = collect();
-    println!("collect() freed:            {freed}");
-    println!("objects alive after collect: {}", object_count());
-    assert_eq!(freed, STANZAS * (WIDTH + 1));
-    assert_eq!(object_count(), 0);
+    println!("answered: {answered}");
+    println!();
+    println!("{}", live_report());
 
     println!();
-    println!("== The fix: `parent: WeakGc<Node>` — trees without cycles");
-    let mut names = 0;
-    for id in 0..STANZAS {
-        let stanza = parse_fixed(id, WIDTH);
-        let first = stanza.children.borrow()[0].clone();
-        let parent = first.parent.borrow().upgrade().expect("parent is alive");
-        names += usize::from(parent.name == stanza.name);
-    }
-    println!("children that found their parent: {names}");
-    println!("objects alive after work:   {}", object_count());
+    println!("== collect() frees the garbage cycles");
     let freed = collect();
-    println!("collect() freed:            {freed} (nothing was left to collect)");
-    assert_eq!(names, STANZAS);
+    println!("collect() freed {freed} objects");
+    assert_eq!(freed, STANZAS * (1 + WIDTH));
+    println!();
+    let after = live_report();
+    println!("{after}");
+    let iqs = after.rows().iter().find(|r| r.kind.ends_with("::Iq")).unwrap();
+    assert_eq!(iqs.count, STANZAS, "every Iq ever sent is still alive");
+
+    println!();
+    println!("== Why are the Iq objects alive?");
+    let some_iq = rcycle::objects::<Iq>()
+        .into_iter()
+        .filter_map(|w| w.upgrade())
+        .min_by_key(|iq| iq.id)
+        .unwrap();
+    let chain = why_alive(&some_iq).expect("held by something");
+    println!("{chain}");
+    assert!(chain.to_string().contains(".expected[1] -> leak_hunt::Iq"));
+    let holders = rcycle::outside_holders();
+    println!(
+        "outside holders: {}",
+        holders
+            .iter()
+            .map(|h| format!("{} ({} handle)", h.object.type_name, h.handles))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    drop(some_iq);
+
+    println!();
+    println!("== The fix: `parent: WeakGc<Node>`, and answered requests are removed");
+    drop(dispatcher);
+    assert_eq!(collect(), 0, "the dispatcher and its Iqs were not a cycle");
+    let dispatcher = Gc::new(Dispatcher {
+        next_id: RefCell::new(0),
+        expected: RefCell::new(HashMap::new()),
+    });
+    let mut answered = 0;
+    for _ in 0..STANZAS {
+        let id = dispatcher.send();
+        let stanza = parse_fixed(WIDTH);
+        let first = stanza.children.borrow()[0].clone();
+        let parent_ok = first.parent.borrow().upgrade().is_some();
+        answered += usize::from(dispatcher.answer(id) && parent_ok);
+    }
+    println!("answered: {answered}");
+    let freed = collect();
+    println!("collect() freed {freed} objects (nothing was left to collect)");
+    println!();
+    let fixed = live_report();
+    println!("{fixed}");
     assert_eq!(freed, 0);
-    assert_eq!(object_count(), 0);
+    assert_eq!(fixed.count(), 1, "only the dispatcher is left");
+    drop(dispatcher);
     rcycle::enable();
 }

@@ -47,6 +47,19 @@ pub(crate) const fn class_of(size: usize, align: usize) -> usize {
     c
 }
 
+/// The bytes an object of `size` bytes and alignment `align` really takes:
+/// its slot, or for a large object its own allocation with the link prefix.
+pub(crate) const fn allocated_size(size: usize, align: usize) -> usize {
+    let class = class_of(size, align);
+    if class < LARGE {
+        return CLASS_SIZES[class];
+    }
+    let link = size_of::<LargeLink>();
+    let align = if align > link { align } else { link };
+    let offset = link.div_ceil(align) * align;
+    (offset + size).div_ceil(align) * align
+}
+
 /// One chunk of slots.
 struct Chunk {
     base: NonNull<u8>,

@@ -153,6 +153,9 @@ pub(crate) struct TypeInfo {
     /// Size and alignment of the whole object (header + value).
     pub box_size: usize,
     pub box_align: usize,
+    /// What the object really takes in memory: its size-class slot, or its
+    /// own allocation with the list link (reports count this).
+    pub alloc_size: usize,
 }
 
 /// The object as the type system sees it: the header, then the value.
@@ -176,6 +179,10 @@ impl<T: Trace + 'static> InfoFor<T> {
         type_name: std::any::type_name::<T>,
         box_size: std::mem::size_of::<GcBox<T>>(),
         box_align: std::mem::align_of::<GcBox<T>>(),
+        alloc_size: crate::alloc::allocated_size(
+            std::mem::size_of::<GcBox<T>>(),
+            std::mem::align_of::<GcBox<T>>(),
+        ),
     };
 }
 

@@ -68,8 +68,9 @@ pub struct ObjectInfo {
     pub id: ObjectId,
     /// `std::any::type_name` of its value.
     pub type_name: &'static str,
-    /// Bytes: the object itself (header and value) plus the heap memory the
-    /// value owns ([`Trace::heap_size`](crate::Trace::heap_size)).
+    /// Bytes: the memory the object takes (its slot: 16-byte header and
+    /// value, rounded up to a size class) plus the heap memory the value owns
+    /// ([`Trace::heap_size`](crate::Trace::heap_size)).
     pub size: usize,
     /// `Gc` handles to it.
     pub strong: usize,
@@ -185,7 +186,7 @@ impl HeapGraph {
             let h = unsafe { header.as_ref() };
             let entry = heap.type_of(h);
             let dead = !h.value_alive();
-            let mut size = entry.info.box_size;
+            let mut size = entry.info.alloc_size;
             let mut untraceable = false;
             if !dead {
                 // SAFETY: the value is intact; reports run no code that could

@@ -257,11 +257,11 @@ pub fn live_report() -> LiveReport {
             let owned = unsafe { (info.heap_size)(header) };
             let slot = &mut live[index as usize];
             slot.0 += 1;
-            slot.1 += info.box_size + owned;
+            slot.1 += info.alloc_size + owned;
         } else {
             let slot = &mut dead[index as usize];
             slot.0 += 1;
-            slot.1 += info.box_size;
+            slot.1 += info.alloc_size;
         }
     }
     let mut rows = Vec::new();

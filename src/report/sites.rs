@@ -91,7 +91,7 @@ pub fn live_report_by_site() -> SiteReport {
         }
         let info = heap.type_entry(h.type_index()).info;
         // SAFETY: the value is intact; only `heap_size` runs.
-        let size = info.box_size + unsafe { (info.heap_size)(header) };
+        let size = info.alloc_size + unsafe { (info.heap_size)(header) };
         let site = match heap.site_of(header) {
             Some(l) => format!("{}:{}", l.file(), l.line()),
             None => "<unknown>".to_string(),
