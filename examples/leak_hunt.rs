@@ -64,7 +64,10 @@ impl Dispatcher {
 
     /// The buggy handler: the answer is matched, the request never removed.
     fn answer_leaky(&self, id: u64) -> bool {
-        self.expected.borrow().get(&id).is_some_and(|iq| iq.id == id)
+        self.expected
+            .borrow()
+            .get(&id)
+            .is_some_and(|iq| iq.id == id)
     }
 
     /// The fixed handler.
@@ -138,7 +141,11 @@ fn main() {
     println!();
     let after = live_report();
     println!("{after}");
-    let iqs = after.rows().iter().find(|r| r.kind.ends_with("::Iq")).unwrap();
+    let iqs = after
+        .rows()
+        .iter()
+        .find(|r| r.kind.ends_with("::Iq"))
+        .unwrap();
     assert_eq!(iqs.count, STANZAS, "every Iq ever sent is still alive");
 
     println!();

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rcycle::{collect, live_report, why_alive, Gc, HeapGraph, ObjectId, Trace, WeakGc};
+use rcycle::{collect, live_report, why_alive, Gc, HeapGraph, ObjectId, Trace};
 
 #[derive(Trace)]
 struct Iq {
@@ -257,7 +257,7 @@ thread_local! {
     static REPORT_IN_DROP: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
-struct Reporter(WeakGc<Node>);
+struct Reporter;
 
 // SAFETY: owns no `Gc`.
 unsafe impl Trace for Reporter {
@@ -282,11 +282,11 @@ fn reports_work_inside_drop_during_a_collection() {
     }
     let a = Gc::new(Pair {
         other: RefCell::new(None),
-        reporter: Reporter(WeakGc::new()),
+        reporter: Reporter,
     });
     let b = Gc::new(Pair {
         other: RefCell::new(Some(a.clone())),
-        reporter: Reporter(WeakGc::new()),
+        reporter: Reporter,
     });
     *a.other.borrow_mut() = Some(b);
     let bystander = Gc::new(5u64);
