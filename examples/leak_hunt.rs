@@ -16,7 +16,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rcycle::{collect, live_report, why_alive, Gc, Trace, WeakGc};
+use rcycle::dot::DotOptions;
+use rcycle::{
+    collect, collect_dry_run, live_report, why_alive, Gc, ObjectId, Snapshot, Trace, WeakGc,
+};
 
 /// An outgoing request, remembered until its answer arrives.
 #[derive(Trace)]
@@ -118,6 +121,7 @@ fn main() {
     // Collect by hand, so that every number below is exact.
     rcycle::disable();
 
+    let start = Snapshot::take();
     println!("== The daemon runs: {STANZAS} requests sent, {STANZAS} answers parsed");
     let dispatcher = Gc::new(Dispatcher {
         next_id: RefCell::new(0),
@@ -132,6 +136,19 @@ fn main() {
     println!("answered: {answered}");
     println!();
     println!("{}", live_report());
+    println!();
+    println!("== What grew since the daemon started (objgraph's show_growth)");
+    print!("{}", start.growth());
+
+    println!();
+    println!("== What would a collection free? (a dry run frees nothing)");
+    let dry = collect_dry_run();
+    print!("{}", dry.garbage);
+    let suggestion = dry.garbage.suggestions().next().expect("a cycle kind");
+    println!("{suggestion}");
+    assert!(suggestion
+        .to_string()
+        .ends_with("consider WeakGc for the field 'parent'"));
 
     println!();
     println!("== collect() frees the garbage cycles");
@@ -166,6 +183,30 @@ fn main() {
             .map(|h| format!("{} ({} handle)", h.object.type_name, h.handles))
             .collect::<Vec<_>>()
             .join(", ")
+    );
+    let dot = rcycle::dot::backrefs(
+        &[ObjectId::of(&some_iq)],
+        &DotOptions {
+            max_depth: 2,
+            ..DotOptions::default()
+        },
+    );
+    let dot_path = std::env::temp_dir().join("leak_hunt_iq.dot");
+    std::fs::write(&dot_path, &dot).expect("write the DOT file");
+    println!(
+        "back references of Iq #1, written to {} (`dot -Tpng` draws it):",
+        dot_path.display()
+    );
+    print!("{dot}");
+    println!(
+        "retained size of the dispatcher: {} bytes",
+        rcycle::retained_size(&dispatcher)
+    );
+    let snapshot_path = std::env::temp_dir().join("leak_hunt.heapsnapshot");
+    rcycle::devtools::write_heap_snapshot(&snapshot_path).expect("write the heap snapshot");
+    println!(
+        "heap snapshot for Chrome DevTools (Memory tab, Load): {}",
+        snapshot_path.display()
     );
     drop(some_iq);
 

@@ -29,82 +29,166 @@
 //! counts are never touched, so a panic in user `Trace` code leaves the heap
 //! exactly as it was. Every traversal works on explicit vectors: no recursion
 //! proportional to the graph, whatever its depth.
+//!
+//! Around the phases, [`collect_with`] times the collection, counts what it
+//! freed (per type when someone will read it), and calls the collection
+//! callbacks (`gc.callbacks`; see [`crate::stats`]) with the heap still marked
+//! as collecting. [`dry_run`] runs phases 1 to 3 only, shows the garbage to a
+//! report, and puts everything back.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
+use std::time::Instant;
 
 use crate::header::{Header, COLLECTING, FINALIZED, MAY_CYCLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
+use crate::stats::{CollectPhase, CollectStats, Panic};
 use crate::trace::{EdgeSink, Tracer};
 
-/// What one collection did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Outcome {
-    /// Objects whose value the collection dropped.
-    pub freed: usize,
-    /// Garbage objects a finalizer made reachable again (kept alive).
-    pub resurrected: usize,
-    /// Candidates that were examined as roots.
-    pub roots: usize,
-    /// Objects in the subgraph reachable from the roots.
-    pub examined: usize,
+/// Collects the garbage cycles reachable from the candidates of `heap`
+/// (automatic collections, [`crate::collect()`], thread exit). Does nothing
+/// (and returns zeros) if a collection is already running.
+pub(crate) fn collect(heap: &Heap) -> CollectStats {
+    collect_with(heap, false)
 }
 
-/// Collects the garbage cycles reachable from the candidates of `heap`.
-/// Does nothing (and returns zeros) if a collection is already running.
-pub(crate) fn collect(heap: &Heap) -> Outcome {
-    if heap.collecting.get() {
-        return Outcome::default();
-    }
-    heap.collecting.set(true);
-    struct Done<'a>(&'a Heap);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            self.0.collecting.set(false);
-        }
-    }
-    let _done = Done(heap);
+/// Collects, calling the collection callbacks before and after. Freed
+/// objects are counted per type if `by_type` or if a callback will see them.
+/// A panic (from a callback, or from user code during the collection) is
+/// re-raised once the collection is over and every callback has run.
+pub(crate) fn collect_with(heap: &Heap, by_type: bool) -> CollectStats {
+    let Some(_running) = Running::start(heap) else {
+        return CollectStats::default();
+    };
+    let callbacks = heap.stats.snapshot();
+    let mut first_panic: Panic = None;
+    let mut stats = CollectStats::default();
+    callbacks.call(CollectPhase::Start, &stats, &mut first_panic);
 
+    let by_type = by_type || !callbacks.is_empty();
+    let started = Instant::now();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        collect_cycles(heap, &mut stats, by_type)
+    }));
+    stats.duration = started.elapsed();
+    if let Some(payload) = result.unwrap_or_else(Some) {
+        first_panic.get_or_insert(payload);
+    }
+    heap.collections.set(heap.collections.get() + 1);
+    heap.freed_total
+        .set(heap.freed_total.get() + stats.freed as u64);
+    heap.stats.record(&stats);
+
+    callbacks.call(CollectPhase::Stop, &stats, &mut first_panic);
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
+    stats
+}
+
+/// Marks the heap as collecting while it lives (so a collection is never
+/// started from inside another, or from inside a dry run). The flag is reset
+/// on every path out, panics included.
+struct Running<'a>(&'a Heap);
+
+impl<'a> Running<'a> {
+    /// `None` if a collection is already running.
+    fn start(heap: &'a Heap) -> Option<Running<'a>> {
+        if heap.collecting.get() {
+            return None;
+        }
+        heap.collecting.set(true);
+        Some(Running(heap))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.collecting.set(false);
+    }
+}
+
+/// Phases 1 to 4. Fills `stats`; returns the first panic of a finalizer or
+/// `Drop` impl (caught so the garbage set is finished first).
+fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic {
     let mut rebuffer = Rebuffer {
         heap,
         objects: select_roots(heap),
     };
-    let mut outcome = Outcome {
-        roots: rebuffer.objects.len(),
-        ..Outcome::default()
-    };
-    let garbage = {
-        let mut subgraph = Subgraph::default();
-        mark_gray(heap, &mut subgraph, &rebuffer.objects);
-        let alive = scan(&subgraph);
-        rebuffer.objects.clear(); // nothing can panic from here on
-        outcome.examined = subgraph.nodes.len();
-        // A dead box (its value already went with an earlier cycle) has no
-        // edges and nothing left to drop: it is freed by its last handle, not
-        // here, even when only garbage refers to it.
-        let garbage: Vec<_> = (0..subgraph.nodes.len())
-            .filter(|&i| !alive[i])
-            .map(|i| subgraph.nodes[i])
-            // SAFETY: nodes are live objects.
-            .filter(|h| unsafe { h.as_ref() }.value_alive())
-            .collect();
-        heap.adapt_threshold(subgraph.nodes.len() - garbage.len());
-        garbage
-        // `subgraph` drops here and clears every VISITED flag.
-    };
-    if !garbage.is_empty() {
-        let (freed, resurrected) = free_garbage(heap, garbage);
-        outcome.freed = freed;
-        outcome.resurrected = resurrected;
+    stats.roots = rebuffer.objects.len();
+    let (examined, garbage) = find_garbage(heap, &rebuffer.objects);
+    rebuffer.objects.clear(); // nothing can panic from here on
+    stats.examined = examined;
+    heap.adapt_threshold(examined - garbage.len());
+    if garbage.is_empty() {
+        return None;
     }
-    heap.collections.set(heap.collections.get() + 1);
-    heap.freed_total
-        .set(heap.freed_total.get() + outcome.freed as u64);
-    outcome
+    free_garbage(heap, garbage, stats, by_type)
+}
+
+/// The garbage a collection would free now, found exactly as [`collect`]
+/// finds it (phases 1 to 3), handed to `inspect` while every member is
+/// intact — then nothing is freed, finalized or dropped (a *dry run*, what
+/// Python's `gc.DEBUG_SAVEALL` shows). The heap is left as it was: every
+/// candidate goes back in the buffer in its old order (so with its old
+/// index), and `VISITED` is cleared. `None` if a collection is running.
+///
+/// `inspect` receives the number of roots, of objects examined, and the
+/// garbage set. It may run user code (labelled `Trace`, `heap_size`): the
+/// heap stays marked as collecting (so no collection can free the set), and
+/// each member's memory is held by an extra weak count until it returns; a
+/// member whose value was dropped meanwhile must be skipped
+/// (`value_alive`).
+pub(crate) fn dry_run<R>(
+    heap: &Heap,
+    inspect: impl FnOnce(usize, usize, &[NonNull<Header>]) -> R,
+) -> Option<R> {
+    let _running = Running::start(heap)?;
+    let (roots, examined, garbage) = {
+        // Declared before `find_garbage`'s table: on a panic in user `Trace`
+        // code, the table clears `VISITED` before the buffer is restored.
+        let saved = Rebuffer {
+            heap,
+            objects: heap.take_candidates(),
+        };
+        let roots: Vec<_> = saved.objects.iter().copied().filter(is_root).collect();
+        let (examined, garbage) = find_garbage(heap, &roots);
+        (roots.len(), examined, garbage)
+        // `saved` drops here and rebuffers every candidate.
+    };
+    let _hold = HoldMemory::new(heap, &garbage);
+    Some(inspect(roots, examined, &garbage))
+}
+
+/// An extra weak count on every member of a set: user code run by a dry
+/// run's `inspect` may drop a member's last handle (then its value goes, but
+/// its header stays readable) and the memory is freed only when this drops.
+struct HoldMemory<'a>(&'a Heap, &'a [NonNull<Header>]);
+
+impl<'a> HoldMemory<'a> {
+    fn new(heap: &'a Heap, members: &'a [NonNull<Header>]) -> HoldMemory<'a> {
+        for h in members {
+            // SAFETY: members are live objects (strong > 0, nothing freed
+            // since they were found).
+            unsafe { h.as_ref() }.inc_weak();
+        }
+        HoldMemory(heap, members)
+    }
+}
+
+impl Drop for HoldMemory<'_> {
+    fn drop(&mut self) {
+        for &h in self.1 {
+            // SAFETY: we own the weak count taken in `new`; `VISITED` and
+            // `COLLECTING` are clear on members (their table is gone).
+            unsafe { self.0.release_weak(h) };
+        }
+    }
 }
 
 /// Puts the roots back in the candidate buffer if marking or scanning is cut
 /// short by a panic in user `Trace` code, so the next collection retries them.
+/// (A dry run puts every candidate back this way, on every path.)
 struct Rebuffer<'a> {
     heap: &'a Heap,
     objects: Vec<NonNull<Header>>,
@@ -113,24 +197,30 @@ struct Rebuffer<'a> {
 impl Drop for Rebuffer<'_> {
     fn drop(&mut self) {
         // Roots had strong > 0 when selected and no object was freed since
-        // (only `Trace` code ran), so they are live.
+        // (only `Trace` code ran), so they are live. (The other candidates a
+        // dry run puts back wait in the drop queue, whose implicit weak keeps
+        // their memory.)
         self.heap.rebuffer(self.objects.drain(..));
     }
 }
 
 /// Phase 1: drains the candidate buffer and returns the candidates that may
-/// be part of a garbage cycle: those still referenced with an intact value.
-/// (A candidate whose count reached zero is being dropped, or waits in the
-/// drop queue; one whose value went with a collected cycle has no edges.)
+/// be part of a garbage cycle ([`is_root`]).
 fn select_roots(heap: &Heap) -> Vec<NonNull<Header>> {
     let mut roots = heap.take_candidates();
-    roots.retain(|c| {
-        // SAFETY: buffered objects are live (an object leaves the buffer
-        // before its memory is freed).
-        let h = unsafe { c.as_ref() };
-        h.strong.get() > 0 && h.value_alive()
-    });
+    roots.retain(is_root);
     roots
+}
+
+/// Whether a candidate may be part of a garbage cycle: it is still referenced
+/// and its value is intact. (A candidate whose count reached zero is being
+/// dropped, or waits in the drop queue; one whose value went with a collected
+/// cycle has no edges.)
+fn is_root(candidate: &NonNull<Header>) -> bool {
+    // SAFETY: buffered objects are live (an object leaves the buffer before
+    // its memory is freed).
+    let h = unsafe { candidate.as_ref() };
+    h.strong.get() > 0 && h.value_alive()
 }
 
 /// The part of the heap a collection looks at: objects, their trial counts,
@@ -266,27 +356,65 @@ fn scan(subgraph: &Subgraph) -> Vec<bool> {
     alive
 }
 
-/// Phase 4: frees a garbage set. Returns (values dropped, objects resurrected
-/// by finalizers). Panics from finalizers and `Drop` impls are caught, the
-/// work is finished, and the first one is re-raised at the end.
-fn free_garbage(heap: &Heap, mut garbage: Vec<NonNull<Header>>) -> (usize, usize) {
+/// Phases 2 and 3 over `roots`: returns the number of objects examined and
+/// the garbage set. A dead box (its value already went with an earlier
+/// cycle) has no edges and nothing left to drop: it is freed by its last
+/// handle, not here, even when only garbage refers to it.
+fn find_garbage(heap: &Heap, roots: &[NonNull<Header>]) -> (usize, Vec<NonNull<Header>>) {
+    let mut subgraph = Subgraph::default();
+    mark_gray(heap, &mut subgraph, roots);
+    let alive = scan(&subgraph);
+    let garbage = (0..subgraph.nodes.len())
+        .filter(|&i| !alive[i])
+        .map(|i| subgraph.nodes[i])
+        // SAFETY: nodes are live objects.
+        .filter(|h| unsafe { h.as_ref() }.value_alive())
+        .collect();
+    (subgraph.nodes.len(), garbage)
+    // `subgraph` drops here and clears every VISITED flag.
+}
+
+/// Phase 4: frees a garbage set, filling `freed`, `resurrected` and (if
+/// `by_type`) `freed_by_type` of `stats`. Panics from finalizers and `Drop`
+/// impls are caught and the work is finished; the first one is returned.
+fn free_garbage(
+    heap: &Heap,
+    mut garbage: Vec<NonNull<Header>>,
+    stats: &mut CollectStats,
+    by_type: bool,
+) -> Panic {
     let mut first_panic = None;
     mark_collecting(&garbage);
-    let mut resurrected = 0;
     if finalize_garbage(heap, &garbage, &mut first_panic) {
         let before = garbage.len();
         garbage = find_resurrected(heap, garbage);
-        resurrected = before - garbage.len();
+        stats.resurrected = before - garbage.len();
     }
-    let freed = garbage.len();
+    stats.freed = garbage.len();
+    if by_type {
+        stats.freed_by_type = count_by_type(heap, &garbage);
+    }
     heap.drop_scope(|| {
         drop_garbage_values(heap, &garbage, &mut first_panic);
         free_garbage_memory(heap, &garbage);
     });
-    if let Some(payload) = first_panic {
-        resume_unwind(payload);
+    first_panic
+}
+
+/// The members of a set per type name, most first (then by name). Runs no
+/// user code: the type index is in each header.
+fn count_by_type(heap: &Heap, members: &[NonNull<Header>]) -> Vec<(&'static str, usize)> {
+    let mut counts = vec![0usize; heap.type_count() + 1];
+    for h in members {
+        // SAFETY: members are live until `free_garbage_memory`.
+        counts[unsafe { h.as_ref() }.type_index() as usize] += 1;
     }
-    (freed, resurrected)
+    let mut by_type: Vec<_> = (1..counts.len())
+        .filter(|&i| counts[i] > 0)
+        .map(|i| ((heap.type_entry(i as u32).info.type_name)(), counts[i]))
+        .collect();
+    by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    by_type
 }
 
 /// Marks the garbage set: from now on `WeakGc::upgrade` of a member returns
@@ -298,8 +426,6 @@ fn mark_collecting(garbage: &[NonNull<Header>]) {
         unsafe { h.as_ref() }.set(COLLECTING);
     }
 }
-
-type Panic = Option<Box<dyn std::any::Any + Send>>;
 
 /// Runs the finalizer of every member that has one and has not run it yet.
 /// Returns whether any ran (then the set must be recounted).

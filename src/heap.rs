@@ -46,6 +46,8 @@ pub(crate) struct Heap {
     next_collection: Cell<usize>,
     pub(crate) collections: Cell<u64>,
     pub(crate) freed_total: Cell<u64>,
+    /// Collection callbacks and cumulative statistics.
+    pub(crate) stats: crate::stats::HeapStats,
     /// Where each live object was allocated (cargo feature `sites`).
     #[cfg(feature = "sites")]
     sites: UnsafeCell<crate::addr_map::AddrMap<&'static std::panic::Location<'static>>>,
@@ -72,11 +74,15 @@ impl Drop for Teardown {
         // freed here, below.
         let h = unsafe { &*heap };
         if !h.collecting.get() && !h.dropping.get() {
+            // The final collections call no collection callback.
+            h.stats.thread_exiting();
             // Objects left queued by a panicking `Drop` go first.
             h.drop_scope(|| {});
             // Freeing one garbage set can leave another behind (cycles that
             // only the first kept alive): repeat until nothing more goes.
             while crate::collect::collect(h).freed > 0 {}
+            // `RCYCLE_REPORT_AT_EXIT=1`: print what is left.
+            crate::report::daemon::at_thread_exit(h);
         }
         if h.live_objects() == 0 && !h.collecting.get() && !h.dropping.get() {
             HEAP.with(|c| c.set(ptr::null()));
@@ -129,6 +135,7 @@ impl Heap {
             next_collection: Cell::new(DEFAULT_THRESHOLD),
             collections: Cell::new(0),
             freed_total: Cell::new(0),
+            stats: crate::stats::HeapStats::new(),
             #[cfg(feature = "sites")]
             sites: UnsafeCell::new(Default::default()),
         }

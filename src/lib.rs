@@ -56,17 +56,32 @@ mod gc;
 mod header;
 mod heap;
 mod report;
+mod stats;
 mod trace;
 mod weak;
 
 pub use crate::gc::Gc;
+#[cfg(unix)]
+pub use crate::report::install_report_signal;
+pub use crate::report::{
+    collect_dry_run, collect_explained, report_if_requested, request_report, CycleKind,
+    DaemonReport, DryRun, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount,
+};
 pub use crate::report::{
     count, live_report, most_common_types, objects, outside_holders, referents, referrers,
     why_alive, Chain, CollectorCounters, HeapGraph, LiveReport, ObjectId, ObjectInfo,
     OutsideHolder, Related, ReportRow, ResidentMemory,
 };
+pub use crate::report::{devtools, dot};
 #[cfg(feature = "sites")]
 pub use crate::report::{live_report_by_site, SiteReport, SiteRow};
+pub use crate::report::{
+    live_report_with_retained, retained_size, Dominators, Growth, GrowthRow, Snapshot,
+};
+pub use crate::stats::{
+    add_collect_callback, collect_with_stats, remove_collect_callback, CallbackId, CollectPhase,
+    CollectStats,
+};
 pub use crate::trace::{Finalize, Label, Trace, Tracer};
 pub use crate::weak::WeakGc;
 pub use rcycle_derive::Trace;

@@ -9,9 +9,15 @@
 //! never keeps what it reports alive, never changes a count, and costs
 //! nothing while nobody asks for one.
 
+mod cycles;
+pub(crate) mod daemon;
+pub mod devtools;
+pub mod dot;
 mod graph;
+mod retained;
 #[cfg(feature = "sites")]
 mod sites;
+mod snapshot;
 
 use std::fmt;
 
@@ -21,9 +27,18 @@ use crate::heap::heap;
 use crate::trace::Trace;
 use crate::weak::WeakGc;
 
+pub use cycles::{
+    collect_dry_run, collect_explained, CycleKind, DryRun, EdgeCount, EdgeKind, GarbageReport,
+    Suggestion, TypeCount,
+};
+#[cfg(unix)]
+pub use daemon::install_report_signal;
+pub use daemon::{report_if_requested, request_report, DaemonReport};
 pub use graph::{HeapGraph, ObjectId, ObjectInfo};
+pub use retained::{live_report_with_retained, retained_size, Dominators};
 #[cfg(feature = "sites")]
 pub use sites::{live_report_by_site, SiteReport, SiteRow};
+pub use snapshot::{Growth, GrowthRow, Snapshot};
 
 /// One row of a [`LiveReport`]: the live objects of one type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +51,10 @@ pub struct ReportRow {
     pub count: usize,
     /// Bytes: the objects themselves plus the heap memory their values own.
     pub size: usize,
+    /// The type's retained size in bytes (guppy's `domisize`; see
+    /// [`Dominators::retained_by_type`]) when the report was made by
+    /// [`live_report_with_retained`]; `None` otherwise.
+    pub retained: Option<usize>,
 }
 
 /// The process's resident memory, from `/proc/self/status` (Linux).
@@ -85,6 +104,10 @@ pub struct CollectorCounters {
     pub collections: u64,
     /// Objects freed by collections (not by counts reaching zero).
     pub freed: u64,
+    /// Objects that finalizers resurrected during collections.
+    pub resurrected: u64,
+    /// Time spent collecting.
+    pub duration: std::time::Duration,
     /// Objects waiting in the candidate buffer.
     pub candidates: usize,
     /// Whether automatic collection is on.
@@ -104,6 +127,8 @@ impl CollectorCounters {
         CollectorCounters {
             collections: h.collections.get(),
             freed: h.freed_total.get(),
+            resurrected: h.stats.resurrected_total(),
+            duration: h.stats.duration_total(),
             candidates: h.candidate_count(),
             enabled: h.is_enabled(),
         }
@@ -178,9 +203,12 @@ impl fmt::Display for LiveReport {
             f,
             "Partition of a set of {count} objects. Total size = {size} bytes."
         )?;
+        // The retained column, only in reports made with it.
+        let with_retained = self.rows.iter().any(|r| r.retained.is_some());
         writeln!(
             f,
-            " Index  Count   %     Size   % Cumulative  % Kind (type)"
+            " Index  Count   %     Size   % Cumulative  % {}Kind (type)",
+            if with_retained { " Retained   % " } else { "" }
         )?;
         let shown = if f.alternate() {
             self.rows.len()
@@ -190,9 +218,14 @@ impl fmt::Display for LiveReport {
         let mut cumulative = 0;
         for (i, row) in self.rows[..shown].iter().enumerate() {
             cumulative += row.size;
+            let retained = match row.retained.filter(|_| with_retained) {
+                Some(r) => format!("{:9} {:3} ", r, percent(r, size)),
+                None if with_retained => format!("{:9} {:3} ", "", ""),
+                None => String::new(),
+            };
             writeln!(
                 f,
-                "{:6} {:6} {:3} {:8} {:3} {:9} {:3} {}",
+                "{:6} {:6} {:3} {:8} {:3} {:9} {:3} {}{}",
                 i,
                 row.count,
                 percent(row.count, count),
@@ -200,6 +233,7 @@ impl fmt::Display for LiveReport {
                 percent(row.size, size),
                 cumulative,
                 percent(cumulative, size),
+                retained,
                 row.kind
             )?;
         }
@@ -238,8 +272,19 @@ impl fmt::Display for LiveReport {
 /// print!("{report}");
 /// ```
 pub fn live_report() -> LiveReport {
+    LiveReport {
+        rows: partition(|_, _| true),
+        resident: ResidentMemory::read(),
+        counters: CollectorCounters::read(),
+    }
+}
+
+/// Partitions the live objects for which `keep(address, type index)` holds
+/// by type: the rows of a [`LiveReport`], largest first. Objects whose
+/// value is being dropped right now (no handle left) are not counted; dead
+/// boxes get rows of their own.
+pub(crate) fn partition(mut keep: impl FnMut(usize, u32) -> bool) -> Vec<ReportRow> {
     let heap = heap();
-    // Per type index: (count, size) of live values, and of dead boxes.
     let types = heap.type_count();
     let mut live = vec![(0usize, 0usize); types + 1];
     let mut dead = vec![(0usize, 0usize); types + 1];
@@ -250,6 +295,9 @@ pub fn live_report() -> LiveReport {
             continue; // being dropped right now
         }
         let index = h.type_index();
+        if !keep(header.as_ptr() as usize, index) {
+            continue;
+        }
         let info = heap.type_entry(index).info;
         if h.value_alive() {
             // SAFETY: the value is intact; only `heap_size` (user code that
@@ -273,6 +321,7 @@ pub fn live_report() -> LiveReport {
                     kind: format!("{prefix}{name}"),
                     count: counts.0,
                     size: counts.1,
+                    retained: None,
                 });
             }
         }
@@ -283,11 +332,7 @@ pub fn live_report() -> LiveReport {
             .then(b.count.cmp(&a.count))
             .then(a.kind.cmp(&b.kind))
     });
-    LiveReport {
-        rows,
-        resident: ResidentMemory::read(),
-        counters: CollectorCounters::read(),
-    }
+    rows
 }
 
 /// The number of live `T` objects on this thread's heap (objgraph's `count`).

@@ -1,0 +1,311 @@
+//! Snapshots of the heap and the growth since one [objgraph `show_growth`,
+//! tracemalloc `compare_to`, guppy `setrelheap`].
+//!
+//! A [`Snapshot`] records, for this thread's heap, the count and size of the
+//! live objects of each type and the identity of every live object. It holds
+//! no handle: taking one keeps nothing alive. [`Snapshot::growth`] compares
+//! it with the heap now, type by type; [`Snapshot::new_objects_report`] is a
+//! [`LiveReport`] of only the objects allocated since.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::{partition, CollectorCounters, LiveReport, ReportRow, ResidentMemory};
+use crate::gc::Gc;
+use crate::heap::heap;
+
+/// The live objects of this thread's heap at one moment: per-type counts and
+/// sizes, and the identity (address and type) of each object.
+///
+/// Identity is the object's address together with its type. An object freed
+/// after the snapshot whose memory is then reused by a new object of the
+/// *same* type is taken for the old one by [`is_new`](Self::is_new) and
+/// [`new_objects_report`](Self::new_objects_report) (reuse by another type is
+/// recognised). The per-type counts of [`growth`](Self::growth) are exact
+/// regardless.
+///
+/// A snapshot describes the heap of the thread that took it, so it cannot be
+/// sent to another thread (the [`Growth`] it produces can).
+///
+/// ```
+/// use rcycle::{Gc, Snapshot};
+/// let before = Snapshot::take();
+/// let added: Vec<Gc<u64>> = (0..3).map(Gc::new).collect();
+/// let growth = before.growth();
+/// assert_eq!(growth.rows()[0].kind, "u64");
+/// assert_eq!(growth.rows()[0].delta, 3);
+/// assert_eq!(before.new_objects_report().count(), 3);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    rows: Vec<ReportRow>,
+    /// `(address, type index)` of every live object, sorted.
+    ids: Vec<(usize, u32)>,
+    _this_thread: PhantomData<*const ()>,
+}
+
+/// One type whose objects changed between a [`Snapshot`] and now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrowthRow {
+    /// The type, as in [`ReportRow::kind`].
+    pub kind: String,
+    /// Its live objects now.
+    pub count: usize,
+    /// `count` minus the count at the snapshot.
+    pub delta: isize,
+    /// Their total size now, in bytes.
+    pub size: usize,
+    /// `size` minus the size at the snapshot.
+    pub size_delta: isize,
+}
+
+/// The per-type changes between a [`Snapshot`] and the heap now; see
+/// [`Snapshot::growth`] and [`Snapshot::changes`].
+///
+/// `Display` prints objgraph's `show_growth` layout, one line per type: the
+/// name left-aligned and padded to the longest name shown, the count now in 9
+/// columns, a space and the signed delta in 9 columns:
+///
+/// ```text
+/// app::Iq       2439     +2439
+/// app::Node       12       -10
+/// ```
+///
+/// The first 10 rows are shown, then `<N more rows>`; the alternate form
+/// (`{:#}`) prints every row.
+///
+/// ```
+/// use rcycle::{Gc, Snapshot};
+/// let before = Snapshot::take();
+/// let added: Vec<Gc<u16>> = (0..2439).map(Gc::new).collect();
+/// assert_eq!(before.growth().to_string(), "u16     2439     +2439\n");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Growth {
+    rows: Vec<GrowthRow>,
+}
+
+impl Growth {
+    /// The rows, in the order described by the method that made them.
+    ///
+    /// ```
+    /// let before = rcycle::Snapshot::take();
+    /// let g = rcycle::Gc::new(1i64);
+    /// assert_eq!(before.growth().rows()[0].size_delta, 24);
+    /// ```
+    pub fn rows(&self) -> &[GrowthRow] {
+        &self.rows
+    }
+
+    /// Whether no type changed.
+    ///
+    /// ```
+    /// let before = rcycle::Snapshot::take();
+    /// assert!(before.changes().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Rows shown by `Display` before `<N more rows>` (objgraph's default limit).
+const SHOWN_ROWS: usize = 10;
+
+impl fmt::Display for Growth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = if f.alternate() {
+            self.rows.len()
+        } else {
+            SHOWN_ROWS.min(self.rows.len())
+        };
+        let rows = &self.rows[..shown];
+        let width = rows.iter().map(|r| r.kind.len()).max().unwrap_or(0);
+        for row in rows {
+            writeln!(f, "{:<width$}{:9} {:+9}", row.kind, row.count, row.delta)?;
+        }
+        if shown < self.rows.len() {
+            writeln!(f, "<{} more rows>", self.rows.len() - shown)?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// Records this thread's live objects now. It does not collect first:
+    /// call [`collect`](crate::collect) before it to leave garbage out.
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1u8);
+    /// let snap = rcycle::Snapshot::take();
+    /// assert!(snap.count() >= 1);
+    /// drop(g); // the snapshot keeps nothing alive
+    /// assert_eq!(snap.changes().rows()[0].delta, -1);
+    /// ```
+    pub fn take() -> Snapshot {
+        let mut ids = Vec::with_capacity(heap().live_objects());
+        let rows = partition(|addr, index| {
+            ids.push((addr, index));
+            true
+        });
+        ids.sort_unstable();
+        Snapshot {
+            rows,
+            ids,
+            _this_thread: PhantomData,
+        }
+    }
+
+    /// The live objects per type at the snapshot, largest total size first
+    /// (the rows [`live_report`](super::live_report) had then).
+    ///
+    /// ```
+    /// let g = rcycle::Gc::new(1u32);
+    /// let snap = rcycle::Snapshot::take();
+    /// assert!(snap.rows().iter().any(|r| r.kind == "u32" && r.count == 1));
+    /// ```
+    pub fn rows(&self) -> &[ReportRow] {
+        &self.rows
+    }
+
+    /// The number of live objects at the snapshot.
+    ///
+    /// ```
+    /// let before = rcycle::Snapshot::take().count();
+    /// let g = rcycle::Gc::new(1u8);
+    /// assert_eq!(rcycle::Snapshot::take().count(), before + 1);
+    /// ```
+    pub fn count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The total size of the live objects at the snapshot, in bytes.
+    ///
+    /// ```
+    /// let before = rcycle::Snapshot::take().size();
+    /// let g = rcycle::Gc::new(1u64);
+    /// assert_eq!(rcycle::Snapshot::take().size(), before + 24);
+    /// ```
+    pub fn size(&self) -> usize {
+        self.rows.iter().map(|r| r.size).sum()
+    }
+
+    /// Whether `obj` was allocated after the snapshot (see the type's note on
+    /// reused memory).
+    ///
+    /// ```
+    /// let old = rcycle::Gc::new(1u8);
+    /// let snap = rcycle::Snapshot::take();
+    /// let new = rcycle::Gc::new(2u8);
+    /// assert!(!snap.is_new(&old));
+    /// assert!(snap.is_new(&new));
+    /// ```
+    pub fn is_new<T: ?Sized>(&self, obj: &Gc<T>) -> bool {
+        let header = obj.header_ptr();
+        // SAFETY: `obj` keeps the object alive, so its header is readable.
+        let index = unsafe { header.as_ref() }.type_index();
+        self.is_new_raw(header.as_ptr() as usize, index)
+    }
+
+    fn is_new_raw(&self, addr: usize, index: u32) -> bool {
+        self.ids.binary_search(&(addr, index)).is_err()
+    }
+
+    /// Every per-type difference between the snapshot and now, not only
+    /// growth: each type whose count or size changed, with the largest count
+    /// change (up or down) first, then the largest size change, then by name
+    /// (like tracemalloc's `compare_to`, which sorts by the absolute
+    /// difference). A type with no object left shows `count` 0.
+    ///
+    /// ```
+    /// use rcycle::{Gc, Snapshot};
+    /// let nodes: Vec<Gc<i32>> = (0..10).map(Gc::new).collect();
+    /// let before = Snapshot::take();
+    /// drop(nodes);
+    /// let iqs: Vec<Gc<u16>> = (0..3).map(Gc::new).collect();
+    /// let changes = before.changes();
+    /// assert_eq!(changes.rows()[0].kind, "i32");
+    /// assert_eq!((changes.rows()[0].count, changes.rows()[0].delta), (0, -10));
+    /// assert_eq!(changes.rows()[1].delta, 3);
+    /// ```
+    pub fn changes(&self) -> Growth {
+        let mut then: HashMap<&str, (usize, usize)> = self
+            .rows
+            .iter()
+            .map(|r| (r.kind.as_str(), (r.count, r.size)))
+            .collect();
+        let delta = |now: usize, then: usize| now as isize - then as isize;
+        let mut rows = Vec::new();
+        for now in partition(|_, _| true) {
+            let (count, size) = then.remove(now.kind.as_str()).unwrap_or((0, 0));
+            rows.push(GrowthRow {
+                delta: delta(now.count, count),
+                size_delta: delta(now.size, size),
+                count: now.count,
+                size: now.size,
+                kind: now.kind,
+            });
+        }
+        for (kind, (count, size)) in then {
+            rows.push(GrowthRow {
+                kind: kind.to_string(),
+                count: 0,
+                delta: delta(0, count),
+                size: 0,
+                size_delta: delta(0, size),
+            });
+        }
+        rows.retain(|r| r.delta != 0 || r.size_delta != 0);
+        rows.sort_by(|a, b| {
+            b.delta
+                .unsigned_abs()
+                .cmp(&a.delta.unsigned_abs())
+                .then(
+                    b.size_delta
+                        .unsigned_abs()
+                        .cmp(&a.size_delta.unsigned_abs()),
+                )
+                .then_with(|| a.kind.cmp(&b.kind))
+        });
+        Growth { rows }
+    }
+
+    /// The types with more live objects now than at the snapshot, the
+    /// largest increase first, then by name (objgraph's `show_growth`).
+    ///
+    /// ```
+    /// use rcycle::{Gc, Snapshot};
+    /// let before = Snapshot::take();
+    /// let a: Vec<Gc<u8>> = (0..5).map(Gc::new).collect();
+    /// let b: Vec<Gc<u16>> = (0..7).map(Gc::new).collect();
+    /// let growth = before.growth();
+    /// let deltas: Vec<isize> = growth.rows().iter().map(|r| r.delta).collect();
+    /// assert_eq!(deltas, [7, 5]);
+    /// ```
+    pub fn growth(&self) -> Growth {
+        let mut rows = self.changes().rows;
+        rows.retain(|r| r.delta > 0);
+        rows.sort_by(|a, b| b.delta.cmp(&a.delta).then_with(|| a.kind.cmp(&b.kind)));
+        Growth { rows }
+    }
+
+    /// A [`LiveReport`] of only the live objects allocated since the snapshot
+    /// (guppy's `setrelheap()` followed by `heap()`), in the same layout.
+    ///
+    /// ```
+    /// use rcycle::{Gc, Snapshot};
+    /// let old = Gc::new(String::from("old"));
+    /// let before = Snapshot::take();
+    /// let new: Vec<Gc<String>> = (0..2).map(|i| Gc::new(i.to_string())).collect();
+    /// let report = before.new_objects_report();
+    /// assert_eq!(report.count(), 2);
+    /// print!("{report}");
+    /// ```
+    pub fn new_objects_report(&self) -> LiveReport {
+        LiveReport {
+            rows: partition(|addr, index| self.is_new_raw(addr, index)),
+            resident: ResidentMemory::read(),
+            counters: CollectorCounters::read(),
+        }
+    }
+}
