@@ -163,10 +163,10 @@ pub(crate) fn dry_run<R>(
 /// An extra weak count on every member of a set: user code run by a dry
 /// run's `inspect` may drop a member's last handle (then its value goes, but
 /// its header stays readable) and the memory is freed only when this drops.
-struct HoldMemory<'a>(&'a Heap, &'a [NonNull<Header>]);
+pub(crate) struct HoldMemory<'a>(&'a Heap, &'a [NonNull<Header>]);
 
 impl<'a> HoldMemory<'a> {
-    fn new(heap: &'a Heap, members: &'a [NonNull<Header>]) -> HoldMemory<'a> {
+    pub(crate) fn new(heap: &'a Heap, members: &'a [NonNull<Header>]) -> HoldMemory<'a> {
         for h in members {
             // SAFETY: members are live objects (strong > 0, nothing freed
             // since they were found).

@@ -373,37 +373,92 @@ impl<T: ?Sized> Clone for Gc<T> {
 impl<T: ?Sized> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
-        let h = self.header();
-        let strong = h.strong.get() - 1;
-        h.strong.set(strong);
-        if strong == 0 {
-            self.drop_last();
-        } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE {
-            // Might now be the only thing outside a garbage cycle that kept it
-            // alive: remember it for the next collection.
-            heap().buffer_candidate(self.header_ptr());
-        }
+        // SAFETY: this handle owns one strong count, given up here.
+        unsafe { release_strong(self.header_ptr()) }
     }
 }
 
-impl<T: ?Sized> Gc<T> {
-    #[cold]
-    #[inline(never)]
-    fn drop_last(&mut self) {
-        let h = self.header();
-        if h.has(COLLECTING) {
-            // A member of the garbage set being freed: the collector owns it.
-            return;
+/// Gives up one strong count: what dropping a `Gc` does, for any type.
+///
+/// # Safety
+/// The caller owns one strong count of the object and stops using it.
+#[inline(always)]
+unsafe fn release_strong(header: NonNull<Header>) {
+    // SAFETY: the count being released keeps the header readable.
+    let h = unsafe { header.as_ref() };
+    let strong = h.strong.get() - 1;
+    h.strong.set(strong);
+    if strong == 0 {
+        // SAFETY: the last strong count was just released.
+        unsafe { drop_last(header) };
+    } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE {
+        // Might now be the only thing outside a garbage cycle that kept it
+        // alive: remember it for the next collection.
+        heap().buffer_candidate(header);
+    }
+}
+
+/// The last strong handle of an object is gone.
+///
+/// # Safety
+/// The object's strong count has just reached zero.
+#[cold]
+#[inline(never)]
+unsafe fn drop_last(header: NonNull<Header>) {
+    // SAFETY: the implicit weak keeps the header readable.
+    let h = unsafe { header.as_ref() };
+    if h.has(COLLECTING) {
+        // A member of the garbage set being freed: the collector owns it.
+        return;
+    }
+    if h.has(VALUE_DROPPED) {
+        // A dead box (its value went with a collected cycle): only the
+        // memory is left, held by the implicit weak.
+        // SAFETY: strong is zero and the value gone.
+        unsafe { heap().release_weak(header) }
+    } else {
+        // SAFETY: strong is zero, the value intact, not collecting.
+        unsafe { heap().drop_unreferenced(header) }
+    }
+}
+
+/// A strong handle whose value type is not known. Reports hold one on an
+/// object while they run user code on its value (a map key's `Debug`, which
+/// is safe code and may drop handles): the value cannot be dropped meanwhile.
+pub(crate) struct ErasedGc(NonNull<Header>);
+
+impl ErasedGc {
+    /// A handle to `header` if its value is alive, else `None`.
+    ///
+    /// # Safety
+    /// `header` is readable (the caller holds a weak or strong count).
+    pub(crate) unsafe fn new(header: NonNull<Header>) -> Option<ErasedGc> {
+        // SAFETY: readable (caller).
+        let h = unsafe { header.as_ref() };
+        if h.strong.get() == 0 || !h.value_alive() {
+            return None;
         }
-        if h.has(VALUE_DROPPED) {
-            // A dead box (its value went with a collected cycle): only the
-            // memory is left, held by the implicit weak.
-            // SAFETY: strong is zero and the value gone.
-            unsafe { heap().release_weak(self.header_ptr()) }
-        } else {
-            // SAFETY: strong is zero, the value intact, not collecting.
-            unsafe { heap().drop_unreferenced(self.header_ptr()) }
+        // (A member of a garbage set being freed may be pinned too: only the
+        // collector drops its value, and not while a report runs inside it.)
+        h.inc_strong();
+        Some(ErasedGc(header))
+    }
+}
+
+impl Drop for ErasedGc {
+    fn drop(&mut self) {
+        // SAFETY: `new` took one strong count, readable until given up here.
+        let h = unsafe { self.0.as_ref() };
+        let strong = h.strong.get() - 1;
+        h.strong.set(strong);
+        if strong == 0 {
+            // User code dropped every other handle meanwhile.
+            // SAFETY: the last strong count was just released.
+            unsafe { drop_last(self.0) };
         }
+        // Otherwise the count is back where it was (or a drop by user code
+        // already buffered the object): not buffering here keeps a report
+        // from touching the candidate buffer or starting a collection.
     }
 }
 

@@ -10,6 +10,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::ptr::NonNull;
 
+use crate::collect::HoldMemory;
+use crate::gc::ErasedGc;
 use crate::header::{Header, MAY_CYCLE};
 use crate::heap::{heap, Heap};
 use crate::trace::{EdgeSink, Tracer};
@@ -180,17 +182,26 @@ impl HeapGraph {
         let mut interned = HashMap::new();
         let mut labels = Vec::new();
         let mut path = String::new();
+        // Tracing with labels formats map keys with their `Debug` impl: safe
+        // user code, which may drop handles. A weak count on every object
+        // keeps each header readable to the end, and a strong one on the
+        // object being traced keeps its value from being dropped under us.
+        let _hold = HoldMemory::new(heap, &headers);
         for &header in &headers {
             out_start.push(out_target.len() as u32);
-            // SAFETY: allocated, strong > 0: the header is readable.
+            // SAFETY: `_hold` keeps the header readable.
             let h = unsafe { header.as_ref() };
             let entry = heap.type_of(h);
-            let dead = !h.value_alive();
+            let strong = h.strong.get() as usize;
+            // Minus our hold, and the implicit weak while the value is there.
+            let weak = (h.weak.get() as usize).saturating_sub(1 + usize::from(strong > 0));
             let mut size = entry.info.alloc_size;
             let mut untraceable = false;
-            if !dead {
-                // SAFETY: the value is intact; reports run no code that could
-                // drop it (only `Trace` impls).
+            // SAFETY: readable (see above).
+            let pin = unsafe { ErasedGc::new(header) };
+            let dead = pin.is_none();
+            if pin.is_some() {
+                // SAFETY: the value is intact and pinned.
                 size += unsafe { (entry.info.heap_size)(header) };
                 if h.has(MAY_CYCLE) {
                     let mut sink = CaptureSink {
@@ -207,13 +218,13 @@ impl HeapGraph {
                     untraceable = !tracer.is_complete();
                 }
             }
+            drop(pin);
             objects.push(ObjectInfo {
                 id: ObjectId(header.as_ptr() as usize),
                 type_name: (entry.info.type_name)(),
                 size,
-                strong: h.strong.get() as usize,
-                // Minus the implicit weak, held while any strong handle is.
-                weak: h.weak.get() as usize - 1,
+                strong,
+                weak,
                 dead,
                 untraceable,
             });

@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 
 use super::{CycleKind, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount};
 use crate::addr_map::AddrMap;
+use crate::gc::ErasedGc;
 use crate::header::{Header, MAY_CYCLE};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
@@ -147,13 +148,15 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         let slot = &mut sizes[type_index as usize];
         slot.0 += 1;
         slot.1 += entry.info.alloc_size;
-        if !h.value_alive() {
-            continue;
-        }
-        // SAFETY: the value is intact (checked just above; only user code
-        // run by an earlier member could have dropped it).
+        // A map key's `Debug` (safe user code, run while tracing with labels)
+        // may drop handles: the pin keeps this value from going meanwhile.
+        // SAFETY: readable (see above).
+        let Some(_pin) = (unsafe { ErasedGc::new(header) }) else {
+            continue; // its value went meanwhile
+        };
+        // SAFETY: the value is intact and pinned.
         slot.1 += unsafe { (entry.info.heap_size)(header) };
-        if h.has(MAY_CYCLE) && h.value_alive() {
+        if h.has(MAY_CYCLE) {
             let mut sink = LabelSink {
                 index: &index,
                 source_type: type_index,
@@ -163,7 +166,7 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
             };
             path.clear();
             let mut tracer = Tracer::new(&mut sink, Some(&mut path));
-            // SAFETY: the value is intact (checked just above).
+            // SAFETY: the value is intact and pinned.
             unsafe { (entry.info.trace)(header, &mut tracer) };
             label = sink.label;
         }
