@@ -58,6 +58,7 @@ fn a_debug_impl_dropping_handles_during_a_capture() {
         VICTIMS.with(|v| v.borrow_mut().push(h));
     }
     assert_eq!(object_count(), base + 12);
+    assert!(VICTIMS.with(|v| v.borrow().iter().all(|h| h.big[511] == 1)));
     let graph = HeapGraph::capture();
     assert!(DEBUG_CALLS.with(|c| *c.borrow()) >= 1);
     // Every holder's value went during the capture (the one being traced
