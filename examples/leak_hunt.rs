@@ -51,6 +51,13 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
+    fn new() -> Gc<Dispatcher> {
+        Gc::new(Dispatcher {
+            next_id: RefCell::new(0),
+            expected: RefCell::new(HashMap::new()),
+        })
+    }
+
     fn send(&self) -> u64 {
         let id = {
             let mut next = self.next_id.borrow_mut();
@@ -123,10 +130,7 @@ fn main() {
 
     let start = Snapshot::take();
     println!("== The daemon runs: {STANZAS} requests sent, {STANZAS} answers parsed");
-    let dispatcher = Gc::new(Dispatcher {
-        next_id: RefCell::new(0),
-        expected: RefCell::new(HashMap::new()),
-    });
+    let dispatcher = Dispatcher::new();
     let mut answered = 0;
     for _ in 0..STANZAS {
         let id = dispatcher.send();
@@ -214,10 +218,7 @@ fn main() {
     println!("== The fix: `parent: WeakGc<Node>`, and answered requests are removed");
     drop(dispatcher);
     assert_eq!(collect(), 0, "the dispatcher and its Iqs were not a cycle");
-    let dispatcher = Gc::new(Dispatcher {
-        next_id: RefCell::new(0),
-        expected: RefCell::new(HashMap::new()),
-    });
+    let dispatcher = Dispatcher::new();
     let mut answered = 0;
     for _ in 0..STANZAS {
         let id = dispatcher.send();
