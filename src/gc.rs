@@ -394,8 +394,17 @@ unsafe fn release_strong(header: NonNull<Header>) {
     } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE {
         // Might now be the only thing outside a garbage cycle that kept it
         // alive: remember it for the next collection.
-        heap().buffer_candidate(header);
+        buffer_candidate(header);
     }
+}
+
+/// Out of line, so that `Drop for Gc` stays small enough to inline: an object
+/// is buffered once until the next collection, so in a loop that clones and
+/// drops handles this runs once, and the decrement runs every time.
+#[cold]
+#[inline(never)]
+fn buffer_candidate(header: NonNull<Header>) {
+    heap().buffer_candidate(header);
 }
 
 /// The last strong handle of an object is gone.
