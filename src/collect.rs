@@ -38,11 +38,10 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::time::Instant;
 
 use crate::header::{Header, COLLECTING, FINALIZED, MAY_CYCLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
-use crate::stats::{CollectPhase, CollectStats, Panic};
+use crate::stats::{CollectPhase, CollectStats, Panic, Stopwatch};
 use crate::trace::{EdgeSink, Tracer};
 
 /// Collects the garbage cycles reachable from the candidates of `heap`
@@ -65,19 +64,21 @@ pub(crate) fn collect_with(heap: &Heap, by_type: bool) -> CollectStats {
     let mut stats = CollectStats::default();
     callbacks.call(CollectPhase::Start, &stats, &mut first_panic);
 
-    let by_type = by_type || !callbacks.is_empty();
-    let started = Instant::now();
+    // Someone will read this collection's own figures.
+    let observed = by_type || !callbacks.is_empty();
+    let stopwatch = Stopwatch::start(observed);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        collect_cycles(heap, &mut stats, by_type)
+        collect_cycles(heap, &mut stats, observed)
     }));
-    stats.duration = started.elapsed();
+    let (duration, for_total) = stopwatch.stop();
+    stats.duration = duration;
     if let Some(payload) = result.unwrap_or_else(Some) {
         first_panic.get_or_insert(payload);
     }
     heap.collections.set(heap.collections.get() + 1);
     heap.freed_total
         .set(heap.freed_total.get() + stats.freed as u64);
-    heap.stats.record(&stats);
+    heap.stats.record(&stats, for_total);
 
     callbacks.call(CollectPhase::Stop, &stats, &mut first_panic);
     if let Some(payload) = first_panic {
@@ -115,15 +116,55 @@ fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic
         heap,
         objects: select_roots(heap),
     };
+    // Declared after `rebuffer`: on a panic in user `Trace` code, the
+    // subgraph clears `VISITED` before the roots go back in the buffer.
+    let mut scratch = heap.scratch.take().unwrap_or_default();
     stats.roots = rebuffer.objects.len();
-    let (examined, garbage) = find_garbage(heap, &rebuffer.objects);
+    let examined = find_garbage(heap, &mut scratch, &rebuffer.objects);
     rebuffer.objects.clear(); // nothing can panic from here on
+    drop(rebuffer);
+    let garbage = std::mem::take(&mut scratch.garbage);
     stats.examined = examined;
     heap.adapt_threshold(examined - garbage.len());
-    if garbage.is_empty() {
-        return None;
+    let first_panic = if garbage.is_empty() {
+        scratch.garbage = garbage;
+        None
+    } else {
+        let (first_panic, garbage) = free_garbage(heap, garbage, stats, by_type);
+        scratch.garbage = garbage;
+        first_panic
+    };
+    scratch.keep_if_small(heap);
+    first_panic
+}
+
+/// The vectors a collection works in, kept by the heap from one collection
+/// to the next while they are small, so that a collection of a few
+/// candidates allocates nothing. (A big collection allocates its own: its
+/// work dwarfs the allocation, and its memory should not stay held.)
+#[derive(Default)]
+pub(crate) struct Scratch {
+    subgraph: Subgraph,
+    alive: Vec<bool>,
+    work: Vec<u32>,
+    garbage: Vec<NonNull<Header>>,
+}
+
+impl Scratch {
+    /// Above this many objects, a collection's vectors are freed after it.
+    const KEEP_UP_TO: usize = 1 << 14;
+
+    /// Hands the (emptied) vectors back to `heap`, unless they grew big.
+    fn keep_if_small(mut self: Box<Self>, heap: &Heap) {
+        self.subgraph.clear();
+        self.garbage.clear();
+        if self.subgraph.nodes.capacity() <= Self::KEEP_UP_TO
+            && self.subgraph.edges.capacity() <= 4 * Self::KEEP_UP_TO
+            && self.garbage.capacity() <= Self::KEEP_UP_TO
+        {
+            heap.scratch.set(Some(self));
+        }
     }
-    free_garbage(heap, garbage, stats, by_type)
 }
 
 /// The garbage a collection would free now, found exactly as [`collect`]
@@ -149,11 +190,12 @@ pub(crate) fn dry_run<R>(
         // code, the table clears `VISITED` before the buffer is restored.
         let saved = Rebuffer {
             heap,
-            objects: heap.take_candidates(),
+            objects: heap.take_candidates(|_| true),
         };
         let roots: Vec<_> = saved.objects.iter().copied().filter(is_root).collect();
-        let (examined, garbage) = find_garbage(heap, &roots);
-        (roots.len(), examined, garbage)
+        let mut scratch = Scratch::default();
+        let examined = find_garbage(heap, &mut scratch, &roots);
+        (roots.len(), examined, std::mem::take(&mut scratch.garbage))
         // `saved` drops here and rebuffers every candidate.
     };
     let _hold = HoldMemory::new(heap, &garbage);
@@ -201,15 +243,15 @@ impl Drop for Rebuffer<'_> {
         // dry run puts back wait in the drop queue, whose implicit weak keeps
         // their memory.)
         self.heap.rebuffer(self.objects.drain(..));
+        self.heap
+            .recycle_candidate_vec(std::mem::take(&mut self.objects));
     }
 }
 
 /// Phase 1: drains the candidate buffer and returns the candidates that may
 /// be part of a garbage cycle ([`is_root`]).
 fn select_roots(heap: &Heap) -> Vec<NonNull<Header>> {
-    let mut roots = heap.take_candidates();
-    roots.retain(is_root);
-    roots
+    heap.take_candidates(is_root)
 }
 
 /// Whether a candidate may be part of a garbage cycle: it is still referenced
@@ -242,6 +284,21 @@ struct Subgraph {
 }
 
 impl Subgraph {
+    /// Empties the table (clearing `VISITED` on every node), keeping the
+    /// vectors' memory.
+    fn clear(&mut self) {
+        for h in &self.nodes {
+            // SAFETY: nodes stay allocated while they are in the table:
+            // nothing is freed before the table is cleared (see `collect`).
+            unsafe { h.as_ref() }.clear(VISITED);
+        }
+        self.nodes.clear();
+        self.trial.clear();
+        self.untraceable.clear();
+        self.edge_start.clear();
+        self.edges.clear();
+    }
+
     fn add(&mut self, header: NonNull<Header>) -> u32 {
         // SAFETY: only live objects (strong > 0 or collector-owned) are added.
         let h = unsafe { header.as_ref() };
@@ -290,11 +347,7 @@ impl Subgraph {
 
 impl Drop for Subgraph {
     fn drop(&mut self) {
-        for h in &self.nodes {
-            // SAFETY: nodes stay allocated while the table exists: nothing is
-            // freed before the table is dropped (see `collect`).
-            unsafe { h.as_ref() }.clear(VISITED);
-        }
+        self.clear();
     }
 }
 
@@ -334,16 +387,19 @@ fn mark_gray(heap: &Heap, subgraph: &mut Subgraph, roots: &[NonNull<Header>]) {
 }
 
 /// Phase 3: marks alive every node held from outside (trial count above zero,
-/// or untraceable) and everything reachable from it. Returns the marks.
-fn scan(subgraph: &Subgraph) -> Vec<bool> {
+/// or untraceable) and everything reachable from it, in `alive` (`work` is
+/// scratch space).
+fn scan(subgraph: &Subgraph, alive: &mut Vec<bool>, work: &mut Vec<u32>) {
     let n = subgraph.nodes.len();
-    let mut alive = vec![false; n];
-    let mut work: Vec<u32> = (0..n)
-        .filter(|&i| subgraph.trial[i] > 0 || subgraph.untraceable[i])
-        .map(|i| i as u32)
-        .collect();
-    for &i in &work {
-        alive[i as usize] = true;
+    alive.clear();
+    alive.resize(n, false);
+    work.clear();
+    for (i, (&trial, &untraceable)) in subgraph.trial.iter().zip(&subgraph.untraceable).enumerate()
+    {
+        if trial > 0 || untraceable {
+            alive[i] = true;
+            work.push(i as u32);
+        }
     }
     while let Some(i) = work.pop() {
         for &j in subgraph.edges_of(i as usize) {
@@ -353,36 +409,46 @@ fn scan(subgraph: &Subgraph) -> Vec<bool> {
             }
         }
     }
-    alive
 }
 
-/// Phases 2 and 3 over `roots`: returns the number of objects examined and
-/// the garbage set. A dead box (its value already went with an earlier
-/// cycle) has no edges and nothing left to drop: it is freed by its last
-/// handle, not here, even when only garbage refers to it.
-fn find_garbage(heap: &Heap, roots: &[NonNull<Header>]) -> (usize, Vec<NonNull<Header>>) {
-    let mut subgraph = Subgraph::default();
-    mark_gray(heap, &mut subgraph, roots);
-    let alive = scan(&subgraph);
-    let garbage = (0..subgraph.nodes.len())
-        .filter(|&i| !alive[i])
-        .map(|i| subgraph.nodes[i])
-        // SAFETY: nodes are live objects.
-        .filter(|h| unsafe { h.as_ref() }.value_alive())
-        .collect();
-    (subgraph.nodes.len(), garbage)
-    // `subgraph` drops here and clears every VISITED flag.
+/// Phases 2 and 3 over `roots`: returns the number of objects examined, and
+/// leaves the garbage set in `scratch.garbage` and the subgraph cleared. A
+/// dead box (its value already went with an earlier cycle) has no edges and
+/// nothing left to drop: it is freed by its last handle, not here, even when
+/// only garbage refers to it.
+fn find_garbage(heap: &Heap, scratch: &mut Scratch, roots: &[NonNull<Header>]) -> usize {
+    let Scratch {
+        subgraph,
+        alive,
+        work,
+        garbage,
+    } = scratch;
+    mark_gray(heap, subgraph, roots);
+    scan(subgraph, alive, work);
+    garbage.clear();
+    garbage.extend(
+        (0..subgraph.nodes.len())
+            .filter(|&i| !alive[i])
+            .map(|i| subgraph.nodes[i])
+            // SAFETY: nodes are live objects.
+            .filter(|h| unsafe { h.as_ref() }.value_alive()),
+    );
+    let examined = subgraph.nodes.len();
+    // Clears every VISITED flag (before anything can be freed).
+    subgraph.clear();
+    examined
 }
 
 /// Phase 4: frees a garbage set, filling `freed`, `resurrected` and (if
 /// `by_type`) `freed_by_type` of `stats`. Panics from finalizers and `Drop`
-/// impls are caught and the work is finished; the first one is returned.
+/// impls are caught and the work is finished; the first one is returned,
+/// with the set's vector (for reuse).
 fn free_garbage(
     heap: &Heap,
     mut garbage: Vec<NonNull<Header>>,
     stats: &mut CollectStats,
     by_type: bool,
-) -> Panic {
+) -> (Panic, Vec<NonNull<Header>>) {
     let mut first_panic = None;
     mark_collecting(&garbage);
     if finalize_garbage(heap, &garbage, &mut first_panic) {
@@ -398,7 +464,7 @@ fn free_garbage(
         drop_garbage_values(heap, &garbage, &mut first_panic);
         free_garbage_memory(heap, &garbage);
     });
-    first_panic
+    (first_panic, garbage)
 }
 
 /// The members of a set per type name, most first (then by name). Runs no
@@ -477,7 +543,8 @@ fn find_resurrected(heap: &Heap, garbage: Vec<NonNull<Header>>) -> Vec<NonNull<H
         let mut release = Release(heap, &garbage, true);
         subgraph.trace_all(heap, false);
         release.2 = false;
-        let alive = scan(&subgraph);
+        let (mut alive, mut work) = (Vec::new(), Vec::new());
+        scan(&subgraph, &mut alive, &mut work);
         let (survivors, still_garbage): (Vec<_>, Vec<_>) =
             (0..garbage.len()).partition(|&i| alive[i]);
         (still_garbage, survivors)
@@ -509,16 +576,26 @@ fn survive(heap: &Heap, members: impl Iterator<Item = NonNull<Header>>) {
 /// destructor starts, so a `Drop` impl that reaches it through a neighbour
 /// panics on deref instead of reading a value being torn down.
 fn drop_garbage_values(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &mut Panic) {
-    for &header in garbage {
-        // SAFETY: members stay allocated until `free_garbage_memory`: a count
-        // reaching zero does not free a `COLLECTING` object.
-        let h = unsafe { header.as_ref() };
-        let drop_value = heap.type_of(h).info.drop_value;
-        debug_assert!(h.value_alive(), "a garbage member's value is dropped once");
-        h.set(VALUE_DROPPED);
-        // SAFETY: the value is intact (only this loop drops members' values,
-        // once each) and no reference to it can be created any more.
-        let result = catch_unwind(AssertUnwindSafe(|| unsafe { drop_value(header) }));
+    // One `catch_unwind` for the whole loop, re-entered after a panic at the
+    // member after the one that panicked.
+    let mut next = 0;
+    while next < garbage.len() {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            while next < garbage.len() {
+                let header = garbage[next];
+                next += 1;
+                // SAFETY: members stay allocated until `free_garbage_memory`:
+                // a count reaching zero does not free a `COLLECTING` object.
+                let h = unsafe { header.as_ref() };
+                let drop_value = heap.type_of(h).info.drop_value;
+                debug_assert!(h.value_alive(), "a garbage member's value is dropped once");
+                h.set(VALUE_DROPPED);
+                // SAFETY: the value is intact (only this loop drops members'
+                // values, once each: `next` moved past it before the call)
+                // and no reference to it can be created any more.
+                unsafe { drop_value(header) };
+            }
+        }));
         if let Err(payload) = result {
             first_panic.get_or_insert(payload);
         }

@@ -150,9 +150,9 @@ pub(crate) struct TypeInfo {
     /// Runs `Trace::heap_size` on the value (for reports).
     pub heap_size: unsafe fn(NonNull<Header>) -> usize,
     pub type_name: fn() -> &'static str,
-    /// Size and alignment of the whole object (header + value).
-    pub box_size: usize,
-    pub box_align: usize,
+    /// The whole object's (header + value) layout, and its size class.
+    pub box_layout: std::alloc::Layout,
+    pub size_class: usize,
     /// What the object really takes in memory: its size-class slot, or its
     /// own allocation with the list link (reports count this).
     pub alloc_size: usize,
@@ -177,8 +177,11 @@ impl<T: Trace + 'static> InfoFor<T> {
         drop_value: drop_value::<T>,
         heap_size: heap_size_of::<T>,
         type_name: std::any::type_name::<T>,
-        box_size: std::mem::size_of::<GcBox<T>>(),
-        box_align: std::mem::align_of::<GcBox<T>>(),
+        box_layout: std::alloc::Layout::new::<GcBox<T>>(),
+        size_class: crate::alloc::class_of(
+            std::mem::size_of::<GcBox<T>>(),
+            std::mem::align_of::<GcBox<T>>(),
+        ),
         alloc_size: crate::alloc::allocated_size(
             std::mem::size_of::<GcBox<T>>(),
             std::mem::align_of::<GcBox<T>>(),
@@ -222,13 +225,17 @@ unsafe fn drop_value<T>(header: NonNull<Header>) {
 
 /// The thread's table of types, indexed by the type index in each header.
 ///
-/// Index 0 is reserved (free slots). Lookups by `&'static TypeInfo` address
-/// go through a small direct-mapped cache, because `Gc::new` does one per
-/// allocation; a miss falls back to comparing `TypeId`s, so a type whose
-/// `TypeInfo` was instantiated twice (two codegen units) still gets one index.
+/// Index 0 is reserved (free slots). Lookups by `TypeId` go through a small
+/// direct-mapped cache, because `Gc::new` does one per allocation; a miss
+/// falls back to a search of the table. (The cache is keyed by `TypeId`, not
+/// by the address of the type's `TypeInfo`: a promoted constant may have a
+/// different address in each codegen unit, and keyed so the cache missed on
+/// every allocation made outside this crate.)
 pub(crate) struct TypeTable {
     entries: Vec<TypeEntry>,
-    cache: [(usize, u32); CACHE_SLOTS],
+    /// `(type, state)`; a zero state marks an empty slot (a registered type's
+    /// state holds its index, which is never zero).
+    cache: [(TypeId, u32); CACHE_SLOTS],
 }
 
 #[derive(Clone, Copy)]
@@ -242,16 +249,37 @@ pub(crate) struct TypeEntry {
 const CACHE_SLOTS: usize = 64;
 
 impl TypeTable {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         TypeTable {
             entries: Vec::new(),
-            cache: [(0, 0); CACHE_SLOTS],
+            cache: [(TypeId::of::<()>(), 0); CACHE_SLOTS],
         }
     }
 
+    /// The cache slot of a type: low bits of its `TypeId`'s hash (constant
+    /// after inlining, since the `TypeId` is).
     #[inline]
-    fn cache_slot(addr: usize) -> usize {
-        (addr >> 3) % CACHE_SLOTS
+    fn cache_slot(type_id: TypeId) -> usize {
+        use std::hash::{Hash, Hasher};
+        /// Folds whatever `TypeId` hashes into one word.
+        struct Fold(u64);
+        impl Hasher for Fold {
+            fn finish(&self) -> u64 {
+                self.0
+            }
+            fn write(&mut self, bytes: &[u8]) {
+                for &b in bytes {
+                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
+                }
+            }
+            fn write_u64(&mut self, n: u64) {
+                self.0 = self.0.rotate_left(8) ^ n;
+            }
+        }
+        let mut fold = Fold(0);
+        type_id.hash(&mut fold);
+        let h = fold.finish();
+        ((h ^ (h >> 32)) as usize) % CACHE_SLOTS
     }
 
     /// The initial state word of a `T` object (its type index, plus
@@ -259,9 +287,9 @@ impl TypeTable {
     /// in the cache.
     #[inline]
     pub fn cached_state<T: Trace + 'static>(&self) -> Option<u32> {
-        let addr = InfoFor::<T>::INFO as *const TypeInfo as usize;
-        let (cached, state) = self.cache[Self::cache_slot(addr)];
-        (cached == addr).then_some(state)
+        let type_id = TypeId::of::<T>();
+        let (cached, state) = self.cache[Self::cache_slot(type_id)];
+        (cached == type_id && state != 0).then_some(state)
     }
 
     /// Registers `T` (if new) with the flags its `Trace` impl gave, and
@@ -296,8 +324,7 @@ impl TypeTable {
         if self.entries[pos].may_contain_gc {
             state |= MAY_CYCLE;
         }
-        let addr = info as *const TypeInfo as usize;
-        self.cache[Self::cache_slot(addr)] = (addr, state);
+        self.cache[Self::cache_slot(type_id)] = (type_id, state);
         state
     }
 

@@ -32,6 +32,12 @@ pub(crate) struct Heap {
     /// Objects whose count dropped to a non-zero value: possible roots of a
     /// garbage cycle. Each is in here at most once (its `BUFFERED` flag).
     candidates: UnsafeCell<Vec<NonNull<Header>>>,
+    /// An empty vector with capacity, swapped in for the candidate buffer
+    /// when a collection takes it (so the buffer does not regrow from
+    /// nothing after every collection).
+    spare_candidates: Cell<Vec<NonNull<Header>>>,
+    /// The collector's working vectors, kept between collections.
+    pub(crate) scratch: Cell<Option<Box<crate::collect::Scratch>>>,
     /// Objects whose count reached zero while another object's value was
     /// being dropped: their values are dropped by the outermost drop loop,
     /// so dropping a long chain never recurses.
@@ -127,6 +133,8 @@ impl Heap {
             slabs: UnsafeCell::new(Slabs::new()),
             types: UnsafeCell::new(TypeTable::new()),
             candidates: UnsafeCell::new(Vec::new()),
+            spare_candidates: Cell::new(Vec::new()),
+            scratch: Cell::new(None),
             pending_drops: UnsafeCell::new(Vec::new()),
             dropping: Cell::new(false),
             collecting: Cell::new(false),
@@ -194,11 +202,9 @@ impl Heap {
         unsafe {
             (*self.sites.get()).remove(&(header.as_ptr() as usize));
         }
-        let layout = Layout::from_size_align(info.box_size, info.box_align).expect("box layout");
-        let class = class_of(info.box_size, info.box_align);
         // SAFETY: the object came from `alloc` with this class and layout (both
         // derive from its type), and the caller guarantees it is unused.
-        unsafe { (*self.slabs.get()).free(header, class, layout) };
+        unsafe { (*self.slabs.get()).free(header, info.size_class, info.box_layout) };
     }
 
     /// Records where an object was allocated (cargo feature `sites`).
@@ -305,15 +311,32 @@ impl Heap {
         h.clear(BUFFERED);
     }
 
-    /// Empties the candidate buffer, clearing every `BUFFERED` flag.
-    pub fn take_candidates(&self) -> Vec<NonNull<Header>> {
+    /// Empties the candidate buffer, clearing every `BUFFERED` flag, and
+    /// returns the candidates for which `keep` is true (in buffer order).
+    /// `keep` must run no user code.
+    pub fn take_candidates(
+        &self,
+        mut keep: impl FnMut(&NonNull<Header>) -> bool,
+    ) -> Vec<NonNull<Header>> {
+        let spare = self.spare_candidates.take();
         // SAFETY: short borrow, no user code.
-        let taken = unsafe { std::mem::take(&mut *self.candidates.get()) };
-        for h in &taken {
+        let mut taken = unsafe { std::mem::replace(&mut *self.candidates.get(), spare) };
+        taken.retain(|h| {
             // SAFETY: buffered objects are live.
             unsafe { h.as_ref() }.clear(BUFFERED);
-        }
+            keep(h)
+        });
         taken
+    }
+
+    /// Takes back a vector that [`take_candidates`](Self::take_candidates)
+    /// returned, emptied, to serve as the next spare buffer, unless it is
+    /// big (then its memory goes back to the allocator).
+    pub fn recycle_candidate_vec(&self, mut v: Vec<NonNull<Header>>) {
+        v.clear();
+        if v.capacity() <= 1 << 16 {
+            self.spare_candidates.set(v);
+        }
     }
 
     /// Puts objects back in the candidate buffer (after an interrupted
