@@ -11,6 +11,20 @@
 //!
 //! Bigger or over-aligned objects get an allocation of their own, with a
 //! two-pointer prefix that links them into a list the heap can also walk.
+//!
+//! # Keeping memory in address order
+//!
+//! The free list is last-in first-out, which is what a stack-like program
+//! wants. But a collection frees a garbage set in the order it found it, not
+//! in address order, and the next allocations come out in that order: the
+//! next structure built is scattered over memory, its collection finds it in
+//! yet another order, and every round scrambles memory more, until every
+//! traversal is a cache miss per object (a 1M-node ring collected 16 times in
+//! one process slowed from 103 to 321 ms). So after a class has had many
+//! objects freed (at least a quarter of its slots since the last time), the
+//! heap asks for its free list to be rebuilt in address order
+//! ([`Slabs::tidy`]): one sequential sweep over the class's chunks, paid for
+//! by the frees that made it necessary.
 
 use std::alloc::{alloc_zeroed, dealloc, handle_alloc_error, Layout};
 use std::ptr::{self, NonNull};
@@ -76,6 +90,46 @@ struct SizeClass {
     bump_end: *mut u8,
     chunks: Vec<Chunk>,
     next_chunk_bytes: usize,
+    /// Slots in all chunks of the class.
+    slots: usize,
+    /// Slots freed since the free list was last put in address order.
+    freed_since_tidy: usize,
+}
+
+impl SizeClass {
+    /// Rebuilds the free list so that it hands out slots in address order.
+    fn rebuild_free_list(&mut self) {
+        self.chunks.sort_unstable_by_key(|chunk| chunk.base);
+        // The newest chunk's never-used tail is not on the free list (it is
+        // handed out by bumping), though its slots have `state == 0` too.
+        let (bump, bump_end) = (self.bump as usize, self.bump_end as usize);
+        let mut head: *mut u8 = ptr::null_mut();
+        let mut tail: *mut *mut u8 = &mut head;
+        for chunk in &self.chunks {
+            let mut offset = 0;
+            while offset < chunk.bytes {
+                // SAFETY: `offset` is a slot boundary inside the chunk.
+                let slot = unsafe { chunk.base.as_ptr().add(offset) };
+                offset += self.slot_size;
+                if (bump..bump_end).contains(&(slot as usize)) {
+                    continue;
+                }
+                // SAFETY: every slot's header is initialized (zeroed or
+                // written); a slot with `state == 0` outside the bump range
+                // is free (struct invariant), so its link word is ours.
+                unsafe {
+                    if (*slot.cast::<Header>()).state.get() == 0 {
+                        tail.write(slot);
+                        tail = slot.cast::<*mut u8>();
+                    }
+                }
+            }
+        }
+        // SAFETY: `tail` is `&mut head` or the link word of the last free slot.
+        unsafe { tail.write(ptr::null_mut()) };
+        self.free = head;
+        self.freed_since_tidy = 0;
+    }
 }
 
 /// The link prefix of a large object.
@@ -91,6 +145,8 @@ struct LargeLink {
 ///
 /// * Every slot of every chunk is either a live object (its header's `state`
 ///   is non-zero) or free (`state == 0`; never-used slots are zeroed memory).
+/// * The free slots of a class are exactly those on its free list plus the
+///   never-used ones in `[bump, bump_end)` of its newest chunk.
 /// * `live` is the number of slots and large objects handed out by `alloc`
 ///   and not yet returned by `free`.
 pub(crate) struct Slabs {
@@ -167,6 +223,8 @@ impl Slabs {
                 bump_end: ptr::null_mut(),
                 chunks: Vec::new(),
                 next_chunk_bytes: FIRST_CHUNK_BYTES,
+                slots: 0,
+                freed_since_tidy: 0,
             })
             .collect();
     }
@@ -184,6 +242,7 @@ impl Slabs {
             handle_alloc_error(layout)
         };
         c.chunks.push(Chunk { base, bytes });
+        c.slots += slots;
         c.bump = base.as_ptr();
         // SAFETY: one past the end of the chunk.
         c.bump_end = unsafe { base.as_ptr().add(bytes) };
@@ -243,6 +302,21 @@ impl Slabs {
             slot.cast::<*mut u8>().write(c.free);
         }
         c.free = slot;
+        c.freed_since_tidy += 1;
+    }
+
+    /// Puts back in address order the free list of every class that had at
+    /// least a quarter of its slots (and at least `MIN_TIDY`) freed since
+    /// the last time (see the module documentation). Costs one sequential
+    /// read of each such class's slots.
+    pub fn tidy(&mut self) {
+        /// Below this, scrambling costs less than the sweep.
+        const MIN_TIDY: usize = 1024;
+        for c in &mut self.classes {
+            if c.freed_since_tidy >= MIN_TIDY && c.freed_since_tidy * 4 >= c.slots {
+                c.rebuild_free_list();
+            }
+        }
     }
 
     /// # Safety
@@ -340,5 +414,80 @@ impl Slabs {
             }
         }
         self.chunk_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After many scattered frees, `tidy` makes the free list hand slots out
+    /// in address order, and every free slot is still handed out once.
+    #[test]
+    fn tidy_hands_out_free_slots_in_address_order() {
+        let mut slabs = Slabs::new();
+        let layout = Layout::from_size_align(24, 8).unwrap();
+        let class = class_of(24, 8);
+        let alloc = |slabs: &mut Slabs| {
+            let h = slabs.alloc(class, layout);
+            // SAFETY: a fresh slot of 24 bytes, room for a header.
+            unsafe { h.as_ptr().write(Header::new_uninit(1 << 8)) };
+            h
+        };
+        let objects: Vec<_> = (0..10_000).map(|_| alloc(&mut slabs)).collect();
+        // Free 4000 of them in a scrambled order (a stride coprime to 10000).
+        let mut freed: Vec<_> = (0..4000).map(|i| objects[(i * 7919) % 10_000]).collect();
+        for &h in &freed {
+            // SAFETY: allocated above with this class and layout, freed once.
+            unsafe { slabs.free(h, class, layout) };
+        }
+        slabs.tidy();
+        let again: Vec<_> = (0..4000).map(|_| alloc(&mut slabs)).collect();
+        assert!(
+            again.windows(2).all(|w| w[0] < w[1]),
+            "not in address order"
+        );
+        freed.sort();
+        assert_eq!(again, freed);
+        let live: Vec<_> = objects.iter().copied().collect();
+        for h in live {
+            // SAFETY: every object is allocated once and freed once here.
+            unsafe { slabs.free(h, class, layout) };
+        }
+        assert_eq!(slabs.live(), 0);
+        // SAFETY: no object is left.
+        unsafe { slabs.release_all() };
+    }
+
+    /// Below a quarter of the class's slots, `tidy` leaves the list alone.
+    #[test]
+    fn tidy_skips_classes_with_few_frees() {
+        let mut slabs = Slabs::new();
+        let layout = Layout::from_size_align(24, 8).unwrap();
+        let class = class_of(24, 8);
+        let objects: Vec<_> = (0..10_000)
+            .map(|_| {
+                let h = slabs.alloc(class, layout);
+                // SAFETY: as above.
+                unsafe { h.as_ptr().write(Header::new_uninit(1 << 8)) };
+                h
+            })
+            .collect();
+        for &h in objects[..2000].iter() {
+            // SAFETY: as above.
+            unsafe { slabs.free(h, class, layout) };
+        }
+        slabs.tidy();
+        // LIFO: the last freed comes out first.
+        let h = slabs.alloc(class, layout);
+        assert_eq!(h, objects[1999]);
+        // SAFETY: as above.
+        unsafe { slabs.free(h, class, layout) };
+        for &h in &objects[2000..] {
+            // SAFETY: as above.
+            unsafe { slabs.free(h, class, layout) };
+        }
+        // SAFETY: no object is left.
+        unsafe { slabs.release_all() };
     }
 }

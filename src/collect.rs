@@ -464,6 +464,9 @@ fn free_garbage(
         drop_garbage_values(heap, &garbage, &mut first_panic);
         free_garbage_memory(heap, &garbage);
     });
+    // The set was freed in the order it was found: put memory back in
+    // address order if much of it went (see `crate::alloc`).
+    heap.tidy_memory();
     (first_panic, garbage)
 }
 

@@ -232,6 +232,13 @@ impl Heap {
         }
     }
 
+    /// Puts free lists back in address order where many objects were freed
+    /// (see `crate::alloc`).
+    pub fn tidy_memory(&self) {
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.slabs.get()).tidy() }
+    }
+
     /// Objects allocated and not yet freed (including dead boxes).
     pub fn live_objects(&self) -> usize {
         // SAFETY: short borrow.
