@@ -449,8 +449,7 @@ mod tests {
         );
         freed.sort();
         assert_eq!(again, freed);
-        let live: Vec<_> = objects.iter().copied().collect();
-        for h in live {
+        for &h in &objects {
             // SAFETY: every object is allocated once and freed once here.
             unsafe { slabs.free(h, class, layout) };
         }
