@@ -154,6 +154,8 @@ pub(crate) struct Slabs {
     large: *mut LargeLink,
     live: usize,
     chunk_bytes: usize,
+    /// The heap considers a collection once `live` reaches this.
+    live_limit: usize,
 }
 
 impl Slabs {
@@ -163,7 +165,18 @@ impl Slabs {
             large: ptr::null_mut(),
             live: 0,
             chunk_bytes: 0,
+            live_limit: usize::MAX,
         }
+    }
+
+    /// Whether `live` reached the limit of [`set_live_limit`](Self::set_live_limit).
+    #[inline]
+    pub fn past_live_limit(&self) -> bool {
+        self.live >= self.live_limit
+    }
+
+    pub fn set_live_limit(&mut self, limit: usize) {
+        self.live_limit = limit;
     }
 
     /// Objects handed out and not yet freed.

@@ -135,6 +135,7 @@ fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic
         first_panic
     };
     scratch.keep_if_small(heap);
+    heap.reset_growth_limit();
     first_panic
 }
 

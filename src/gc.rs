@@ -82,10 +82,12 @@ impl<T: Trace + 'static> Gc<T> {
         let h = unsafe { header.as_ref() };
         h.strong.set(1);
         h.clear(VALUE_DROPPED);
-        Gc {
+        let gc = Gc {
             ptr: boxed,
             _owns: PhantomData,
-        }
+        };
+        heap().after_alloc();
+        gc
     }
 
     /// Makes an object that refers to itself: `data_fn` receives a [`WeakGc`]
@@ -129,10 +131,12 @@ impl<T: Trace + 'static> Gc<T> {
         h.strong.set(1);
         h.clear(VALUE_DROPPED);
         drop(weak);
-        Gc {
+        let gc = Gc {
             ptr: boxed,
             _owns: PhantomData,
-        }
+        };
+        heap().after_alloc();
+        gc
     }
 }
 

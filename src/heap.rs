@@ -17,6 +17,14 @@ use crate::trace::Trace;
 /// unless [`crate::set_threshold`] says otherwise.
 pub(crate) const DEFAULT_THRESHOLD: usize = 10_000;
 
+/// The number of objects may grow by this many (or by half, if more) between
+/// collections before waiting candidates are collected. A candidate count
+/// alone lets unbounded garbage wait: one candidate can be the last handle
+/// into a big dead structure (the root of a tree whose nodes point back to
+/// their parents), and 10,000 of those can be hundreds of thousands of
+/// objects.
+const MIN_GROWTH: usize = 8192;
+
 /// One thread's heap.
 ///
 /// # Invariants
@@ -129,8 +137,10 @@ fn new_heap() -> &'static Heap {
 
 impl Heap {
     fn new() -> Heap {
+        let mut slabs = Slabs::new();
+        slabs.set_live_limit(MIN_GROWTH);
         Heap {
-            slabs: UnsafeCell::new(Slabs::new()),
+            slabs: UnsafeCell::new(slabs),
             types: UnsafeCell::new(TypeTable::new()),
             candidates: UnsafeCell::new(Vec::new()),
             spare_candidates: Cell::new(Vec::new()),
@@ -147,6 +157,41 @@ impl Heap {
             #[cfg(feature = "sites")]
             sites: UnsafeCell::new(Default::default()),
         }
+    }
+
+    /// After an object was made: if the number of objects grew past the
+    /// limit set at the last collection and candidates are waiting, collect
+    /// them before the heap grows any further.
+    #[inline]
+    pub fn after_alloc(&self) {
+        // SAFETY: short borrow, no user code.
+        if unsafe { (*self.slabs.get()).past_live_limit() } {
+            self.collect_for_growth();
+        }
+    }
+
+    #[cold]
+    fn collect_for_growth(&self) {
+        if self.candidate_count() > 0 && self.enabled.get() && !self.collecting.get() {
+            // Sets the next limit (`reset_growth_limit`).
+            crate::collect::collect(self);
+        }
+        // Nothing to collect, collection off or already running: wait for
+        // the next step of growth.
+        // SAFETY: short borrow, no user code.
+        if unsafe { (*self.slabs.get()).past_live_limit() } {
+            self.reset_growth_limit();
+        }
+    }
+
+    /// The next collection for growth comes after `MIN_GROWTH` more objects,
+    /// or half as many as now, whichever is more.
+    /// Called at the end of every collection, once its garbage is freed.
+    pub fn reset_growth_limit(&self) {
+        // SAFETY: short borrow, no user code.
+        let slabs = unsafe { &mut *self.slabs.get() };
+        let live = slabs.live();
+        slabs.set_live_limit(live.saturating_add(MIN_GROWTH.max(live / 2)));
     }
 
     /// Allocates an object for a `T`, with an uninitialized value and a header
@@ -378,7 +423,8 @@ impl Heap {
     }
 
     /// After a collection that walked `survivors` live objects: the next one
-    /// waits until at least that many candidates have been buffered.
+    /// waits until at least that many candidates have been buffered (or until
+    /// the number of objects has grown: `reset_growth_limit`).
     pub fn adapt_threshold(&self, survivors: usize) {
         self.next_collection
             .set(self.threshold.get().max(survivors.saturating_add(1)));

@@ -148,6 +148,12 @@ pub fn is_enabled() -> bool {
 /// number of live objects the collection had to walk, so a large live graph
 /// that keeps being revisited does not make collection quadratic.
 ///
+/// Independently of this threshold, waiting candidates are also collected
+/// when the number of objects has grown by 8,192 (or by half, for a heap of
+/// more than 16,384 objects) since the last collection: a single candidate
+/// can be the last way into a big dead structure, so counting candidates
+/// alone would let any amount of garbage wait.
+///
 /// ```
 /// rcycle::set_threshold(100);
 /// assert_eq!(rcycle::threshold(), 100);
