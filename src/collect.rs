@@ -1,5 +1,5 @@
 //! The cycle collector: synchronous trial deletion (Bacon & Rajan, 2001),
-//! with the bookkeeping done on the side, as CPython's `gc.c` does.
+//! as CPython's `gc.c` does it: trial counts beside the real ones.
 //!
 //! # The algorithm
 //!
@@ -16,7 +16,8 @@
 //!    held from outside the subgraph: the stack, a static, another object not
 //!    reachable from the candidates, or a value that could not be traced.
 //! 3. [`scan`]: everything with a trial count above zero is held from outside,
-//!    and so is everything it reaches: those are alive. The rest is garbage.
+//!    and so is everything it reaches (traced a second time): those are
+//!    alive. The rest is garbage.
 //! 4. [`free_garbage`]: free the garbage soundly, in this order —
 //!    [`mark_collecting`] (weak handles stop upgrading, counts reaching zero
 //!    stop freeing), [`finalize_garbage`] then [`find_resurrected`] (PEP 442:
@@ -24,11 +25,11 @@
 //!    [`free_garbage_memory`] (objects still referenced after their value was
 //!    dropped stay as *dead boxes* until their last handle goes).
 //!
-//! The trial counts, edges and node table live in a side table
-//! ([`Subgraph`]); an object's header only holds its index in it. Real strong
-//! counts are never touched, so a panic in user `Trace` code leaves the heap
-//! exactly as it was. Every traversal works on explicit vectors: no recursion
-//! proportional to the graph, whatever its depth.
+//! The trial count of an object lives in its header's scratch word while the
+//! collection examines it, and the node table ([`Subgraph`]) is one vector of
+//! pointers. Real strong counts are never touched, so a panic in user `Trace`
+//! code leaves the heap exactly as it was. Every traversal works on explicit
+//! vectors: no recursion proportional to the graph, whatever its depth.
 //!
 //! Around the phases, [`collect_with`] times the collection, counts what it
 //! freed (per type when someone will read it), and calls the collection
@@ -39,10 +40,12 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::header::{Header, COLLECTING, FINALIZED, MAY_CYCLE, VALUE_DROPPED, VISITED};
+use crate::header::{Header, COLLECTING, FINALIZED, VALUE_DROPPED};
 use crate::heap::Heap;
 use crate::stats::{CollectPhase, CollectStats, Panic, Stopwatch};
-use crate::trace::{EdgeSink, Tracer};
+
+mod subgraph;
+use subgraph::Subgraph;
 
 /// Collects the garbage cycles reachable from the candidates of `heap`
 /// (automatic collections, [`crate::collect()`], thread exit). Does nothing
@@ -146,8 +149,6 @@ fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic
 #[derive(Default)]
 pub(crate) struct Scratch {
     subgraph: Subgraph,
-    alive: Vec<bool>,
-    work: Vec<u32>,
     garbage: Vec<NonNull<Header>>,
 }
 
@@ -160,7 +161,6 @@ impl Scratch {
         self.subgraph.clear();
         self.garbage.clear();
         if self.subgraph.nodes.capacity() <= Self::KEEP_UP_TO
-            && self.subgraph.edges.capacity() <= 4 * Self::KEEP_UP_TO
             && self.garbage.capacity() <= Self::KEEP_UP_TO
         {
             heap.scratch.set(Some(self));
@@ -266,150 +266,19 @@ fn is_root(candidate: &NonNull<Header>) -> bool {
     h.strong.get() > 0 && h.value_alive()
 }
 
-/// The part of the heap a collection looks at: objects, their trial counts,
-/// and their edges (as indices into `nodes`, in compressed-row form).
-///
-/// # Invariant
-/// Every object in `nodes` has `VISITED` set and `scratch` equal to its index;
-/// dropping the table clears `VISITED` on all of them.
-#[derive(Default)]
-struct Subgraph {
-    nodes: Vec<NonNull<Header>>,
-    /// Strong count minus the edges found inside the subgraph.
-    trial: Vec<u32>,
-    /// The value could not be traced: treat it as held from outside.
-    untraceable: Vec<bool>,
-    /// Edges of node `i` are `edges[edge_start[i]..edge_start[i + 1]]`.
-    edge_start: Vec<u32>,
-    edges: Vec<u32>,
-}
-
-impl Subgraph {
-    /// Empties the table (clearing `VISITED` on every node), keeping the
-    /// vectors' memory.
-    fn clear(&mut self) {
-        for h in &self.nodes {
-            // SAFETY: nodes stay allocated while they are in the table:
-            // nothing is freed before the table is cleared (see `collect`).
-            unsafe { h.as_ref() }.clear(VISITED);
-        }
-        self.nodes.clear();
-        self.trial.clear();
-        self.untraceable.clear();
-        self.edge_start.clear();
-        self.edges.clear();
-    }
-
-    fn add(&mut self, header: NonNull<Header>) -> u32 {
-        // SAFETY: only live objects (strong > 0 or collector-owned) are added.
-        let h = unsafe { header.as_ref() };
-        let index = u32::try_from(self.nodes.len()).expect("rcycle: subgraph too large");
-        h.set(VISITED);
-        h.scratch.set(index);
-        self.nodes.push(header);
-        self.trial.push(h.strong.get());
-        self.untraceable.push(false);
-        index
-    }
-
-    /// Traces every node, appending newly found objects if `discover`
-    /// (breadth first: the node list is the work queue). Without `discover`,
-    /// edges to objects outside the table are ignored.
-    fn trace_all(&mut self, heap: &Heap, discover: bool) {
-        let mut i = 0;
-        while i < self.nodes.len() {
-            self.edge_start.push(self.edges.len() as u32);
-            let header = self.nodes[i];
-            // SAFETY: nodes are live objects.
-            let h = unsafe { header.as_ref() };
-            if h.value_alive() && h.has(MAY_CYCLE) {
-                let trace = heap.type_of(h).info.trace;
-                let mut sink = TrialSink {
-                    subgraph: self,
-                    discover,
-                };
-                let mut tracer = Tracer::new(&mut sink, None);
-                // SAFETY: the value is intact (flag clear) and no user code
-                // that could drop it runs during tracing (`Trace` contract).
-                unsafe { trace(header, &mut tracer) };
-                if !tracer.is_complete() {
-                    self.untraceable[i] = true;
-                }
-            }
-            i += 1;
-        }
-        self.edge_start.push(self.edges.len() as u32);
-    }
-
-    fn edges_of(&self, i: usize) -> &[u32] {
-        &self.edges[self.edge_start[i] as usize..self.edge_start[i + 1] as usize]
-    }
-}
-
-impl Drop for Subgraph {
-    fn drop(&mut self) {
-        self.clear();
-    }
-}
-
-/// Receives edges while marking: subtracts one from the target's trial count.
-struct TrialSink<'a> {
-    subgraph: &'a mut Subgraph,
-    discover: bool,
-}
-
-impl EdgeSink for TrialSink<'_> {
-    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
-        // SAFETY: an edge is a live `Gc` handle, which keeps its target's
-        // header readable.
-        let t = unsafe { target.as_ref() };
-        let index = if t.has(VISITED) {
-            t.scratch.get()
-        } else if self.discover {
-            self.subgraph.add(target)
-        } else {
-            return;
-        };
-        let trial = &mut self.subgraph.trial[index as usize];
-        // Saturating: only an unsound `Trace` impl could report more edges
-        // than the target has handles.
-        *trial = trial.saturating_sub(1);
-        self.subgraph.edges.push(index);
-    }
-}
-
 /// Phase 2: finds the subgraph reachable from `roots`, with trial counts
 /// reduced by every internal edge.
 fn mark_gray(heap: &Heap, subgraph: &mut Subgraph, roots: &[NonNull<Header>]) {
     for &root in roots {
         subgraph.add(root);
     }
-    subgraph.trace_all(heap, true);
+    subgraph.mark(heap, true);
 }
 
-/// Phase 3: marks alive every node held from outside (trial count above zero,
-/// or untraceable) and everything reachable from it, in `alive` (`work` is
-/// scratch space).
-fn scan(subgraph: &Subgraph, alive: &mut Vec<bool>, work: &mut Vec<u32>) {
-    let n = subgraph.nodes.len();
-    alive.clear();
-    alive.resize(n, false);
-    work.clear();
-    for (i, (&trial, &untraceable)) in subgraph.trial.iter().zip(&subgraph.untraceable).enumerate()
-    {
-        if trial > 0 || untraceable {
-            alive[i] = true;
-            work.push(i as u32);
-        }
-    }
-    while let Some(i) = work.pop() {
-        for &j in subgraph.edges_of(i as usize) {
-            if !alive[j as usize] {
-                alive[j as usize] = true;
-                work.push(j);
-            }
-        }
-    }
+/// Phase 3: marks alive every object held from outside the subgraph (trial
+/// count above zero, or not fully traceable) and everything it reaches.
+fn scan(heap: &Heap, subgraph: &mut Subgraph) {
+    subgraph.scan(heap);
 }
 
 /// Phases 2 and 3 over `roots`: returns the number of objects examined, and
@@ -418,25 +287,12 @@ fn scan(subgraph: &Subgraph, alive: &mut Vec<bool>, work: &mut Vec<u32>) {
 /// nothing left to drop: it is freed by its last handle, not here, even when
 /// only garbage refers to it.
 fn find_garbage(heap: &Heap, scratch: &mut Scratch, roots: &[NonNull<Header>]) -> usize {
-    let Scratch {
-        subgraph,
-        alive,
-        work,
-        garbage,
-    } = scratch;
+    let Scratch { subgraph, garbage } = scratch;
     mark_gray(heap, subgraph, roots);
-    scan(subgraph, alive, work);
-    garbage.clear();
-    garbage.extend(
-        (0..subgraph.nodes.len())
-            .filter(|&i| !alive[i])
-            .map(|i| subgraph.nodes[i])
-            // SAFETY: nodes are live objects.
-            .filter(|h| unsafe { h.as_ref() }.value_alive()),
-    );
+    scan(heap, subgraph);
     let examined = subgraph.nodes.len();
-    // Clears every VISITED flag (before anything can be freed).
-    subgraph.clear();
+    // Also clears the subgraph's flags (before anything can be freed).
+    subgraph.take_garbage(garbage);
     examined
 }
 
@@ -539,24 +395,32 @@ fn find_resurrected(heap: &Heap, garbage: Vec<NonNull<Header>>) -> Vec<NonNull<H
             }
         }
     }
-    let (still_garbage, survivors) = {
+    let (survivors, still_garbage): (Vec<_>, Vec<_>) = {
+        let mut release = Release(heap, &garbage, true);
+        // Declared after `release`: on a panic in user `Trace` code, the
+        // table clears its flags before the members are handed back.
         let mut subgraph = Subgraph::default();
         for &member in &garbage {
             subgraph.add(member);
         }
-        let mut release = Release(heap, &garbage, true);
-        subgraph.trace_all(heap, false);
+        mark_trial_counts(heap, &mut subgraph);
+        scan(heap, &mut subgraph);
         release.2 = false;
-        let (mut alive, mut work) = (Vec::new(), Vec::new());
-        scan(&subgraph, &mut alive, &mut work);
-        let (survivors, still_garbage): (Vec<_>, Vec<_>) =
-            (0..garbage.len()).partition(|&i| alive[i]);
-        (still_garbage, survivors)
-        // `subgraph` drops here, clearing `VISITED` before members are
+        garbage
+            .iter()
+            .copied()
+            .partition(|&member| Subgraph::is_alive(member))
+        // `subgraph` drops here, clearing its flags before members are
         // buffered (`scratch` then holds their buffer index).
     };
-    survive(heap, survivors.iter().map(|&i| garbage[i]));
-    still_garbage.into_iter().map(|i| garbage[i]).collect()
+    survive(heap, survivors.into_iter());
+    still_garbage
+}
+
+/// Subtracts the edges between the nodes already in `subgraph` from their
+/// trial counts, without adding the objects they reach.
+fn mark_trial_counts(heap: &Heap, subgraph: &mut Subgraph) {
+    subgraph.mark(heap, false);
 }
 
 /// Hands members of a garbage set back to the heap alive: out of the
@@ -628,13 +492,16 @@ mod tests {
 
     #[test]
     fn flags_do_not_overlap() {
+        use crate::header::{ALIVE, BUFFERED, MAY_CYCLE, UNTRACEABLE, VISITED};
         let all = [
-            crate::header::BUFFERED,
+            BUFFERED,
             VALUE_DROPPED,
             COLLECTING,
             FINALIZED,
             VISITED,
             MAY_CYCLE,
+            ALIVE,
+            UNTRACEABLE,
         ];
         let mut seen = 0;
         for f in all {

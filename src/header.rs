@@ -39,9 +39,10 @@ use crate::trace::{Trace, Tracer};
 ///   member of a garbage set; a strong count reaching zero then only
 ///   decrements, the collector frees.
 /// * `scratch` is the object's index in the thread's candidate buffer while
-///   [`BUFFERED`] is set, and its index in the collector's node table while
-///   [`VISITED`] is set (only during a collection, which first empties the
-///   buffer; the two are never set together).
+///   [`BUFFERED`] is set, and its *trial count* while [`VISITED`] is set
+///   (only during a collection, which first empties the buffer; the two are
+///   never set together). [`ALIVE`] and [`UNTRACEABLE`] are only set along
+///   with `VISITED`.
 /// * A `BUFFERED` object is never freed: it leaves the buffer first.
 /// * A free slot has `state == 0` (type index 0 is never used for objects).
 #[repr(C)]
@@ -65,6 +66,12 @@ pub(crate) const VISITED: u32 = 1 << 4;
 /// The object's type may own a `Gc`, so the object may be part of a cycle
 /// and is buffered as a candidate when its count drops to a non-zero value.
 pub(crate) const MAY_CYCLE: u32 = 1 << 5;
+/// The collector found the object held from outside the subgraph it is
+/// examining, or reachable from such an object (only while `VISITED`).
+pub(crate) const ALIVE: u32 = 1 << 6;
+/// Part of the object's value could not be traced in the running collection
+/// (only while `VISITED`).
+pub(crate) const UNTRACEABLE: u32 = 1 << 7;
 /// Bits 0..8 are flags; the type index lives above them.
 const FLAG_BITS: u32 = 8;
 const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;

@@ -1,0 +1,202 @@
+//! The subgraph a collection examines (phases 2 and 3 of [`super`]): the
+//! objects reachable from the roots, with their *trial counts* kept in their
+//! own headers.
+//!
+//! Each object found gets `VISITED`, and its header's `scratch` word starts
+//! at its strong count; every edge found from another object of the subgraph
+//! subtracts one ([`Subgraph::mark`]). What is left counts the handles held
+//! from outside the subgraph. [`Subgraph::scan`] then sets `ALIVE` on every
+//! object held from outside and on everything it reaches, tracing those
+//! objects a second time. The table itself is one vector of object pointers
+//! (8 bytes per object examined, reused as the garbage list), so a
+//! collection touches little memory besides the objects: a side table of
+//! counts and edges cost about 40 bytes per object, most of them fresh pages
+//! for every big collection.
+//!
+//! Real strong counts are never touched, so a panic in user `Trace` code
+//! leaves the heap exactly as it was once the table is dropped.
+
+use std::ptr::NonNull;
+
+use crate::header::{Header, ALIVE, MAY_CYCLE, UNTRACEABLE, VALUE_DROPPED, VISITED};
+use crate::heap::Heap;
+use crate::trace::{EdgeSink, Tracer};
+
+/// The flags only the subgraph's own nodes carry, all cleared with the table.
+const SUBGRAPH_FLAGS: u32 = VISITED | ALIVE | UNTRACEABLE;
+
+/// The objects a collection looks at, in the order they were found.
+///
+/// # Invariant
+/// Every object in `nodes` is allocated and has `VISITED` set, and while it
+/// is set its `scratch` word is its trial count (so no node is `BUFFERED`:
+/// a collection empties the candidate buffer first, and no user code that
+/// could buffer runs while the table is filled). Only nodes carry `VISITED`,
+/// `ALIVE` or `UNTRACEABLE`; [`clear`](Self::clear), which dropping the
+/// table calls (on a panic in user `Trace` code), clears them on every node.
+#[derive(Default)]
+pub(super) struct Subgraph {
+    pub(super) nodes: Vec<NonNull<Header>>,
+    /// [`scan`](Self::scan)'s work list.
+    work: Vec<NonNull<Header>>,
+}
+
+impl Subgraph {
+    /// Adds an object that is not in the table yet, with its whole strong
+    /// count as trial count.
+    #[inline]
+    pub fn add(&mut self, header: NonNull<Header>) {
+        // SAFETY: only live objects (strong > 0, or owned by the collector)
+        // are added.
+        let h = unsafe { header.as_ref() };
+        h.set(VISITED);
+        h.scratch.set(h.strong.get());
+        self.nodes.push(header);
+    }
+
+    /// Empties the table, clearing its flags on every node and keeping the
+    /// vectors' memory.
+    pub fn clear(&mut self) {
+        for h in &self.nodes {
+            // SAFETY: nodes stay allocated while they are in the table:
+            // nothing is freed before the table is cleared.
+            unsafe { h.as_ref() }.clear(SUBGRAPH_FLAGS);
+        }
+        self.nodes.clear();
+        self.work.clear();
+    }
+
+    /// Traces every node, appending newly found objects if `discover`
+    /// (breadth first: the node list is the work queue). Each edge to a node
+    /// subtracts one from its trial count; without `discover`, edges to
+    /// objects outside the table are ignored.
+    pub fn mark(&mut self, heap: &Heap, discover: bool) {
+        let mut i = 0;
+        while i < self.nodes.len() {
+            let header = self.nodes[i];
+            i += 1;
+            let mut sink = MarkSink {
+                nodes: &mut self.nodes,
+                discover,
+            };
+            trace_node(heap, header, &mut sink);
+        }
+    }
+
+    /// Sets `ALIVE` on every node held from outside (trial count above zero,
+    /// or not fully traceable) and on every node reachable from one.
+    pub fn scan(&mut self, heap: &Heap) {
+        let Subgraph { nodes, work } = self;
+        work.clear();
+        for &header in nodes.iter() {
+            // SAFETY: nodes are allocated (struct invariant).
+            let h = unsafe { header.as_ref() };
+            if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
+                h.set(ALIVE);
+                work.push(header);
+            }
+        }
+        while let Some(header) = work.pop() {
+            trace_node(heap, header, &mut ScanSink { work });
+        }
+    }
+
+    /// Empties the table (clearing its flags) and leaves in `garbage` the
+    /// nodes that are not `ALIVE` and whose value is intact, in the order
+    /// they were found. (A dead box, whose value went with an earlier cycle,
+    /// has nothing left to drop: its last handle frees it.)
+    pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>) {
+        // The garbage is compacted to the front of `nodes`, which then
+        // becomes the garbage list: no second vector as long as the first.
+        let mut kept = 0;
+        for i in 0..self.nodes.len() {
+            let header = self.nodes[i];
+            // SAFETY: nodes are allocated (struct invariant).
+            let h = unsafe { header.as_ref() };
+            if h.state.get() & (ALIVE | VALUE_DROPPED) == 0 {
+                self.nodes[kept] = header;
+                kept += 1;
+            }
+            h.clear(SUBGRAPH_FLAGS);
+        }
+        self.nodes.truncate(kept);
+        garbage.clear();
+        std::mem::swap(&mut self.nodes, garbage);
+        self.work.clear();
+    }
+
+    /// Whether `header`, a node, was found alive by [`scan`](Self::scan).
+    pub fn is_alive(header: NonNull<Header>) -> bool {
+        // SAFETY: nodes are allocated (struct invariant); the caller passes
+        // a node.
+        unsafe { header.as_ref() }.has(ALIVE)
+    }
+}
+
+impl Drop for Subgraph {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Traces a node's value, if it has one that may hold handles, and flags the
+/// node `UNTRACEABLE` if part of the value could not be inspected.
+#[inline]
+fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) {
+    // SAFETY: nodes are allocated.
+    let h = unsafe { header.as_ref() };
+    if !(h.value_alive() && h.has(MAY_CYCLE)) {
+        return;
+    }
+    let trace = heap.type_of(h).info.trace;
+    let mut tracer = Tracer::new(sink, None);
+    // SAFETY: the value is intact (flag clear) and no user code that could
+    // drop it runs during tracing (`Trace` contract).
+    unsafe { trace(header, &mut tracer) };
+    if !tracer.is_complete() {
+        h.set(UNTRACEABLE);
+    }
+}
+
+/// Receives edges while marking: subtracts one from the target's trial count.
+struct MarkSink<'a> {
+    nodes: &'a mut Vec<NonNull<Header>>,
+    discover: bool,
+}
+
+impl EdgeSink for MarkSink<'_> {
+    #[inline]
+    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
+        // SAFETY: an edge is a live `Gc` handle, which keeps its target's
+        // header readable.
+        let t = unsafe { target.as_ref() };
+        if !t.has(VISITED) {
+            if !self.discover {
+                return;
+            }
+            t.set(VISITED);
+            t.scratch.set(t.strong.get());
+            self.nodes.push(target);
+        }
+        // Saturating: only an unsound `Trace` impl could report more edges
+        // than the target has handles.
+        t.scratch.set(t.scratch.get().saturating_sub(1));
+    }
+}
+
+/// Receives edges while scanning: what a live node reaches is alive.
+struct ScanSink<'a> {
+    work: &'a mut Vec<NonNull<Header>>,
+}
+
+impl EdgeSink for ScanSink<'_> {
+    #[inline]
+    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
+        // SAFETY: as in `MarkSink::edge`.
+        let t = unsafe { target.as_ref() };
+        if t.state.get() & (VISITED | ALIVE) == VISITED {
+            t.set(ALIVE);
+            self.work.push(target);
+        }
+    }
+}
