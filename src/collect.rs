@@ -18,12 +18,14 @@
 //! 3. [`scan`]: everything with a trial count above zero is held from outside,
 //!    and so is everything it reaches (traced a second time): those are
 //!    alive. The rest is garbage.
-//! 4. [`free_garbage`]: free the garbage soundly, in this order —
-//!    [`mark_collecting`] (weak handles stop upgrading, counts reaching zero
-//!    stop freeing), [`finalize_garbage`] then [`find_resurrected`] (PEP 442:
-//!    what a finalizer made reachable again survives), [`drop_garbage_values`],
-//!    [`free_garbage_memory`] (objects still referenced after their value was
-//!    dropped stay as *dead boxes* until their last handle goes).
+//! 4. [`free_garbage`]: free the garbage soundly. Its members are marked
+//!    `COLLECTING` as they are found (weak handles stop upgrading, counts
+//!    reaching zero stop freeing); then [`finalize_garbage`] and
+//!    [`find_resurrected`] (PEP 442: what a finalizer made reachable again
+//!    survives), and [`drop_garbage_values`], which frees each member once
+//!    its value is gone and no handle is left (objects still referenced
+//!    after their value was dropped stay as *dead boxes* until their last
+//!    handle goes).
 //!
 //! The trial count of an object lives in its header's scratch word while the
 //! collection examines it, and the node table ([`Subgraph`]) is one vector of
@@ -123,7 +125,7 @@ fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic
     // subgraph clears `VISITED` before the roots go back in the buffer.
     let mut scratch = heap.scratch.take().unwrap_or_default();
     stats.roots = rebuffer.objects.len();
-    let examined = find_garbage(heap, &mut scratch, &rebuffer.objects);
+    let examined = find_garbage(heap, &mut scratch, &rebuffer.objects, true);
     rebuffer.objects.clear(); // nothing can panic from here on
     drop(rebuffer);
     let garbage = std::mem::take(&mut scratch.garbage);
@@ -195,7 +197,7 @@ pub(crate) fn dry_run<R>(
         };
         let roots: Vec<_> = saved.objects.iter().copied().filter(is_root).collect();
         let mut scratch = Scratch::default();
-        let examined = find_garbage(heap, &mut scratch, &roots);
+        let examined = find_garbage(heap, &mut scratch, &roots, false);
         (roots.len(), examined, std::mem::take(&mut scratch.garbage))
         // `saved` drops here and rebuffers every candidate.
     };
@@ -286,13 +288,21 @@ fn scan(heap: &Heap, subgraph: &mut Subgraph) {
 /// dead box (its value already went with an earlier cycle) has no edges and
 /// nothing left to drop: it is freed by its last handle, not here, even when
 /// only garbage refers to it.
-fn find_garbage(heap: &Heap, scratch: &mut Scratch, roots: &[NonNull<Header>]) -> usize {
+///
+/// With `mark_collecting`, every member is marked `COLLECTING` on the way
+/// (a collection); without, the heap is left exactly as it was (a dry run).
+fn find_garbage(
+    heap: &Heap,
+    scratch: &mut Scratch,
+    roots: &[NonNull<Header>],
+    mark_collecting: bool,
+) -> usize {
     let Scratch { subgraph, garbage } = scratch;
     mark_gray(heap, subgraph, roots);
     scan(heap, subgraph);
     let examined = subgraph.nodes.len();
     // Also clears the subgraph's flags (before anything can be freed).
-    subgraph.take_garbage(garbage);
+    subgraph.take_garbage(garbage, if mark_collecting { COLLECTING } else { 0 });
     examined
 }
 
@@ -307,7 +317,7 @@ fn free_garbage(
     by_type: bool,
 ) -> (Panic, Vec<NonNull<Header>>) {
     let mut first_panic = None;
-    mark_collecting(&garbage);
+    // (The members are already `COLLECTING`: `find_garbage(.., true)`.)
     if finalize_garbage(heap, &garbage, &mut first_panic) {
         let before = garbage.len();
         garbage = find_resurrected(heap, garbage);
@@ -317,10 +327,7 @@ fn free_garbage(
     if by_type {
         stats.freed_by_type = count_by_type(heap, &garbage);
     }
-    heap.drop_scope(|| {
-        drop_garbage_values(heap, &garbage, &mut first_panic);
-        free_garbage_memory(heap, &garbage);
-    });
+    heap.drop_scope(|| drop_garbage_values(heap, &garbage, &mut first_panic));
     // The set was freed in the order it was found: put memory back in
     // address order if much of it went (see `crate::alloc`).
     heap.tidy_memory();
@@ -332,7 +339,7 @@ fn free_garbage(
 fn count_by_type(heap: &Heap, members: &[NonNull<Header>]) -> Vec<(&'static str, usize)> {
     let mut counts = vec![0usize; heap.type_count() + 1];
     for h in members {
-        // SAFETY: members are live until `free_garbage_memory`.
+        // SAFETY: members are live until `drop_garbage_values`.
         counts[unsafe { h.as_ref() }.type_index() as usize] += 1;
     }
     let mut by_type: Vec<_> = (1..counts.len())
@@ -343,19 +350,12 @@ fn count_by_type(heap: &Heap, members: &[NonNull<Header>]) -> Vec<(&'static str,
     by_type
 }
 
-/// Marks the garbage set: from now on `WeakGc::upgrade` of a member returns
-/// `None`, a member's count reaching zero frees nothing, and no member is
-/// buffered as a candidate.
-fn mark_collecting(garbage: &[NonNull<Header>]) {
-    for h in garbage {
-        // SAFETY: members are live until `free_garbage_memory`.
-        unsafe { h.as_ref() }.set(COLLECTING);
-    }
-}
-
 /// Runs the finalizer of every member that has one and has not run it yet.
 /// Returns whether any ran (then the set must be recounted).
 fn finalize_garbage(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &mut Panic) -> bool {
+    if !heap.any_finalizer() {
+        return false;
+    }
     let mut ran = false;
     for &header in garbage {
         // SAFETY: members are live; their values are intact in this phase
@@ -440,9 +440,14 @@ fn survive(heap: &Heap, members: impl Iterator<Item = NonNull<Header>>) {
     }
 }
 
-/// Drops every member's value. A member is flagged `VALUE_DROPPED` before its
-/// destructor starts, so a `Drop` impl that reaches it through a neighbour
-/// panics on deref instead of reading a value being torn down.
+/// Drops every member's value, then frees the member if no handle refers to
+/// it any more. A member is flagged `VALUE_DROPPED` before its destructor
+/// starts, so a `Drop` impl that reaches it through a neighbour panics on
+/// deref instead of reading a value being torn down. Once its value is gone
+/// a member is no longer `COLLECTING`: it is a dead box, which its last
+/// handle frees — the handles that later members' destructors drop, or a
+/// handle a `Drop` impl stashed somewhere (then deref panics, and its
+/// memory goes with that handle).
 fn drop_garbage_values(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &mut Panic) {
     // One `catch_unwind` for the whole loop, re-entered after a panic at the
     // member after the one that panicked.
@@ -452,7 +457,7 @@ fn drop_garbage_values(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &m
             while next < garbage.len() {
                 let header = garbage[next];
                 next += 1;
-                // SAFETY: members stay allocated until `free_garbage_memory`:
+                // SAFETY: a member stays allocated until `release_member`:
                 // a count reaching zero does not free a `COLLECTING` object.
                 let h = unsafe { header.as_ref() };
                 let drop_value = heap.type_of(h).info.drop_value;
@@ -462,27 +467,35 @@ fn drop_garbage_values(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &m
                 // values, once each: `next` moved past it before the call)
                 // and no reference to it can be created any more.
                 unsafe { drop_value(header) };
+                // SAFETY: this member's value was just dropped.
+                unsafe { release_member(heap, header) };
             }
         }));
         if let Err(payload) = result {
             first_panic.get_or_insert(payload);
+            // The member whose destructor panicked: its value counts as
+            // dropped (as `std` does for a panicking `drop_in_place`).
+            // SAFETY: as above.
+            unsafe { release_member(heap, garbage[next - 1]) };
         }
     }
 }
 
-/// Frees the members no handle refers to any more. A member that a `Drop`
-/// impl resurrected (stashed a handle to) stays as a dead box: its value is
-/// gone, deref panics, and its memory goes with its last handle.
-fn free_garbage_memory(heap: &Heap, garbage: &[NonNull<Header>]) {
-    for &header in garbage {
-        // SAFETY: still allocated (see `drop_garbage_values`).
-        let h = unsafe { header.as_ref() };
-        h.clear(COLLECTING);
-        if h.strong.get() == 0 {
-            // SAFETY: strong is zero and the value dropped: the implicit weak
-            // is released exactly once, here.
-            unsafe { heap.release_weak(header) };
-        }
+/// Hands a member whose value was just dropped back to the counts: no longer
+/// `COLLECTING`, and freed now if no handle refers to it.
+///
+/// # Safety
+/// `header` is a `COLLECTING` member of the garbage set being freed, whose
+/// value this collection has just dropped.
+unsafe fn release_member(heap: &Heap, header: NonNull<Header>) {
+    // SAFETY: still allocated: `COLLECTING` kept it.
+    let h = unsafe { header.as_ref() };
+    h.clear(COLLECTING);
+    if h.strong.get() == 0 {
+        // SAFETY: strong is zero and the value dropped: the implicit weak is
+        // released exactly once, here (with `COLLECTING` clear, no count
+        // reaching zero will release it again).
+        unsafe { heap.release_weak(header) };
     }
 }
 

@@ -240,6 +240,8 @@ unsafe fn drop_value<T>(header: NonNull<Header>) {
 /// every allocation made outside this crate.)
 pub(crate) struct TypeTable {
     entries: Vec<TypeEntry>,
+    /// Some registered type has a finalizer.
+    any_finalizer: bool,
     /// `(type, state)`; a zero state marks an empty slot (a registered type's
     /// state holds its index, which is never zero).
     cache: [(TypeId, u32); CACHE_SLOTS],
@@ -259,6 +261,7 @@ impl TypeTable {
     pub fn new() -> Self {
         TypeTable {
             entries: Vec::new(),
+            any_finalizer: false,
             cache: [(TypeId::of::<()>(), 0); CACHE_SLOTS],
         }
     }
@@ -323,6 +326,7 @@ impl TypeTable {
                     may_contain_gc,
                     has_finalizer,
                 });
+                self.any_finalizer |= has_finalizer;
                 self.entries.len() - 1
             }
         };
@@ -345,6 +349,11 @@ impl TypeTable {
     pub fn index_of(&self, type_id: TypeId) -> Option<u32> {
         let pos = self.entries.iter().position(|e| e.type_id == type_id)?;
         Some(pos as u32 + 1)
+    }
+
+    /// Whether some registered type has a finalizer.
+    pub fn any_finalizer(&self) -> bool {
+        self.any_finalizer
     }
 
     /// The number of registered types.

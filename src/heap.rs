@@ -58,6 +58,8 @@ pub(crate) struct Heap {
     /// `threshold`, raised to the size of the live subgraph the last
     /// collection had to walk (so walking it again is amortized).
     next_collection: Cell<usize>,
+    /// Live objects the last collection walked.
+    last_survivors: Cell<usize>,
     pub(crate) collections: Cell<u64>,
     pub(crate) freed_total: Cell<u64>,
     /// Collection callbacks and cumulative statistics.
@@ -151,6 +153,7 @@ impl Heap {
             enabled: Cell::new(true),
             threshold: Cell::new(DEFAULT_THRESHOLD),
             next_collection: Cell::new(DEFAULT_THRESHOLD),
+            last_survivors: Cell::new(0),
             collections: Cell::new(0),
             freed_total: Cell::new(0),
             stats: crate::stats::HeapStats::new(),
@@ -185,13 +188,16 @@ impl Heap {
     }
 
     /// The next collection for growth comes after `MIN_GROWTH` more objects,
-    /// or half as many as now, whichever is more.
-    /// Called at the end of every collection, once its garbage is freed.
+    /// or half as many as now, or as many as the last collection found alive
+    /// (so that walking them again is amortized, as for the candidate
+    /// threshold), whichever is more. Called at the end of every collection,
+    /// once its garbage is freed.
     pub fn reset_growth_limit(&self) {
         // SAFETY: short borrow, no user code.
         let slabs = unsafe { &mut *self.slabs.get() };
         let live = slabs.live();
-        slabs.set_live_limit(live.saturating_add(MIN_GROWTH.max(live / 2)));
+        let step = MIN_GROWTH.max(live / 2).max(self.last_survivors.get());
+        slabs.set_live_limit(live.saturating_add(step));
     }
 
     /// Allocates an object for a `T`, with an uninitialized value and a header
@@ -304,6 +310,12 @@ impl Heap {
     pub fn type_index_of<T: 'static>(&self) -> Option<u32> {
         // SAFETY: short borrow.
         unsafe { (*self.types.get()).index_of(std::any::TypeId::of::<T>()) }
+    }
+
+    /// Whether some type registered on this heap has a finalizer.
+    pub fn any_finalizer(&self) -> bool {
+        // SAFETY: short borrow.
+        unsafe { (*self.types.get()).any_finalizer() }
     }
 
     /// The number of registered types (type indices are `1..=type_count()`).
@@ -428,6 +440,7 @@ impl Heap {
     pub fn adapt_threshold(&self, survivors: usize) {
         self.next_collection
             .set(self.threshold.get().max(survivors.saturating_add(1)));
+        self.last_survivors.set(survivors);
     }
 
     // ---- freeing objects whose count reached zero ----

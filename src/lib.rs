@@ -149,10 +149,11 @@ pub fn is_enabled() -> bool {
 /// that keeps being revisited does not make collection quadratic.
 ///
 /// Independently of this threshold, waiting candidates are also collected
-/// when the number of objects has grown by 8,192 (or by half, for a heap of
-/// more than 16,384 objects) since the last collection: a single candidate
-/// can be the last way into a big dead structure, so counting candidates
-/// alone would let any amount of garbage wait.
+/// when the number of objects has grown since the last collection by 8,192,
+/// or by half, or by as many live objects as that collection walked,
+/// whichever is most: a single candidate can be the last way into a big
+/// dead structure, so counting candidates alone would let any amount of
+/// garbage wait.
 ///
 /// ```
 /// rcycle::set_threshold(100);

@@ -103,9 +103,10 @@ impl Subgraph {
 
     /// Empties the table (clearing its flags) and leaves in `garbage` the
     /// nodes that are not `ALIVE` and whose value is intact, in the order
-    /// they were found. (A dead box, whose value went with an earlier cycle,
-    /// has nothing left to drop: its last handle frees it.)
-    pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>) {
+    /// they were found, with `flag` set on them. (A dead box, whose value
+    /// went with an earlier cycle, has nothing left to drop: its last handle
+    /// frees it.)
+    pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>, flag: u32) {
         // The garbage is compacted to the front of `nodes`, which then
         // becomes the garbage list: no second vector as long as the first.
         let mut kept = 0;
@@ -116,6 +117,7 @@ impl Subgraph {
             if h.state.get() & (ALIVE | VALUE_DROPPED) == 0 {
                 self.nodes[kept] = header;
                 kept += 1;
+                h.set(flag);
             }
             h.clear(SUBGRAPH_FLAGS);
         }
