@@ -85,19 +85,35 @@ impl Subgraph {
 
     /// Sets `ALIVE` on every node held from outside (trial count above zero,
     /// or not fully traceable) and on every node reachable from one.
+    ///
+    /// The walk stops as soon as every node is known to be alive: a
+    /// collection over live data only (every node held from outside, as when
+    /// a program walks its live graph and every object becomes a candidate)
+    /// then traces nothing a second time.
     pub fn scan(&mut self, heap: &Heap) {
         let Subgraph { nodes, work } = self;
         work.clear();
+        let mut unreached = 0;
         for &header in nodes.iter() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
             if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
                 h.set(ALIVE);
                 work.push(header);
+            } else {
+                unreached += 1;
             }
         }
-        while let Some(header) = work.pop() {
-            trace_node(heap, header, &mut ScanSink { work });
+        while unreached > 0 {
+            let Some(header) = work.pop() else { break };
+            trace_node(
+                heap,
+                header,
+                &mut ScanSink {
+                    work,
+                    unreached: &mut unreached,
+                },
+            );
         }
     }
 
@@ -189,6 +205,8 @@ impl EdgeSink for MarkSink<'_> {
 /// Receives edges while scanning: what a live node reaches is alive.
 struct ScanSink<'a> {
     work: &'a mut Vec<NonNull<Header>>,
+    /// Nodes not known to be alive yet.
+    unreached: &'a mut usize,
 }
 
 impl EdgeSink for ScanSink<'_> {
@@ -198,6 +216,7 @@ impl EdgeSink for ScanSink<'_> {
         let t = unsafe { target.as_ref() };
         if t.state.get() & (VISITED | ALIVE) == VISITED {
             t.set(ALIVE);
+            *self.unreached -= 1;
             self.work.push(target);
         }
     }
