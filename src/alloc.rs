@@ -156,6 +156,8 @@ pub(crate) struct Slabs {
     chunk_bytes: usize,
     /// The heap considers a collection once `live` reaches this.
     live_limit: usize,
+    /// Slots freed (all classes) since `tidy` last looked at the classes.
+    freed_since_tidy: usize,
 }
 
 impl Slabs {
@@ -166,6 +168,7 @@ impl Slabs {
             live: 0,
             chunk_bytes: 0,
             live_limit: usize::MAX,
+            freed_since_tidy: 0,
         }
     }
 
@@ -316,6 +319,7 @@ impl Slabs {
         }
         c.free = slot;
         c.freed_since_tidy += 1;
+        self.freed_since_tidy += 1;
     }
 
     /// Puts back in address order the free list of every class that had at
@@ -325,6 +329,11 @@ impl Slabs {
     pub fn tidy(&mut self) {
         /// Below this, scrambling costs less than the sweep.
         const MIN_TIDY: usize = 1024;
+        // (Most collections free little: then this is the only check.)
+        if self.freed_since_tidy < MIN_TIDY {
+            return;
+        }
+        self.freed_since_tidy = 0;
         for c in &mut self.classes {
             if c.freed_since_tidy >= MIN_TIDY && c.freed_since_tidy * 4 >= c.slots {
                 c.rebuild_free_list();
