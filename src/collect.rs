@@ -409,7 +409,7 @@ fn find_resurrected(heap: &Heap, garbage: Vec<NonNull<Header>>) -> Vec<NonNull<H
         garbage
             .iter()
             .copied()
-            .partition(|&member| Subgraph::is_alive(member))
+            .partition(|&member| subgraph.is_alive(member))
         // `subgraph` drops here, clearing its flags before members are
         // buffered (`scratch` then holds their buffer index).
     };

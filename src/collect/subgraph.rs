@@ -39,6 +39,11 @@ pub(super) struct Subgraph {
     pub(super) nodes: Vec<NonNull<Header>>,
     /// [`scan`](Self::scan)'s work list.
     work: Vec<NonNull<Header>>,
+    /// Nodes whose trial count is zero (kept up to date while marking).
+    zero_trial: usize,
+    /// Set by `scan` when no node has a zero trial count: then every node
+    /// is alive, and no node carries `ALIVE`.
+    all_alive: bool,
 }
 
 impl Subgraph {
@@ -50,7 +55,9 @@ impl Subgraph {
         // are added.
         let h = unsafe { header.as_ref() };
         h.set(VISITED);
-        h.scratch.set(h.strong.get());
+        let strong = h.strong.get();
+        h.scratch.set(strong);
+        self.zero_trial += usize::from(strong == 0);
         self.nodes.push(header);
     }
 
@@ -64,6 +71,8 @@ impl Subgraph {
         }
         self.nodes.clear();
         self.work.clear();
+        self.zero_trial = 0;
+        self.all_alive = false;
     }
 
     /// Traces every node, appending newly found objects if `discover`
@@ -77,6 +86,7 @@ impl Subgraph {
             i += 1;
             let mut sink = MarkSink {
                 nodes: &mut self.nodes,
+                zero_trial: &mut self.zero_trial,
                 discover,
             };
             trace_node(heap, header, &mut sink);
@@ -86,12 +96,17 @@ impl Subgraph {
     /// Sets `ALIVE` on every node held from outside (trial count above zero,
     /// or not fully traceable) and on every node reachable from one.
     ///
-    /// The walk stops as soon as every node is known to be alive: a
+    /// The walk stops as soon as every node is known to be alive. A
     /// collection over live data only (every node held from outside, as when
     /// a program walks its live graph and every object becomes a candidate)
-    /// then traces nothing a second time.
+    /// does not even start it: no trial count is zero, so `all_alive` is set
+    /// and nothing is read again.
     pub fn scan(&mut self, heap: &Heap) {
-        let Subgraph { nodes, work } = self;
+        if self.zero_trial == 0 {
+            self.all_alive = true;
+            return;
+        }
+        let Subgraph { nodes, work, .. } = self;
         work.clear();
         let mut unreached = 0;
         for &header in nodes.iter() {
@@ -123,6 +138,11 @@ impl Subgraph {
     /// went with an earlier cycle, has nothing left to drop: its last handle
     /// frees it.)
     pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>, flag: u32) {
+        garbage.clear();
+        if self.all_alive {
+            self.clear();
+            return;
+        }
         // The garbage is compacted to the front of `nodes`, which then
         // becomes the garbage list: no second vector as long as the first.
         let mut kept = 0;
@@ -138,16 +158,15 @@ impl Subgraph {
             h.clear(SUBGRAPH_FLAGS);
         }
         self.nodes.truncate(kept);
-        garbage.clear();
         std::mem::swap(&mut self.nodes, garbage);
-        self.work.clear();
+        self.clear();
     }
 
     /// Whether `header`, a node, was found alive by [`scan`](Self::scan).
-    pub fn is_alive(header: NonNull<Header>) -> bool {
+    pub fn is_alive(&self, header: NonNull<Header>) -> bool {
         // SAFETY: nodes are allocated (struct invariant); the caller passes
         // a node.
-        unsafe { header.as_ref() }.has(ALIVE)
+        self.all_alive || unsafe { header.as_ref() }.has(ALIVE)
     }
 }
 
@@ -179,6 +198,7 @@ fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) {
 /// Receives edges while marking: subtracts one from the target's trial count.
 struct MarkSink<'a> {
     nodes: &'a mut Vec<NonNull<Header>>,
+    zero_trial: &'a mut usize,
     discover: bool,
 }
 
@@ -196,9 +216,16 @@ impl EdgeSink for MarkSink<'_> {
             t.scratch.set(t.strong.get());
             self.nodes.push(target);
         }
-        // Saturating: only an unsound `Trace` impl could report more edges
-        // than the target has handles.
-        t.scratch.set(t.scratch.get().saturating_sub(1));
+        // Only an unsound `Trace` impl could report more edges than the
+        // target has handles: then the count stays at zero.
+        match t.scratch.get() {
+            0 => {}
+            1 => {
+                t.scratch.set(0);
+                *self.zero_trial += 1;
+            }
+            n => t.scratch.set(n - 1),
+        }
     }
 }
 
