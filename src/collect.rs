@@ -130,7 +130,7 @@ fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic
     drop(rebuffer);
     let garbage = std::mem::take(&mut scratch.garbage);
     stats.examined = examined;
-    heap.adapt_threshold(examined - garbage.len());
+    heap.adapt_threshold(examined - garbage.len(), garbage.len());
     let first_panic = if garbage.is_empty() {
         scratch.garbage = garbage;
         None

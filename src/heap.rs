@@ -434,12 +434,24 @@ impl Heap {
         self.threshold.get()
     }
 
-    /// After a collection that walked `survivors` live objects: the next one
-    /// waits until at least that many candidates have been buffered (or until
-    /// the number of objects has grown: `reset_growth_limit`).
-    pub fn adapt_threshold(&self, survivors: usize) {
-        self.next_collection
-            .set(self.threshold.get().max(survivors.saturating_add(1)));
+    /// After a collection that walked `survivors` live objects and found
+    /// `garbage` objects: the next one waits until at least that many
+    /// candidates have been buffered (or until the number of objects has
+    /// grown: `reset_growth_limit`), so walking them again is amortized.
+    ///
+    /// A collection that found no garbage at all waits for as many
+    /// candidates as there are objects: its candidates were live data that
+    /// the program was using (each use of a live object makes it a
+    /// candidate), and a collection started from part of such a walk would
+    /// cover part of the heap only, and set a low trigger that fires again
+    /// halfway through the next walk. Garbage that appears meanwhile is still
+    /// collected by the growth trigger.
+    pub fn adapt_threshold(&self, survivors: usize, garbage: usize) {
+        let mut next = self.threshold.get().max(survivors.saturating_add(1));
+        if garbage == 0 {
+            next = next.max(self.live_objects().saturating_add(1));
+        }
+        self.next_collection.set(next);
         self.last_survivors.set(survivors);
     }
 

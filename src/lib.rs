@@ -146,7 +146,10 @@ pub fn is_enabled() -> bool {
 /// this thread buffers before it collects automatically. The default is
 /// 10,000. After each collection the trigger adapts: it is raised to the
 /// number of live objects the collection had to walk, so a large live graph
-/// that keeps being revisited does not make collection quadratic.
+/// that keeps being revisited does not make collection quadratic; after a
+/// collection that found no garbage at all, it is raised to the number of
+/// objects (a program walking its live data makes every object it touches a
+/// candidate, and collecting halfway through such a walk finds nothing).
 ///
 /// Independently of this threshold, waiting candidates are also collected
 /// when the number of objects has grown since the last collection by 8,192,
