@@ -50,31 +50,42 @@ mod subgraph;
 use subgraph::Subgraph;
 
 /// Collects the garbage cycles reachable from the candidates of `heap`
-/// (automatic collections, [`crate::collect()`], thread exit). Does nothing
-/// (and returns zeros) if a collection is already running.
-pub(crate) fn collect(heap: &Heap) -> CollectStats {
-    collect_with(heap, false)
+/// (automatic collections, [`crate::collect()`], thread exit) and returns
+/// the number of objects freed. Does nothing (and returns 0) if a collection
+/// is already running.
+pub(crate) fn collect(heap: &Heap) -> usize {
+    // (Only the count leaves this frame: returning the whole statistics by
+    // value cost a measurable copy in a collection of two objects.)
+    let mut stats = CollectStats::default();
+    collect_into(heap, false, &mut stats);
+    stats.freed
 }
 
-/// Collects, calling the collection callbacks before and after. Freed
-/// objects are counted per type if `by_type` or if a callback will see them.
-/// A panic (from a callback, or from user code during the collection) is
-/// re-raised once the collection is over and every callback has run.
+/// Collects as [`collect`] does, and returns what the collection did, with
+/// the freed objects per type if `by_type`.
 pub(crate) fn collect_with(heap: &Heap, by_type: bool) -> CollectStats {
+    let mut stats = CollectStats::default();
+    collect_into(heap, by_type, &mut stats);
+    stats
+}
+
+/// Collects into `stats` (all zeros if a collection is already running),
+/// calling the collection callbacks before and after. Freed objects are
+/// counted per type if `by_type` or if a callback will see them. A panic
+/// (from a callback, or from user code during the collection) is re-raised
+/// once the collection is over and every callback has run.
+fn collect_into(heap: &Heap, by_type: bool, stats: &mut CollectStats) {
     let Some(_running) = Running::start(heap) else {
-        return CollectStats::default();
+        return;
     };
     let callbacks = heap.stats.snapshot();
     let mut first_panic: Panic = None;
-    let mut stats = CollectStats::default();
-    callbacks.call(CollectPhase::Start, &stats, &mut first_panic);
+    callbacks.call(CollectPhase::Start, stats, &mut first_panic);
 
     // Someone will read this collection's own figures.
     let observed = by_type || !callbacks.is_empty();
     let stopwatch = Stopwatch::start(observed);
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        collect_cycles(heap, &mut stats, observed)
-    }));
+    let result = catch_unwind(AssertUnwindSafe(|| collect_cycles(heap, stats, observed)));
     let (duration, for_total) = stopwatch.stop();
     stats.duration = duration;
     if let Some(payload) = result.unwrap_or_else(Some) {
@@ -83,13 +94,12 @@ pub(crate) fn collect_with(heap: &Heap, by_type: bool) -> CollectStats {
     heap.collections.set(heap.collections.get() + 1);
     heap.freed_total
         .set(heap.freed_total.get() + stats.freed as u64);
-    heap.stats.record(&stats, for_total);
+    heap.stats.record(stats, for_total);
 
-    callbacks.call(CollectPhase::Stop, &stats, &mut first_panic);
+    callbacks.call(CollectPhase::Stop, stats, &mut first_panic);
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
-    stats
 }
 
 /// Marks the heap as collecting while it lives (so a collection is never
@@ -128,16 +138,13 @@ fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic
     let examined = find_garbage(heap, &mut scratch, &rebuffer.objects, true);
     rebuffer.objects.clear(); // nothing can panic from here on
     drop(rebuffer);
-    let garbage = std::mem::take(&mut scratch.garbage);
     stats.examined = examined;
-    heap.adapt_threshold(examined - garbage.len(), garbage.len());
-    let first_panic = if garbage.is_empty() {
-        scratch.garbage = garbage;
+    let found = scratch.garbage.len();
+    heap.adapt_threshold(examined - found, found);
+    let first_panic = if found == 0 {
         None
     } else {
-        let (first_panic, garbage) = free_garbage(heap, garbage, stats, by_type);
-        scratch.garbage = garbage;
-        first_panic
+        free_garbage(heap, &mut scratch.garbage, stats, by_type)
     };
     scratch.keep_if_small(heap);
     heap.reset_growth_limit();
@@ -308,30 +315,30 @@ fn find_garbage(
 
 /// Phase 4: frees a garbage set, filling `freed`, `resurrected` and (if
 /// `by_type`) `freed_by_type` of `stats`. Panics from finalizers and `Drop`
-/// impls are caught and the work is finished; the first one is returned,
-/// with the set's vector (for reuse).
+/// impls are caught and the work is finished; the first one is returned.
+/// (`garbage` is left holding pointers to freed objects, to be cleared.)
 fn free_garbage(
     heap: &Heap,
-    mut garbage: Vec<NonNull<Header>>,
+    garbage: &mut Vec<NonNull<Header>>,
     stats: &mut CollectStats,
     by_type: bool,
-) -> (Panic, Vec<NonNull<Header>>) {
+) -> Panic {
     let mut first_panic = None;
     // (The members are already `COLLECTING`: `find_garbage(.., true)`.)
-    if finalize_garbage(heap, &garbage, &mut first_panic) {
+    if finalize_garbage(heap, garbage, &mut first_panic) {
         let before = garbage.len();
-        garbage = find_resurrected(heap, garbage);
+        *garbage = find_resurrected(heap, std::mem::take(garbage));
         stats.resurrected = before - garbage.len();
     }
     stats.freed = garbage.len();
     if by_type {
-        stats.freed_by_type = count_by_type(heap, &garbage);
+        stats.freed_by_type = count_by_type(heap, garbage);
     }
-    heap.drop_scope(|| drop_garbage_values(heap, &garbage, &mut first_panic));
+    heap.drop_scope(|| drop_garbage_values(heap, garbage, &mut first_panic));
     // The set was freed in the order it was found: put memory back in
     // address order if much of it went (see `crate::alloc`).
     heap.tidy_memory();
-    (first_panic, garbage)
+    first_panic
 }
 
 /// The members of a set per type name, most first (then by name). Runs no

@@ -96,7 +96,7 @@ impl Drop for Teardown {
             h.drop_scope(|| {});
             // Freeing one garbage set can leave another behind (cycles that
             // only the first kept alive): repeat until nothing more goes.
-            while crate::collect::collect(h).freed > 0 {}
+            while crate::collect::collect(h) > 0 {}
             // `RCYCLE_REPORT_AT_EXIT=1`: print what is left.
             crate::report::daemon::at_thread_exit(h);
         }

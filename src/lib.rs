@@ -109,7 +109,7 @@ pub use rcycle_derive::Trace;
 /// assert_eq!(collect(), 2);
 /// ```
 pub fn collect() -> usize {
-    crate::collect::collect(crate::heap::heap()).freed
+    crate::collect::collect(crate::heap::heap())
 }
 
 /// Stops automatic collection on this thread ([`collect()`] still works).
