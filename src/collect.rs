@@ -33,7 +33,7 @@
 //! code leaves the heap exactly as it was. Every traversal works on explicit
 //! vectors: no recursion proportional to the graph, whatever its depth.
 //!
-//! Around the phases, [`collect_with`] times the collection, counts what it
+//! Around the phases, [`collect_into`] times the collection, counts what it
 //! freed (per type when someone will read it), and calls the collection
 //! callbacks (`gc.callbacks`; see [`crate::stats`]) with the heap still marked
 //! as collecting. [`dry_run`] runs phases 1 to 3 only, shows the garbage to a
