@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes BENCHMARKS.md (issue 4).
 #
-#   benches/run.sh            # the whole run, about 25 minutes on 2 cores
+#   benches/run.sh            # the whole run, about 7 minutes on 2 cores
 #
 # Steps:
 #  1. builds the `compare` bench binary (benches/compare/);

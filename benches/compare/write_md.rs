@@ -186,8 +186,8 @@ pub fn write(path: &str) {
     let _ = writeln!(
         w,
         "- criterion: {} samples per benchmark (flat sampling), {} s warm-up, {} s \
-         measurement (reduced so the whole run fits in about 25 minutes on this 2-core \
-         machine); whole run took {}",
+         measurement (reduced to keep the whole run short on this 2-core machine); \
+         whole run took {}",
         meta_s("samples"),
         meta_s("warmup"),
         meta_s("measure"),
