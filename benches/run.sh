@@ -35,14 +35,19 @@ bin=$(cargo bench --bench compare --no-run --message-format=json |
   jq -r 'select(.executable != null and .target.name == "compare") | .executable' | tail -n1)
 [ -x "$bin" ] || { echo "no bench binary" >&2; exit 1; }
 
-if [ -n "${RCYCLE_BENCH_WRITE_ONLY:-}" ]; then
-  echo "== BENCHMARKS.md (from the last run)" >&2
+# Step 4: BENCHMARKS.md from criterion's estimates and the measurements.
+write_md() {
   RCYCLE_BENCH_WRITE=BENCHMARKS.md \
     RCYCLE_BENCH_CRITERION_DIR=target/criterion \
     RCYCLE_BENCH_MEASUREMENTS="$out/measurements.jsonl" \
     RCYCLE_BENCH_META="$out/meta.json" \
     RCYCLE_BENCH_NOTES=benches/notes.md \
     "$bin"
+}
+
+if [ -n "${RCYCLE_BENCH_WRITE_ONLY:-}" ]; then
+  echo "== BENCHMARKS.md (from the last run)" >&2
+  write_md
   exit 0
 fi
 
@@ -94,9 +99,4 @@ jq -n \
     warmup: $warmup, measure: $measure, samples: $samples, duration: $duration, command: $command,
     commit: $commit}' \
   >"$out/meta.json"
-RCYCLE_BENCH_WRITE=BENCHMARKS.md \
-  RCYCLE_BENCH_CRITERION_DIR=target/criterion \
-  RCYCLE_BENCH_MEASUREMENTS="$out/measurements.jsonl" \
-  RCYCLE_BENCH_META="$out/meta.json" \
-  RCYCLE_BENCH_NOTES=benches/notes.md \
-  "$bin"
+write_md
