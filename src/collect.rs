@@ -84,7 +84,7 @@ fn collect_into(heap: &Heap, by_type: bool, stats: &mut CollectStats) {
 
     // Someone will read this collection's own figures.
     let observed = by_type || !callbacks.is_empty();
-    let stopwatch = Stopwatch::start(observed);
+    let stopwatch = Stopwatch::start(observed, heap.candidate_count(), &heap.stats.sampler);
     let result = catch_unwind(AssertUnwindSafe(|| collect_cycles(heap, stats, observed)));
     let (duration, for_total) = stopwatch.stop();
     stats.duration = duration;

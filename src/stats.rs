@@ -6,8 +6,8 @@
 //! [`add_collect_callback`]. Per-type counts are only computed when someone
 //! can see them: [`collect_with_stats`] asks for them, and so does a
 //! registered callback. A plain [`collect`](crate::collect()) with no callback
-//! only pays for two coarse clock reads and a look at the empty callback list
-//! (see [`Stopwatch`]).
+//! pays for a look at the empty callback list and at most two coarse clock
+//! reads (see [`Stopwatch`]).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -105,50 +105,108 @@ pub enum CollectPhase {
 /// Two precise clock reads (`Instant::now` then `elapsed`) cost about 45 ns
 /// on a Linux VM, as much as a whole collection of a handful of candidates.
 /// So a collection whose own duration nobody will see (a plain `collect()`
-/// or an automatic one, with no callback registered) is timed with the
-/// *coarse* monotonic clock instead (`CLOCK_MONOTONIC_COARSE`, about 3 ns a
-/// read on Linux, but it only moves every 1 to 4 ms). Such a collection only
-/// adds to the thread's total ([`crate::CollectorCounters::duration`]): one
-/// coarse duration is either zero or a few ticks, but the sum over many
-/// collections counts each clock tick that fell inside a collection, which
-/// on average is the time spent collecting. Where no coarse clock exists,
-/// every collection uses the precise one.
+/// or an automatic one, with no callback registered) only adds to the
+/// thread's total ([`crate::CollectorCounters::duration`]), estimated so
+/// that it is right on average over many collections:
+///
+/// - it is timed with the *coarse* monotonic clock (`CLOCK_MONOTONIC_COARSE`,
+///   a few ns a read on Linux, but it only moves every 1 to 4 ms): one
+///   coarse duration is either zero or a few ticks, but the sum over many
+///   collections counts each clock tick that fell inside a collection;
+/// - a *small* one (fewer than [`Stopwatch::SMALL`] candidates waiting) is
+///   timed only with probability 1 in [`Stopwatch::SAMPLE`], drawn from a
+///   cheap pseudo-random sequence, and then counts `SAMPLE` times: even two
+///   coarse reads were the largest single cost left in a collection of a
+///   dead 2-cycle (about 8 of 60 ns), and a sampled total has the same
+///   expected value.
+///
+/// Where no coarse clock exists, every collection uses the precise one.
 pub(crate) struct Stopwatch {
     precise: Option<std::time::Instant>,
-    coarse: Duration,
+    /// When the coarse watch started, or `None` if this collection is not
+    /// timed at all (a small one left out of the sample).
+    coarse: Option<Duration>,
+    /// How many collections this one's time stands for in the total.
+    weight: u32,
 }
 
 impl Stopwatch {
-    /// Starts timing, precisely if `precise`.
+    /// Below this many waiting candidates, an unobserved collection is only
+    /// timed if sampled.
+    pub const SMALL: usize = 64;
+    /// One small unobserved collection in this many (on average) is timed.
+    pub const SAMPLE: u32 = 16;
+
+    /// Starts timing: precisely if `precise`; else coarsely, and for a small
+    /// collection (`candidates` below [`SMALL`](Self::SMALL)) only if the
+    /// draw from `sampler` picks it.
     #[inline]
-    pub fn start(precise: bool) -> Stopwatch {
+    pub fn start(precise: bool, candidates: usize, sampler: &Sampler) -> Stopwatch {
         if precise || !coarse_clock::AVAILABLE {
-            Stopwatch {
+            return Stopwatch {
                 precise: Some(std::time::Instant::now()),
-                coarse: Duration::ZERO,
+                coarse: None,
+                weight: 1,
+            };
+        }
+        let weight = if candidates < Self::SMALL {
+            if !sampler.draw(Self::SAMPLE) {
+                return Stopwatch {
+                    precise: None,
+                    coarse: None,
+                    weight: 0,
+                };
             }
+            Self::SAMPLE
         } else {
-            Stopwatch {
-                precise: None,
-                coarse: coarse_clock::now(),
-            }
+            1
+        };
+        Stopwatch {
+            precise: None,
+            coarse: Some(coarse_clock::now()),
+            weight,
         }
     }
 
     /// The time since `start`: `(precise, for the total)`. The precise one
-    /// is zero if the watch was coarse.
+    /// is zero if the watch was coarse; the one for the total is weighted
+    /// (zero for a collection left out of the sample).
     #[inline]
     pub fn stop(&self) -> (Duration, Duration) {
-        match self.precise {
-            Some(started) => {
+        match (self.precise, self.coarse) {
+            (Some(started), _) => {
                 let d = started.elapsed();
                 (d, d)
             }
-            None => (
-                Duration::ZERO,
-                coarse_clock::now().saturating_sub(self.coarse),
-            ),
+            (None, Some(started)) => {
+                let d = coarse_clock::now().saturating_sub(started);
+                (Duration::ZERO, d.saturating_mul(self.weight))
+            }
+            (None, None) => (Duration::ZERO, Duration::ZERO),
         }
+    }
+}
+
+/// Picks which small collections are timed: an xorshift sequence (a few
+/// instructions a draw), so that the sample does not follow a program's own
+/// period the way "every 16th collection" could.
+pub(crate) struct Sampler(Cell<u32>);
+
+impl Sampler {
+    pub fn new() -> Sampler {
+        Sampler(Cell::new(0x9E37_79B9))
+    }
+
+    /// `true` with probability about `1 / n` (`n` a power of two).
+    #[inline]
+    pub fn draw(&self, n: u32) -> bool {
+        debug_assert!(n.is_power_of_two());
+        let mut x = self.0.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0.set(x);
+        x & (n - 1) == 0
     }
 }
 
@@ -210,6 +268,8 @@ pub(crate) struct HeapStats {
     exiting: Cell<bool>,
     resurrected_total: Cell<u64>,
     duration_total: Cell<Duration>,
+    /// Which small unobserved collections are timed (see [`Stopwatch`]).
+    pub sampler: Sampler,
 }
 
 /// The callbacks of one collection: a snapshot taken when it starts, so a
@@ -244,16 +304,17 @@ impl HeapStats {
             exiting: Cell::new(false),
             resurrected_total: Cell::new(0),
             duration_total: Cell::new(Duration::ZERO),
+            sampler: Sampler::new(),
         }
     }
 
     /// The callbacks to call for the collection that is starting.
     #[inline]
     pub fn snapshot(&self) -> CallbackList {
-        if self.exiting.get() {
+        let callbacks = self.callbacks.borrow();
+        if callbacks.is_empty() || self.exiting.get() {
             return CallbackList(Vec::new());
         }
-        let callbacks = self.callbacks.borrow();
         CallbackList(callbacks.iter().map(|(_, c)| Rc::clone(c)).collect())
     }
 
@@ -373,4 +434,43 @@ pub fn add_collect_callback(
 /// ```
 pub fn remove_collect_callback(id: CallbackId) -> bool {
     heap().stats.remove(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampler_picks_about_one_in_n() {
+        let sampler = Sampler::new();
+        let picked = (0..160_000).filter(|_| sampler.draw(16)).count();
+        // 10,000 expected; xorshift32's low bits are close to uniform.
+        assert!((9_500..=10_500).contains(&picked), "picked {picked}");
+    }
+
+    #[test]
+    fn sampled_small_collections_weigh_sample_times() {
+        let sampler = Sampler::new();
+        let mut timed = 0;
+        for _ in 0..1_000 {
+            let watch = Stopwatch::start(false, Stopwatch::SMALL - 1, &sampler);
+            if coarse_clock::AVAILABLE {
+                assert_eq!(watch.precise, None);
+                assert!(watch.weight == 0 || watch.weight == Stopwatch::SAMPLE);
+                timed += usize::from(watch.weight != 0);
+                assert_eq!(watch.stop().0, Duration::ZERO);
+            }
+        }
+        if coarse_clock::AVAILABLE {
+            assert!((30..=100).contains(&timed), "timed {timed} of 1000");
+        }
+        // Big and observed collections are always timed, with weight 1.
+        let big = Stopwatch::start(false, Stopwatch::SMALL, &sampler);
+        assert_eq!(big.weight, 1);
+        assert_eq!(big.coarse.is_some(), coarse_clock::AVAILABLE);
+        let observed = Stopwatch::start(true, 0, &sampler);
+        assert_eq!((observed.weight, observed.precise.is_some()), (1, true));
+        let (precise, total) = observed.stop();
+        assert_eq!(precise, total);
+    }
 }
