@@ -6,8 +6,9 @@
 //! at its strong count; every edge found from another object of the subgraph
 //! subtracts one ([`Subgraph::mark`]). What is left counts the handles held
 //! from outside the subgraph. [`Subgraph::scan`] then sets `ALIVE` on every
-//! object held from outside and on everything it reaches, tracing those
-//! objects a second time. The table itself is one vector of object pointers
+//! object held from outside and on everything it reaches, tracing either
+//! those objects a second time or, when they are many and the others few,
+//! only the others (the *suspects*, with a zero trial count). The table itself is one vector of object pointers
 //! (8 bytes per object examined, reused as the garbage list), so a
 //! collection touches little memory besides the objects: a side table of
 //! counts and edges cost about 40 bytes per object, most of them fresh pages
@@ -96,16 +97,45 @@ impl Subgraph {
     /// Sets `ALIVE` on every node held from outside (trial count above zero,
     /// or not fully traceable) and on every node reachable from one.
     ///
-    /// The walk stops as soon as every node is known to be alive. A
-    /// collection over live data only (every node held from outside, as when
-    /// a program walks its live graph and every object becomes a candidate)
-    /// does not even start it: no trial count is zero, so `all_alive` is set
-    /// and nothing is read again.
+    /// A collection over live data only (every node held from outside, as
+    /// when a program walks its live graph and every object becomes a
+    /// candidate) does not even start: no trial count is zero, so
+    /// `all_alive` is set and nothing is read again. Otherwise the cheaper
+    /// of two walks runs (both find the same set, see
+    /// [`scan_suspects`](Self::scan_suspects)): when few nodes have a zero
+    /// trial count, only those are traced again; else the walk from the
+    /// nodes held from outside.
     pub fn scan(&mut self, heap: &Heap) {
         if self.zero_trial == 0 {
             self.all_alive = true;
             return;
         }
+        if self.few_suspects(heap) {
+            self.scan_suspects(heap);
+        } else {
+            self.scan_from_held(heap);
+        }
+    }
+
+    /// Whether [`scan_suspects`](Self::scan_suspects) is the cheaper walk:
+    /// it traces the zero-trial nodes up to twice, where
+    /// [`scan_from_held`](Self::scan_from_held) traces the nodes held from
+    /// outside (and what they reach) once. Debug builds alternate between
+    /// the two whatever the sizes, so that the tests run both on every kind
+    /// of subgraph.
+    fn few_suspects(&self, heap: &Heap) -> bool {
+        let held = self.nodes.len() - self.zero_trial;
+        if cfg!(debug_assertions) {
+            held > 0 && heap.collections.get() % 2 == 1
+        } else {
+            2 * self.zero_trial < held
+        }
+    }
+
+    /// The classic scan: walks from every node held from outside, setting
+    /// `ALIVE` on what it reaches. Stops as soon as every node is known to
+    /// be alive.
+    fn scan_from_held(&mut self, heap: &Heap) {
         let Subgraph { nodes, work, .. } = self;
         work.clear();
         let mut unreached = 0;
@@ -119,17 +149,51 @@ impl Subgraph {
                 unreached += 1;
             }
         }
-        while unreached > 0 {
-            let Some(header) = work.pop() else { break };
-            trace_node(
-                heap,
-                header,
-                &mut ScanSink {
-                    work,
-                    unreached: &mut unreached,
-                },
-            );
+        propagate_alive(heap, work, unreached);
+    }
+
+    /// The scan for a subgraph that is mostly held from outside (a
+    /// collection whose candidates lead into live data, with a few garbage
+    /// objects among them): traces only the *suspects*, the nodes whose
+    /// trial count is zero, instead of every live node a second time.
+    ///
+    /// Why it finds the same set: every node held from outside is alive. A
+    /// suspect `s` has as many handles as edges from the subgraph into it
+    /// (its trial count is zero), so giving it back its strong count and
+    /// subtracting the edges *from suspects* leaves the number of edges into
+    /// `s` from nodes held from outside. A suspect with a count left is
+    /// reached from a live node, so it is alive, and so is every suspect it
+    /// reaches; a path from a live node to a suspect enters the suspects
+    /// through exactly such a node. What no such path reaches is garbage.
+    fn scan_suspects(&mut self, heap: &Heap) {
+        let Subgraph { nodes, work, .. } = self;
+        work.clear();
+        for &header in nodes.iter() {
+            // SAFETY: nodes are allocated (struct invariant).
+            let h = unsafe { header.as_ref() };
+            if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
+                h.set(ALIVE);
+            } else {
+                h.scratch.set(h.strong.get());
+                work.push(header);
+            }
         }
+        // Suspects are the nodes without `ALIVE` from here on.
+        for &suspect in work.iter() {
+            trace_node(heap, suspect, &mut SuspectSink);
+        }
+        let mut unreached = work.len();
+        work.retain(|&suspect| {
+            // SAFETY: nodes are allocated (struct invariant).
+            let h = unsafe { suspect.as_ref() };
+            let reached = h.scratch.get() > 0;
+            if reached {
+                h.set(ALIVE);
+                unreached -= 1;
+            }
+            reached
+        });
+        propagate_alive(heap, work, unreached);
     }
 
     /// Empties the table (clearing its flags) and leaves in `garbage` the
@@ -195,6 +259,22 @@ fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) {
     }
 }
 
+/// Traces the `ALIVE` nodes in `work` and sets `ALIVE` on every node they
+/// reach, until no work is left or all `unreached` nodes are reached.
+fn propagate_alive(heap: &Heap, work: &mut Vec<NonNull<Header>>, mut unreached: usize) {
+    while unreached > 0 {
+        let Some(header) = work.pop() else { break };
+        trace_node(
+            heap,
+            header,
+            &mut ScanSink {
+                work,
+                unreached: &mut unreached,
+            },
+        );
+    }
+}
+
 /// Receives edges while marking: subtracts one from the target's trial count.
 struct MarkSink<'a> {
     nodes: &'a mut Vec<NonNull<Header>>,
@@ -225,6 +305,23 @@ impl EdgeSink for MarkSink<'_> {
                 *self.zero_trial += 1;
             }
             n => t.scratch.set(n - 1),
+        }
+    }
+}
+
+/// Receives the edges of suspects (nodes not `ALIVE`) in
+/// [`Subgraph::scan_suspects`]: each edge to another suspect subtracts one
+/// from its count.
+struct SuspectSink;
+
+impl EdgeSink for SuspectSink {
+    #[inline]
+    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
+        // SAFETY: as in `MarkSink::edge`.
+        let t = unsafe { target.as_ref() };
+        if t.state.get() & (VISITED | ALIVE) == VISITED {
+            // (Saturating for the same reason as in `MarkSink::edge`.)
+            t.scratch.set(t.scratch.get().saturating_sub(1));
         }
     }
 }
