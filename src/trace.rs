@@ -265,6 +265,9 @@ pub struct Tracer<'a> {
     /// `Some` in *size mode* ([`Trace::heap_size`]'s default): each field
     /// adds its own `heap_size` here instead of being traced.
     size: Option<usize>,
+    /// Neither labels nor sizes: the collector's mode, checked first so
+    /// that each field and edge costs it one test.
+    plain: bool,
     complete: bool,
 }
 
@@ -279,6 +282,7 @@ impl EdgeSink for NoEdges {
 impl<'a> Tracer<'a> {
     pub(crate) fn new(sink: &'a mut dyn EdgeSink, path: Option<&'a mut String>) -> Self {
         Tracer {
+            plain: path.is_none(),
             sink,
             path,
             size: None,
@@ -294,6 +298,7 @@ impl<'a> Tracer<'a> {
             sink: &mut sink,
             path: None,
             size: Some(0),
+            plain: false,
             complete: true,
         };
         value.trace(&mut tracer);
@@ -325,6 +330,18 @@ impl<'a> Tracer<'a> {
     /// Traces `value`, reached through `label`.
     #[inline]
     fn labelled<T: Trace + ?Sized>(&mut self, label: Label<'_>, value: &T) {
+        if self.plain {
+            value.trace(self)
+        } else {
+            self.labelled_for_report(label, value)
+        }
+    }
+
+    /// [`labelled`](Self::labelled) for the reporter: records the label, or
+    /// measures the value. Out of line, so that the collector's path (every
+    /// field of every object it examines) stays one test and the call.
+    #[inline(never)]
+    fn labelled_for_report<T: Trace + ?Sized>(&mut self, label: Label<'_>, value: &T) {
         if let Some(total) = &mut self.size {
             *total += value.heap_size();
             return;
@@ -390,7 +407,7 @@ impl<'a> Tracer<'a> {
     /// ```
     #[inline]
     pub fn key<K: fmt::Debug + ?Sized, T: Trace + ?Sized>(&mut self, key: &K, value: &T) {
-        if self.path.is_some() || self.size.is_some() {
+        if !self.plain {
             self.labelled(Label::Key(&key), value)
         } else {
             value.trace(self)
