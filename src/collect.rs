@@ -169,9 +169,7 @@ impl Scratch {
     fn keep_if_small(mut self: Box<Self>, heap: &Heap) {
         self.subgraph.clear();
         self.garbage.clear();
-        if self.subgraph.nodes.capacity() <= Self::KEEP_UP_TO
-            && self.garbage.capacity() <= Self::KEEP_UP_TO
-        {
+        if self.subgraph.is_small(Self::KEEP_UP_TO) && self.garbage.capacity() <= Self::KEEP_UP_TO {
             heap.scratch.set(Some(self));
         }
     }

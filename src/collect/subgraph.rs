@@ -30,9 +30,11 @@ const SUBGRAPH_FLAGS: u32 = VISITED | ALIVE | UNTRACEABLE;
 ///
 /// # Invariant
 /// Every object in `nodes` is allocated and has `VISITED` set, and while it
-/// is set its `scratch` word is its trial count (so no node is `BUFFERED`:
-/// a collection empties the candidate buffer first, and no user code that
-/// could buffer runs while the table is filled). Only nodes carry `VISITED`,
+/// is set its `scratch` word is its trial count — or, once
+/// [`scan_suspects`](Self::scan_suspects) has read a suspect's count, the
+/// suspect's index in its edge table — so no node is `BUFFERED`: a
+/// collection empties the candidate buffer first, and no user code that
+/// could buffer runs while the table is filled. Only nodes carry `VISITED`,
 /// `ALIVE` or `UNTRACEABLE`; [`clear`](Self::clear), which dropping the
 /// table calls (on a panic in user `Trace` code), clears them on every node.
 #[derive(Default)]
@@ -40,6 +42,9 @@ pub(super) struct Subgraph {
     pub(super) nodes: Vec<NonNull<Header>>,
     /// [`scan`](Self::scan)'s work list.
     work: Vec<NonNull<Header>>,
+    /// [`scan_suspects`](Self::scan_suspects)'s record of the edges between
+    /// suspects.
+    suspect_edges: SuspectEdges,
     /// Nodes whose trial count is zero (kept up to date while marking).
     zero_trial: usize,
     /// Set by `scan` when no node has a zero trial count: then every node
@@ -72,8 +77,24 @@ impl Subgraph {
         }
         self.nodes.clear();
         self.work.clear();
+        self.suspect_edges.clear();
         self.zero_trial = 0;
         self.all_alive = false;
+    }
+
+    /// Whether none of the table's vectors holds more than `limit` entries'
+    /// worth of memory (then it is worth keeping for the next collection).
+    pub fn is_small(&self, limit: usize) -> bool {
+        let e = &self.suspect_edges;
+        [
+            self.nodes.capacity(),
+            self.work.capacity(),
+            e.targets.capacity(),
+            e.starts.capacity(),
+            e.stack.capacity(),
+        ]
+        .iter()
+        .all(|&c| c <= limit)
     }
 
     /// Traces every node, appending newly found objects if `discover`
@@ -118,17 +139,22 @@ impl Subgraph {
     }
 
     /// Whether [`scan_suspects`](Self::scan_suspects) is the cheaper walk:
-    /// it traces the zero-trial nodes up to twice, where
-    /// [`scan_from_held`](Self::scan_from_held) traces the nodes held from
-    /// outside (and what they reach) once. Debug builds alternate between
-    /// the two whatever the sizes, so that the tests run both on every kind
-    /// of subgraph.
+    /// it traces each zero-trial node once, where
+    /// [`scan_from_held`](Self::scan_from_held) traces every node held from
+    /// outside, and what they reach. (With nothing held from outside, the
+    /// latter traces nothing at all.) Debug builds alternate between the two
+    /// whatever the sizes, so that the tests run both on every kind of
+    /// subgraph.
     fn few_suspects(&self, heap: &Heap) -> bool {
         let held = self.nodes.len() - self.zero_trial;
+        // (A suspect's index must fit its scratch word.)
+        if held == 0 || self.zero_trial >= u32::MAX as usize {
+            return false;
+        }
         if cfg!(debug_assertions) {
-            held > 0 && heap.collections.get() % 2 == 1
+            heap.collections.get() % 2 == 1
         } else {
-            2 * self.zero_trial < held
+            self.zero_trial <= held
         }
     }
 
@@ -155,7 +181,7 @@ impl Subgraph {
     /// The scan for a subgraph that is mostly held from outside (a
     /// collection whose candidates lead into live data, with a few garbage
     /// objects among them): traces only the *suspects*, the nodes whose
-    /// trial count is zero, instead of every live node a second time.
+    /// trial count is zero, once, instead of every live node a second time.
     ///
     /// Why it finds the same set: every node held from outside is alive. A
     /// suspect `s` has as many handles as edges from the subgraph into it
@@ -165,9 +191,17 @@ impl Subgraph {
     /// reached from a live node, so it is alive, and so is every suspect it
     /// reaches; a path from a live node to a suspect enters the suspects
     /// through exactly such a node. What no such path reaches is garbage.
+    /// The edges between suspects are recorded while counting, so that
+    /// reaching them needs no second trace.
     fn scan_suspects(&mut self, heap: &Heap) {
-        let Subgraph { nodes, work, .. } = self;
-        work.clear();
+        let Subgraph {
+            nodes,
+            work: suspects,
+            suspect_edges: edges,
+            ..
+        } = self;
+        suspects.clear();
+        edges.clear();
         for &header in nodes.iter() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
@@ -175,25 +209,52 @@ impl Subgraph {
                 h.set(ALIVE);
             } else {
                 h.scratch.set(h.strong.get());
-                work.push(header);
+                suspects.push(header);
             }
         }
         // Suspects are the nodes without `ALIVE` from here on.
-        for &suspect in work.iter() {
-            trace_node(heap, suspect, &mut SuspectSink);
+        for &suspect in suspects.iter() {
+            edges.starts.push(edges.targets.len());
+            trace_node(
+                heap,
+                suspect,
+                &mut SuspectSink {
+                    targets: &mut edges.targets,
+                },
+            );
         }
-        let mut unreached = work.len();
-        work.retain(|&suspect| {
+        edges.starts.push(edges.targets.len());
+        // Every count is final: a suspect with one left is alive. From here
+        // on a suspect's scratch word is its index, to find its edges.
+        let mut unreached = suspects.len();
+        for (index, &suspect) in suspects.iter().enumerate() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { suspect.as_ref() };
-            let reached = h.scratch.get() > 0;
-            if reached {
+            if h.scratch.get() > 0 {
                 h.set(ALIVE);
                 unreached -= 1;
+                edges.stack.push(index as u32);
             }
-            reached
-        });
-        propagate_alive(heap, work, unreached);
+            h.scratch.set(index as u32);
+        }
+        while unreached > 0 {
+            let Some(index) = edges.stack.pop() else {
+                break;
+            };
+            let (from, to) = (
+                edges.starts[index as usize],
+                edges.starts[index as usize + 1],
+            );
+            for &target in &edges.targets[from as usize..to as usize] {
+                // SAFETY: recorded targets are nodes, allocated (invariant).
+                let t = unsafe { target.as_ref() };
+                if !t.has(ALIVE) {
+                    t.set(ALIVE);
+                    unreached -= 1;
+                    edges.stack.push(t.scratch.get());
+                }
+            }
+        }
     }
 
     /// Empties the table (clearing its flags) and leaves in `garbage` the
@@ -309,12 +370,32 @@ impl EdgeSink for MarkSink<'_> {
     }
 }
 
+/// The edges between suspects, recorded by [`Subgraph::scan_suspects`]:
+/// suspect `i`'s targets are `targets[starts[i]..starts[i + 1]]`.
+#[derive(Default)]
+struct SuspectEdges {
+    targets: Vec<NonNull<Header>>,
+    starts: Vec<usize>,
+    /// Indices of suspects found alive whose targets are still to be seen.
+    stack: Vec<u32>,
+}
+
+impl SuspectEdges {
+    fn clear(&mut self) {
+        self.targets.clear();
+        self.starts.clear();
+        self.stack.clear();
+    }
+}
+
 /// Receives the edges of suspects (nodes not `ALIVE`) in
 /// [`Subgraph::scan_suspects`]: each edge to another suspect subtracts one
-/// from its count.
-struct SuspectSink;
+/// from its count, and is recorded.
+struct SuspectSink<'a> {
+    targets: &'a mut Vec<NonNull<Header>>,
+}
 
-impl EdgeSink for SuspectSink {
+impl EdgeSink for SuspectSink<'_> {
     #[inline]
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
@@ -322,6 +403,7 @@ impl EdgeSink for SuspectSink {
         if t.state.get() & (VISITED | ALIVE) == VISITED {
             // (Saturating for the same reason as in `MarkSink::edge`.)
             t.scratch.set(t.scratch.get().saturating_sub(1));
+            self.targets.push(target);
         }
     }
 }
