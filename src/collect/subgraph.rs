@@ -245,7 +245,7 @@ impl Subgraph {
                 edges.starts[index as usize],
                 edges.starts[index as usize + 1],
             );
-            for &target in &edges.targets[from as usize..to as usize] {
+            for &target in &edges.targets[from..to] {
                 // SAFETY: recorded targets are nodes, allocated (invariant).
                 let t = unsafe { target.as_ref() };
                 if !t.has(ALIVE) {
