@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes BENCHMARKS.md (issue 4).
 #
-#   benches/run.sh            # the whole run, about 7 minutes on 2 cores
+#   benches/run.sh            # the whole run, about 10 minutes on 2 cores
 #
 # Steps:
 #  1. builds the `compare` bench binary (benches/compare/);
@@ -13,9 +13,15 @@
 #  3. `cargo bench --bench compare` (criterion, reduced sample counts and
 #     times: RCYCLE_BENCH_WARMUP / RCYCLE_BENCH_MEASURE_TIME seconds) and
 #     `cargo bench --bench report`;
-#  4. the same binary with RCYCLE_BENCH_WRITE writes BENCHMARKS.md from
-#     criterion's estimates (target/criterion/*/*/new/estimates.json, median)
-#     and the measurements of step 2, appending benches/notes.md.
+#  4. the same binary with RCYCLE_BENCH_PAIRED runs every workload again with
+#     the implementations interleaved round by round (benches/compare/
+#     paired.rs; RCYCLE_BENCH_PAIRED_SECS seconds per workload, 4 by
+#     default): ratios a drifting machine speed cannot skew, on which the
+#     targets are judged;
+#  5. the same binary with RCYCLE_BENCH_WRITE writes BENCHMARKS.md from
+#     criterion's estimates (target/criterion/*/*/new/estimates.json, median),
+#     the interleaved rounds and the measurements of step 2, appending
+#     benches/notes.md.
 #
 # Needs jq. Extra arguments go to criterion (e.g. a filter), but a filtered
 # run leaves the other workloads out of BENCHMARKS.md. RCYCLE_BENCH_WRITE_ONLY=1
@@ -35,11 +41,12 @@ bin=$(cargo bench --bench compare --no-run --message-format=json |
   jq -r 'select(.executable != null and .target.name == "compare") | .executable' | tail -n1)
 [ -x "$bin" ] || { echo "no bench binary" >&2; exit 1; }
 
-# Step 4: BENCHMARKS.md from criterion's estimates and the measurements.
+# Step 5: BENCHMARKS.md from criterion's estimates and the measurements.
 write_md() {
   RCYCLE_BENCH_WRITE=BENCHMARKS.md \
     RCYCLE_BENCH_CRITERION_DIR=target/criterion \
     RCYCLE_BENCH_MEASUREMENTS="$out/measurements.jsonl" \
+    RCYCLE_BENCH_PAIRED_RESULTS="$out/paired.jsonl" \
     RCYCLE_BENCH_META="$out/meta.json" \
     RCYCLE_BENCH_NOTES=benches/notes.md \
     "$bin"
@@ -80,6 +87,9 @@ skip_list=$(IFS=,; echo "${skip[*]:-}")
 RCYCLE_BENCH_SKIP="$skip_list" RCYCLE_BENCH_WARMUP="$warmup" RCYCLE_BENCH_MEASURE_TIME="$measure" \
   cargo bench --bench compare -- "$@"
 cargo bench --bench report -- --warm-up-time "$warmup" --measurement-time "$measure" "$@"
+
+echo "== interleaved rounds" >&2
+RCYCLE_BENCH_SKIP="$skip_list" RCYCLE_BENCH_PAIRED="$out/paired.jsonl" "$bin"
 
 echo "== BENCHMARKS.md" >&2
 end=$(date +%s)

@@ -22,6 +22,7 @@
 
 mod common;
 mod nodes_manual;
+mod paired;
 mod write_md;
 
 mod bacon_imp;
@@ -48,6 +49,10 @@ pub const IMPS: [Imp; 7] = [
     dumpster_imp::IMP,
     gc_imp::IMP,
 ];
+
+/// The cycle-collecting crates rcycle is compared with ("fastest peer" is
+/// the fastest of these).
+pub const PEERS: &[&str] = &["bacon_rajan_cc", "rust-cc", "gcmodule", "dumpster", "gc"];
 
 /// Pairs `(group, implementation)` that overflow the 8 MiB main stack at full
 /// size and so are not run by `cargo bench` (the process would abort). Found
@@ -358,6 +363,10 @@ fn main() {
     }
     if let Ok(spec) = std::env::var("RCYCLE_BENCH_MEASURE") {
         measure(&spec);
+        return;
+    }
+    if let Ok(path) = std::env::var("RCYCLE_BENCH_PAIRED") {
+        paired::run(&path);
         return;
     }
     if let Ok(path) = std::env::var("RCYCLE_BENCH_WRITE") {

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::{Kind, IMPS, KNOWN_OVERFLOWS, WORKLOADS};
+use crate::paired::Paired;
+use crate::{Kind, IMPS, KNOWN_OVERFLOWS, PEERS, WORKLOADS};
 
 /// The crates whose versions the report states (Cargo.lock names).
 const CRATES: &[&str] = &[
@@ -25,8 +26,6 @@ const CRATES: &[&str] = &[
     "gc",
     "criterion",
 ];
-
-const PEERS: &[&str] = &["bacon_rajan_cc", "rust-cc", "gcmodule", "dumpster", "gc"];
 
 fn env_path(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)
@@ -154,6 +153,10 @@ pub fn write(path: &str) {
     .ok()
     .and_then(|t| serde_json::from_str(&t).ok())
     .unwrap_or(Value::Null);
+    let paired = Paired::load(&env_path(
+        "RCYCLE_BENCH_PAIRED_RESULTS",
+        "target/rcycle-bench/paired.jsonl",
+    ));
     let notes = std::fs::read_to_string(env_path("RCYCLE_BENCH_NOTES", "benches/notes.md"))
         .unwrap_or_default();
     let meta_s = |k: &str| meta[k].as_str().unwrap_or("?").to_string();
@@ -299,6 +302,12 @@ pub fn write(path: &str) {
                 }),
             ),
         };
+        // The interleaved rounds judge the target when they ran (see
+        // `paired.rs`): criterion's ratio is shown beside it.
+        let status = match paired_verdict(&paired, wl.group, wl.kind) {
+            Some((ok, text)) => format!("{} ({text}; criterion: {status})", verdict(ok)),
+            None => status,
+        };
         targets.push((wl.group.to_string(), target, status));
 
         // Its own section.
@@ -411,6 +420,10 @@ pub fn write(path: &str) {
         }
     );
     let _ = writeln!(w);
+
+    if !paired.is_empty() {
+        write_paired(w, &paired);
+    }
 
     // Memory per object.
     let _ = writeln!(w, "## Memory per pointer to a `u64`\n");
@@ -527,4 +540,76 @@ pub fn write(path: &str) {
     }
     std::fs::write(path, md).unwrap_or_else(|e| panic!("writing {path}: {e}"));
     eprintln!("wrote {path}");
+}
+
+/// The limit of a workload's target and whether it is taken against `Rc`
+/// (else against the fastest peer).
+fn limit(kind: Kind) -> (f64, bool) {
+    match kind {
+        Kind::NoCycles => (1.0, true),
+        Kind::CloneChurn => (1.3, true),
+        Kind::Cycles => (0.7, false),
+        Kind::Latency => (1.0, false),
+    }
+}
+
+/// The target's verdict from the interleaved rounds, if they ran.
+fn paired_verdict(p: &Paired, group: &str, kind: Kind) -> Option<(bool, String)> {
+    let rounds = p.rounds(group)?;
+    let (limit, vs_rc) = limit(kind);
+    let against = if vs_rc { "Rc" } else { p.fastest_peer(group)? };
+    let r = p.ratio(group, against)?;
+    Some((
+        r <= limit,
+        format!("interleaved: {r:.2}x {against}, median of {rounds} rounds"),
+    ))
+}
+
+/// The section of the interleaved rounds.
+fn write_paired(w: &mut String, p: &Paired) {
+    let _ = writeln!(w, "## Interleaved rounds\n");
+    let _ = writeln!(
+        w,
+        "The same workloads again, after criterion, in one process, with the \
+         implementations interleaved: each round runs one sample of every \
+         implementation (in an order that rotates), and a ratio is the median over \
+         rounds of `rcycle / X` within a round, so that a drift of the machine's \
+         speed between two criterion benchmarks cannot skew it (see \
+         `benches/compare/paired.rs`). Peers more than 3x slower than the fastest \
+         peer in round 1 leave the rounds. Every iteration's drop count is checked \
+         as in criterion. The targets above are judged on these ratios.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| workload | rounds | rcycle | Rc | rcycle / Rc | fastest peer | its median | rcycle / fastest peer | left out after round 1 (its time) |"
+    );
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---|---:|---:|---|");
+    for wl in WORKLOADS {
+        let g = wl.group;
+        let Some(rounds) = p.rounds(g) else { continue };
+        let t = |imp: &str| p.median_ns(g, imp).map_or("—".into(), fmt_time);
+        let r = |imp: &str| p.ratio(g, imp).map_or("—".into(), |r| format!("{r:.2}x"));
+        let peer = p.fastest_peer(g);
+        let left: Vec<String> = p
+            .left_out(g)
+            .into_iter()
+            .map(|(name, ns)| format!("{name} ({})", fmt_time(ns)))
+            .collect();
+        let _ = writeln!(
+            w,
+            "| {g} | {rounds} | {} | {} | {} | {} | {} | {} | {} |",
+            t("rcycle"),
+            t("Rc"),
+            r("Rc"),
+            peer.unwrap_or("—"),
+            peer.map_or("—".into(), t),
+            peer.map_or("—".into(), r),
+            if left.is_empty() {
+                "—".into()
+            } else {
+                left.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(w);
 }
