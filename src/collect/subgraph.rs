@@ -180,8 +180,8 @@ impl Subgraph {
 
     /// The scan for a subgraph that is mostly held from outside (a
     /// collection whose candidates lead into live data, with a few garbage
-    /// objects among them): traces only the *suspects*, the nodes whose
-    /// trial count is zero, once, instead of every live node a second time.
+    /// objects among them): traces again only the *suspects*, the nodes
+    /// whose trial count is zero, once each, instead of every live node.
     ///
     /// Why it finds the same set: every node held from outside is alive. A
     /// suspect `s` has as many handles as edges from the subgraph into it
