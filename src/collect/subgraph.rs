@@ -8,8 +8,9 @@
 //! from outside the subgraph. [`Subgraph::scan`] then sets `ALIVE` on every
 //! object held from outside and on everything it reaches, tracing either
 //! those objects a second time or, when they are many and the others few,
-//! only the others (the *suspects*, with a zero trial count). The table itself is one vector of object pointers
-//! (8 bytes per object examined, reused as the garbage list), so a
+//! only the others (the *suspects*, with a zero trial count). The table
+//! itself is one vector of object pointers (8 bytes per object examined,
+//! reused as the garbage list), so a
 //! collection touches little memory besides the objects: a side table of
 //! counts and edges cost about 40 bytes per object, most of them fresh pages
 //! for every big collection.
