@@ -97,6 +97,18 @@ struct SizeClass {
 }
 
 impl SizeClass {
+    /// A class with no chunk yet (`slot_size` is set by `Slabs::new`).
+    const EMPTY: SizeClass = SizeClass {
+        slot_size: 0,
+        free: ptr::null_mut(),
+        bump: ptr::null_mut(),
+        bump_end: ptr::null_mut(),
+        chunks: Vec::new(),
+        next_chunk_bytes: FIRST_CHUNK_BYTES,
+        slots: 0,
+        freed_since_tidy: 0,
+    };
+
     /// Rebuilds the free list so that it hands out slots in address order.
     fn rebuild_free_list(&mut self) {
         self.chunks.sort_unstable_by_key(|chunk| chunk.base);
@@ -150,7 +162,9 @@ struct LargeLink {
 /// * `live` is the number of slots and large objects handed out by `alloc`
 ///   and not yet returned by `free`.
 pub(crate) struct Slabs {
-    classes: Vec<SizeClass>,
+    /// One per entry of `CLASS_SIZES`: a fixed array, so that `alloc` (whose
+    /// class is a constant) needs no bounds check and no "first use" test.
+    classes: [SizeClass; NUM_CLASSES],
     large: *mut LargeLink,
     live: usize,
     chunk_bytes: usize,
@@ -162,8 +176,14 @@ pub(crate) struct Slabs {
 
 impl Slabs {
     pub const fn new() -> Self {
+        let mut classes = [SizeClass::EMPTY; NUM_CLASSES];
+        let mut i = 0;
+        while i < NUM_CLASSES {
+            classes[i].slot_size = CLASS_SIZES[i];
+            i += 1;
+        }
         Slabs {
-            classes: Vec::new(),
+            classes,
             large: ptr::null_mut(),
             live: 0,
             chunk_bytes: 0,
@@ -204,9 +224,6 @@ impl Slabs {
         if class == LARGE {
             return self.alloc_large(layout);
         }
-        if self.classes.is_empty() {
-            self.init_classes();
-        }
         let c = &mut self.classes[class];
         if !c.free.is_null() {
             let slot = c.free;
@@ -226,23 +243,6 @@ impl Slabs {
         c.bump = unsafe { slot.add(c.slot_size) };
         // SAFETY: chunk pointers are never null.
         unsafe { NonNull::new_unchecked(slot.cast()) }
-    }
-
-    #[cold]
-    fn init_classes(&mut self) {
-        self.classes = CLASS_SIZES
-            .iter()
-            .map(|&slot_size| SizeClass {
-                slot_size,
-                free: ptr::null_mut(),
-                bump: ptr::null_mut(),
-                bump_end: ptr::null_mut(),
-                chunks: Vec::new(),
-                next_chunk_bytes: FIRST_CHUNK_BYTES,
-                slots: 0,
-                freed_since_tidy: 0,
-            })
-            .collect();
     }
 
     #[cold]
@@ -427,8 +427,11 @@ impl Slabs {
     /// No object of this heap is live or will be used again.
     pub unsafe fn release_all(&mut self) {
         debug_assert_eq!(self.live, 0);
-        for c in self.classes.drain(..) {
-            for chunk in c.chunks {
+        for c in &mut self.classes {
+            let slot_size = c.slot_size;
+            let chunks = std::mem::replace(c, SizeClass::EMPTY).chunks;
+            c.slot_size = slot_size;
+            for chunk in chunks {
                 let layout = Layout::from_size_align(chunk.bytes, SLOT_ALIGN).expect("layout");
                 // SAFETY: allocated in `grow` with this layout; no object
                 // lives in it (caller's guarantee).

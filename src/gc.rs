@@ -71,9 +71,11 @@ impl<T: Trace + 'static> Gc<T> {
     #[inline]
     #[track_caller]
     pub fn new(value: T) -> Gc<T> {
-        let header = heap().alloc::<T>();
+        // One thread-local lookup for both the allocation and the growth check.
+        let heap = heap();
+        let header = heap.alloc::<T>();
         #[cfg(feature = "sites")]
-        heap().record_site(header, std::panic::Location::caller());
+        heap.record_site(header, std::panic::Location::caller());
         let boxed = header.cast::<GcBox<T>>();
         // SAFETY: `alloc` returned memory for a `GcBox<T>` with its header
         // written; the value slot is ours to initialize.
@@ -86,7 +88,7 @@ impl<T: Trace + 'static> Gc<T> {
             ptr: boxed,
             _owns: PhantomData,
         };
-        heap().after_alloc();
+        heap.after_alloc();
         gc
     }
 

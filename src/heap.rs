@@ -10,7 +10,9 @@ use std::cell::{Cell, UnsafeCell};
 use std::ptr::{self, NonNull};
 
 use crate::alloc::{class_of, Slabs};
-use crate::header::{Header, TypeEntry, TypeTable, BUFFERED, COLLECTING, VALUE_DROPPED, VISITED};
+use crate::header::{
+    Header, TypeEntry, TypeInfo, TypeTable, BUFFERED, COLLECTING, VALUE_DROPPED, VISITED,
+};
 use crate::trace::Trace;
 
 /// The threshold of buffered candidates that starts an automatic collection,
@@ -244,10 +246,8 @@ impl Heap {
     ///
     /// # Safety
     /// The object's `weak` is zero, it is not `BUFFERED`, its value is gone,
-    /// and no collection table refers to it.
-    unsafe fn free(&self, header: NonNull<Header>) {
-        // SAFETY: the header is still readable (caller).
-        let info = self.type_of(unsafe { header.as_ref() }).info;
+    /// no collection table refers to it, and `info` is its type's.
+    unsafe fn free(&self, header: NonNull<Header>, info: &TypeInfo) {
         #[cfg(feature = "sites")]
         // SAFETY: short borrow, no user code.
         unsafe {
@@ -523,14 +523,17 @@ impl Heap {
     unsafe fn drop_value_and_release(&self, header: NonNull<Header>) {
         // SAFETY: the header is readable while the implicit weak is held.
         let h = unsafe { header.as_ref() };
-        let drop_value = self.type_of(h).info.drop_value;
+        // Looked up once for the drop and the free (`&'static`, so a type
+        // registered by the `Drop` below cannot move it).
+        let info = self.type_of(h).info;
         // Flag first: from now on no reference to the value can be made.
         h.set(VALUE_DROPPED);
         // SAFETY: value intact, no handle can reach it (strong == 0) and the
         // flag stops upgrades; memory stays valid (implicit weak).
-        unsafe { drop_value(header) };
-        // SAFETY: the value is gone; the implicit weak is ours to release.
-        unsafe { self.release_weak(header) };
+        unsafe { (info.drop_value)(header) };
+        // SAFETY: the value is gone; the implicit weak is ours to release,
+        // and `info` is the object's type.
+        unsafe { self.release_weak_of(header, info) };
     }
 
     /// Decrements the weak count and frees the object if it reached zero and
@@ -540,6 +543,19 @@ impl Heap {
     /// The caller owns one weak count of a readable object.
     #[inline]
     pub unsafe fn release_weak(&self, header: NonNull<Header>) {
+        // SAFETY: the caller's weak count keeps the header readable.
+        let info = self.type_of(unsafe { header.as_ref() }).info;
+        // SAFETY: forwarded; `info` is the object's type.
+        unsafe { self.release_weak_of(header, info) }
+    }
+
+    /// [`release_weak`](Self::release_weak) for a caller that has already
+    /// looked up the object's type.
+    ///
+    /// # Safety
+    /// As for `release_weak`, and `info` is the object's type.
+    #[inline]
+    unsafe fn release_weak_of(&self, header: NonNull<Header>, info: &TypeInfo) {
         // SAFETY: the caller's weak count keeps the header readable.
         let h = unsafe { header.as_ref() };
         let weak = h.weak.get() - 1;
@@ -551,8 +567,9 @@ impl Heap {
             }
             // SAFETY: weak == 0 means strong == 0 and the value is gone; no
             // longer buffered; the collector's tables only hold objects that
-            // are `COLLECTING` or `VISITED` (asserted) or have weak > 0.
-            unsafe { self.free(header) };
+            // are `COLLECTING` or `VISITED` (asserted) or have weak > 0;
+            // `info` is the object's type (caller).
+            unsafe { self.free(header, info) };
         }
     }
 }

@@ -22,7 +22,8 @@
 //! budget (`RCYCLE_BENCH_PAIRED_SECS`, 4 s) is spent, at least 7 and at most
 //! 200 rounds. One JSON line per workload is written to `path`. Sizes are
 //! the full ones unless `RCYCLE_BENCH_SIZE=tiny` (as `.ci/run` runs it, to
-//! check that it works).
+//! check that it works). `RCYCLE_BENCH_PAIRED_GROUPS=churn,ring` runs only
+//! those workloads (for quick A/B comparisons; `benches/run.sh` runs all).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -108,8 +109,14 @@ pub fn run(path: &str) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(4.0),
     );
+    // RCYCLE_BENCH_PAIRED_GROUPS=a,b: only those workloads (for A/B runs).
+    let only = std::env::var("RCYCLE_BENCH_PAIRED_GROUPS").ok();
+    let wanted = |group: &str| {
+        only.as_deref()
+            .is_none_or(|l| l.split(',').any(|g| g == group))
+    };
     let mut out = String::new();
-    for w in WORKLOADS {
+    for w in WORKLOADS.iter().filter(|w| wanted(w.group)) {
         let mut runners: Vec<Runner> = IMPS
             .iter()
             .filter(|imp| supported(w, imp) && !skipped(w.group, imp.name))
