@@ -415,6 +415,10 @@ fn buffer_candidate(header: NonNull<Header>) {
 
 /// The last strong handle of an object is gone.
 ///
+/// Most calls come from the drop of a value being dropped already (a tree's
+/// children), which only queue the object: that path makes no call that is
+/// not a tail call, so it needs no stack frame.
+///
 /// # Safety
 /// The object's strong count has just reached zero.
 #[cold]
@@ -422,19 +426,31 @@ fn buffer_candidate(header: NonNull<Header>) {
 unsafe fn drop_last(header: NonNull<Header>) {
     // SAFETY: the implicit weak keeps the header readable.
     let h = unsafe { header.as_ref() };
+    if h.has(COLLECTING | VALUE_DROPPED) {
+        // SAFETY: forwarded.
+        return unsafe { drop_last_of_dead(header) };
+    }
+    // SAFETY: strong is zero, the value intact, not collecting.
+    unsafe { heap().drop_unreferenced(header) }
+}
+
+/// [`drop_last`] for an object whose value is gone or going.
+///
+/// # Safety
+/// As for `drop_last`, and the object is `COLLECTING` or `VALUE_DROPPED`.
+#[cold]
+#[inline(never)]
+unsafe fn drop_last_of_dead(header: NonNull<Header>) {
+    // SAFETY: the implicit weak keeps the header readable.
+    let h = unsafe { header.as_ref() };
     if h.has(COLLECTING) {
         // A member of the garbage set being freed: the collector owns it.
         return;
     }
-    if h.has(VALUE_DROPPED) {
-        // A dead box (its value went with a collected cycle): only the
-        // memory is left, held by the implicit weak.
-        // SAFETY: strong is zero and the value gone.
-        unsafe { heap().release_weak(header) }
-    } else {
-        // SAFETY: strong is zero, the value intact, not collecting.
-        unsafe { heap().drop_unreferenced(header) }
-    }
+    // A dead box (its value went with a collected cycle): only the memory
+    // is left, held by the implicit weak.
+    // SAFETY: strong is zero and the value gone.
+    unsafe { heap().release_weak(header) }
 }
 
 /// A strong handle whose value type is not known. Reports hold one on an

@@ -469,9 +469,25 @@ impl Heap {
     pub unsafe fn drop_unreferenced(&self, header: NonNull<Header>) {
         if self.dropping.get() {
             // SAFETY: short borrow.
-            unsafe { (*self.pending_drops.get()).push(header) };
-            return;
+            let queue = unsafe { &mut *self.pending_drops.get() };
+            if queue.len() < queue.capacity() {
+                // (No reallocation: the common case stays a leaf.)
+                queue.push(header);
+                return;
+            }
+            // SAFETY: forwarded.
+            return unsafe { self.queue_drop(header) };
         }
+        // SAFETY: forwarded.
+        unsafe { self.drop_outermost(header) }
+    }
+
+    /// [`drop_unreferenced`](Self::drop_unreferenced) when no drop loop runs.
+    ///
+    /// # Safety
+    /// As for `drop_unreferenced`.
+    #[inline(never)]
+    unsafe fn drop_outermost(&self, header: NonNull<Header>) {
         // SAFETY: forwarded.
         self.drop_scope(|| unsafe { self.drop_value_and_release(header) });
     }
@@ -481,6 +497,7 @@ impl Heap {
     ///
     /// # Safety
     /// As for [`drop_unreferenced`](Self::drop_unreferenced).
+    #[inline(never)]
     pub unsafe fn queue_drop(&self, header: NonNull<Header>) {
         // SAFETY: short borrow.
         unsafe { (*self.pending_drops.get()).push(header) };
@@ -544,9 +561,13 @@ impl Heap {
     #[inline]
     pub unsafe fn release_weak(&self, header: NonNull<Header>) {
         // SAFETY: the caller's weak count keeps the header readable.
-        let info = self.type_of(unsafe { header.as_ref() }).info;
-        // SAFETY: forwarded; `info` is the object's type.
-        unsafe { self.release_weak_of(header, info) }
+        let h = unsafe { header.as_ref() };
+        let weak = h.weak.get() - 1;
+        h.weak.set(weak);
+        if weak == 0 {
+            // SAFETY: the last weak count was just released.
+            unsafe { self.free_unreferenced(header, self.type_of(h).info) };
+        }
     }
 
     /// [`release_weak`](Self::release_weak) for a caller that has already
@@ -561,15 +582,30 @@ impl Heap {
         let weak = h.weak.get() - 1;
         h.weak.set(weak);
         if weak == 0 {
-            debug_assert!(h.has(VALUE_DROPPED) && !h.has(COLLECTING | VISITED));
-            if h.has(BUFFERED) {
-                self.unbuffer(h);
-            }
-            // SAFETY: weak == 0 means strong == 0 and the value is gone; no
-            // longer buffered; the collector's tables only hold objects that
-            // are `COLLECTING` or `VISITED` (asserted) or have weak > 0;
-            // `info` is the object's type (caller).
-            unsafe { self.free(header, info) };
+            // SAFETY: the last weak count was just released; `info` (caller).
+            unsafe { self.free_unreferenced(header, info) };
         }
+    }
+
+    /// Frees an object whose weak count just reached zero, taking it out of
+    /// the candidate buffer first.
+    ///
+    /// # Safety
+    /// The object's weak count (the implicit one included) has just reached
+    /// zero, and `info` is its type.
+    #[inline]
+    pub unsafe fn free_unreferenced(&self, header: NonNull<Header>, info: &TypeInfo) {
+        // SAFETY: its memory is not freed yet (this frees it).
+        let h = unsafe { header.as_ref() };
+        debug_assert!(h.weak.get() == 0);
+        debug_assert!(h.has(VALUE_DROPPED) && !h.has(COLLECTING | VISITED));
+        if h.has(BUFFERED) {
+            self.unbuffer(h);
+        }
+        // SAFETY: weak == 0 means strong == 0 and the value is gone; no
+        // longer buffered; the collector's tables only hold objects that are
+        // `COLLECTING` or `VISITED` (asserted) or have weak > 0; `info` is
+        // the object's type (caller).
+        unsafe { self.free(header, info) };
     }
 }

@@ -168,12 +168,34 @@ impl<T: ?Sized> Clone for WeakGc<T> {
 }
 
 impl<T: ?Sized> Drop for WeakGc<T> {
+    #[inline]
     fn drop(&mut self) {
-        if self.header().is_some() {
-            // SAFETY: we own one weak count of a readable object.
-            unsafe { heap().release_weak(self.ptr.cast()) }
+        if let Some(h) = self.header() {
+            // The decrement inline, the heap (a thread-local) only if this
+            // was the last weak count.
+            let weak = h.weak.get() - 1;
+            h.weak.set(weak);
+            if weak == 0 {
+                // SAFETY: this handle owned that last weak count of a
+                // readable object.
+                unsafe { free_last_weak(self.ptr.cast()) }
+            }
         }
     }
+}
+
+/// The last weak count of an object is gone: free it.
+///
+/// # Safety
+/// The object's weak count has just reached zero.
+#[cold]
+#[inline(never)]
+unsafe fn free_last_weak(header: NonNull<Header>) {
+    let heap = heap();
+    // SAFETY: not freed yet; the header names its type.
+    let info = heap.type_of(unsafe { header.as_ref() }).info;
+    // SAFETY: forwarded from the caller; `info` is the object's type.
+    unsafe { heap.free_unreferenced(header, info) }
 }
 
 // SAFETY: a weak handle owns no strong edge; reporting none is exact.
