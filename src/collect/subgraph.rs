@@ -5,10 +5,12 @@
 //! Each object found gets `VISITED`, and its header's `scratch` word starts
 //! at its strong count; every edge found from another object of the subgraph
 //! subtracts one ([`Subgraph::mark`]). What is left counts the handles held
-//! from outside the subgraph. [`Subgraph::scan`] then sets `ALIVE` on every
-//! object held from outside and on everything it reaches, tracing either
-//! those objects a second time or, when they are many and the others few,
-//! only the others (the *suspects*, with a zero trial count). The table
+//! from outside the subgraph. [`Subgraph::scan`] then finds alive every
+//! object held from outside and everything it reaches, tracing either
+//! those objects a second time (setting `ALIVE`) or, when they are many and
+//! the others few, only the others (the *suspects*, with a zero trial
+//! count; the objects held from outside then leave the table's flags at
+//! once, and the garbage is sought among the suspects only). The table
 //! itself is one vector of object pointers (8 bytes per object examined,
 //! reused as the garbage list), so a
 //! collection touches little memory besides the objects: a side table of
@@ -30,9 +32,11 @@ const SUBGRAPH_FLAGS: u32 = VISITED | ALIVE | UNTRACEABLE;
 /// The objects a collection looks at, in the order they were found.
 ///
 /// # Invariant
-/// Every object in `nodes` is allocated and has `VISITED` set, and while it
-/// is set its `scratch` word is its trial count — or, once
-/// [`scan_suspects`](Self::scan_suspects) has read a suspect's count, the
+/// Every object in `nodes` is allocated and has `VISITED` set — except the
+/// nodes [`scan_suspects`](Self::scan_suspects) found held from outside,
+/// which leave the table's flags at once (they are alive; `held_released`
+/// says it happened) — and while it is set its `scratch` word is its trial
+/// count — or, once `scan_suspects` has read a suspect's count, the
 /// suspect's index in its edge table — so no node is `BUFFERED`: a
 /// collection empties the candidate buffer first, and no user code that
 /// could buffer runs while the table is filled. Only nodes carry `VISITED`,
@@ -51,6 +55,9 @@ pub(super) struct Subgraph {
     /// Set by `scan` when no node has a zero trial count: then every node
     /// is alive, and no node carries `ALIVE`.
     all_alive: bool,
+    /// Set by `scan_suspects`: the nodes held from outside no longer carry
+    /// the table's flags, and the garbage is among the suspects (`work`).
+    held_released: bool,
 }
 
 impl Subgraph {
@@ -81,6 +88,7 @@ impl Subgraph {
         self.suspect_edges.clear();
         self.zero_trial = 0;
         self.all_alive = false;
+        self.held_released = false;
     }
 
     /// Whether none of the table's vectors holds more than `limit` entries'
@@ -199,6 +207,7 @@ impl Subgraph {
             nodes,
             work: suspects,
             suspect_edges: edges,
+            held_released,
             ..
         } = self;
         suspects.clear();
@@ -207,13 +216,18 @@ impl Subgraph {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
             if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
-                h.set(ALIVE);
+                // Alive, and done with: it leaves the table's flags now, so
+                // that `take_garbage` needs to look at the suspects only
+                // (one pass fewer over the live majority).
+                h.clear(SUBGRAPH_FLAGS);
             } else {
                 h.scratch.set(h.strong.get());
                 suspects.push(header);
             }
         }
-        // Suspects are the nodes without `ALIVE` from here on.
+        *held_released = true;
+        // Suspects are the nodes with `VISITED` and without `ALIVE` from
+        // here on.
         for &suspect in suspects.iter() {
             edges.starts.push(edges.targets.len());
             trace_node(
@@ -269,6 +283,23 @@ impl Subgraph {
             self.clear();
             return;
         }
+        if self.held_released {
+            // Only the suspects still carry the table's flags, and hold the
+            // garbage (in the order found: suspects are in node order).
+            self.nodes.clear();
+            for &header in &self.work {
+                // SAFETY: suspects are nodes, allocated (struct invariant).
+                let h = unsafe { header.as_ref() };
+                if h.state.get() & (ALIVE | VALUE_DROPPED) == 0 {
+                    self.nodes.push(header);
+                    h.set(flag);
+                }
+                h.clear(SUBGRAPH_FLAGS);
+            }
+            std::mem::swap(&mut self.nodes, garbage);
+            self.clear();
+            return;
+        }
         // The garbage is compacted to the front of `nodes`, which then
         // becomes the garbage list: no second vector as long as the first.
         let mut kept = 0;
@@ -292,7 +323,9 @@ impl Subgraph {
     pub fn is_alive(&self, header: NonNull<Header>) -> bool {
         // SAFETY: nodes are allocated (struct invariant); the caller passes
         // a node.
-        self.all_alive || unsafe { header.as_ref() }.has(ALIVE)
+        let h = unsafe { header.as_ref() };
+        // (A node without `VISITED` left the table early, held from outside.)
+        self.all_alive || h.has(ALIVE) || !h.has(VISITED)
     }
 }
 
