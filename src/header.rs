@@ -126,21 +126,25 @@ impl Header {
 
     #[inline(always)]
     pub fn inc_strong(&self) {
-        let n = self.strong.get();
-        if n == u32::MAX {
-            // Like `Rc`: an overflowed count would later free live memory.
+        // One read-modify-write and a test of its result, as `Rc` does: the
+        // count wraps to zero only after `u32::MAX` handles, and then the
+        // process stops before anything can see the zero (an overflowed
+        // count would later free live memory).
+        let n = self.strong.get().wrapping_add(1);
+        self.strong.set(n);
+        if n == 0 {
             std::process::abort();
         }
-        self.strong.set(n + 1);
     }
 
     #[inline(always)]
     pub fn inc_weak(&self) {
-        let n = self.weak.get();
-        if n == u32::MAX {
+        // As in `inc_strong`.
+        let n = self.weak.get().wrapping_add(1);
+        self.weak.set(n);
+        if n == 0 {
             std::process::abort();
         }
-        self.weak.set(n + 1);
     }
 }
 
