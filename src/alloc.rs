@@ -515,10 +515,10 @@ mod tests {
         };
         let mut objects: Vec<_> = (0..10_000).map(|_| alloc(&mut slabs)).collect();
         // 5,000 frees (half the slots), each slot taken again at once.
-        for i in 0..5_000 {
+        for object in &mut objects[..5_000] {
             // SAFETY: allocated above with this class and layout, freed once.
-            unsafe { slabs.free(objects[i], class, layout) };
-            objects[i] = alloc(&mut slabs);
+            unsafe { slabs.free(*object, class, layout) };
+            *object = alloc(&mut slabs);
         }
         // Two more frees, the higher address last: LIFO hands it out first,
         // a sweep would hand out the lower one first.
