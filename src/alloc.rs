@@ -462,19 +462,26 @@ impl Slabs {
 mod tests {
     use super::*;
 
+    /// The layout and class of the 24-byte test objects.
+    fn small() -> (Layout, usize) {
+        (Layout::from_size_align(24, 8).unwrap(), class_of(24, 8))
+    }
+
+    /// A 24-byte object with a header (a live slot, as the heap makes them).
+    fn alloc(slabs: &mut Slabs) -> NonNull<Header> {
+        let (layout, class) = small();
+        let h = slabs.alloc(class, layout);
+        // SAFETY: a fresh slot of 24 bytes, room for a header.
+        unsafe { h.as_ptr().write(Header::new_uninit(1 << 8)) };
+        h
+    }
+
     /// After many scattered frees, `tidy` makes the free list hand slots out
     /// in address order, and every free slot is still handed out once.
     #[test]
     fn tidy_hands_out_free_slots_in_address_order() {
         let mut slabs = Slabs::new();
-        let layout = Layout::from_size_align(24, 8).unwrap();
-        let class = class_of(24, 8);
-        let alloc = |slabs: &mut Slabs| {
-            let h = slabs.alloc(class, layout);
-            // SAFETY: a fresh slot of 24 bytes, room for a header.
-            unsafe { h.as_ptr().write(Header::new_uninit(1 << 8)) };
-            h
-        };
+        let (layout, class) = small();
         let objects: Vec<_> = (0..10_000).map(|_| alloc(&mut slabs)).collect();
         // Free 4000 of them in a scrambled order (a stride coprime to 10000).
         let mut freed: Vec<_> = (0..4000).map(|i| objects[(i * 7919) % 10_000]).collect();
@@ -505,14 +512,7 @@ mod tests {
     #[test]
     fn tidy_skips_classes_whose_frees_were_reused() {
         let mut slabs = Slabs::new();
-        let layout = Layout::from_size_align(24, 8).unwrap();
-        let class = class_of(24, 8);
-        let alloc = |slabs: &mut Slabs| {
-            let h = slabs.alloc(class, layout);
-            // SAFETY: a fresh slot of 24 bytes, room for a header.
-            unsafe { h.as_ptr().write(Header::new_uninit(1 << 8)) };
-            h
-        };
+        let (layout, class) = small();
         let mut objects: Vec<_> = (0..10_000).map(|_| alloc(&mut slabs)).collect();
         // 5,000 frees (half the slots), each slot taken again at once.
         for object in &mut objects[..5_000] {
@@ -545,16 +545,8 @@ mod tests {
     #[test]
     fn tidy_skips_classes_with_few_frees() {
         let mut slabs = Slabs::new();
-        let layout = Layout::from_size_align(24, 8).unwrap();
-        let class = class_of(24, 8);
-        let objects: Vec<_> = (0..10_000)
-            .map(|_| {
-                let h = slabs.alloc(class, layout);
-                // SAFETY: as above.
-                unsafe { h.as_ptr().write(Header::new_uninit(1 << 8)) };
-                h
-            })
-            .collect();
+        let (layout, class) = small();
+        let objects: Vec<_> = (0..10_000).map(|_| alloc(&mut slabs)).collect();
         for &h in objects[..2000].iter() {
             // SAFETY: as above.
             unsafe { slabs.free(h, class, layout) };
