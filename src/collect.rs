@@ -510,14 +510,14 @@ mod tests {
 
     #[test]
     fn flags_do_not_overlap() {
-        use crate::header::{ALIVE, BUFFERED, MAY_CYCLE, UNTRACEABLE, VISITED};
+        use crate::header::{ACYCLIC, ALIVE, BUFFERED, UNTRACEABLE, VISITED};
         let all = [
             BUFFERED,
             VALUE_DROPPED,
             COLLECTING,
             FINALIZED,
             VISITED,
-            MAY_CYCLE,
+            ACYCLIC,
             ALIVE,
             UNTRACEABLE,
         ];

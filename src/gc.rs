@@ -9,7 +9,7 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 
-use crate::header::{GcBox, Header, BUFFERED, COLLECTING, MAY_CYCLE, VALUE_DROPPED};
+use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, VALUE_DROPPED};
 use crate::heap::heap;
 use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
@@ -397,7 +397,7 @@ unsafe fn release_strong(header: NonNull<Header>) {
     if strong == 0 {
         // SAFETY: the last strong count was just released.
         unsafe { drop_last(header) };
-    } else if h.state.get() & (MAY_CYCLE | BUFFERED | VALUE_DROPPED | COLLECTING) == MAY_CYCLE {
+    } else if h.state.get() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0 {
         // Might now be the only thing outside a garbage cycle that kept it
         // alive: remember it for the next collection.
         buffer_candidate(header);

@@ -63,9 +63,12 @@ pub(crate) const COLLECTING: u32 = 1 << 2;
 pub(crate) const FINALIZED: u32 = 1 << 3;
 /// The object is in the running collection's node table.
 pub(crate) const VISITED: u32 = 1 << 4;
-/// The object's type may own a `Gc`, so the object may be part of a cycle
-/// and is buffered as a candidate when its count drops to a non-zero value.
-pub(crate) const MAY_CYCLE: u32 = 1 << 5;
+/// The object's type cannot own a `Gc`, so the object is never part of a
+/// cycle: it is not traced, and not buffered as a candidate when its count
+/// drops to a non-zero value. Stored inverted (set for the *acyclic* types)
+/// so that `Drop for Gc` decides "buffer or not" with a single test: all of
+/// `ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING` clear.
+pub(crate) const ACYCLIC: u32 = 1 << 5;
 /// The collector found the object held from outside the subgraph it is
 /// examining, or reachable from such an object (only while `VISITED`).
 pub(crate) const ALIVE: u32 = 1 << 6;
@@ -297,7 +300,7 @@ impl TypeTable {
     }
 
     /// The initial state word of a `T` object (its type index, plus
-    /// [`MAY_CYCLE`] if the type may own a `Gc`), if `T` is registered and
+    /// [`ACYCLIC`] if the type cannot own a `Gc`), if `T` is registered and
     /// in the cache.
     #[inline]
     pub fn cached_state<T: Trace + 'static>(&self) -> Option<u32> {
@@ -336,8 +339,8 @@ impl TypeTable {
         };
         let index = pos as u32 + 1;
         let mut state = index << FLAG_BITS;
-        if self.entries[pos].may_contain_gc {
-            state |= MAY_CYCLE;
+        if !self.entries[pos].may_contain_gc {
+            state |= ACYCLIC;
         }
         self.cache[Self::cache_slot(type_id)] = (type_id, state);
         state

@@ -22,7 +22,7 @@
 
 use std::ptr::NonNull;
 
-use crate::header::{Header, ALIVE, MAY_CYCLE, UNTRACEABLE, VALUE_DROPPED, VISITED};
+use crate::header::{Header, ACYCLIC, ALIVE, UNTRACEABLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
@@ -341,7 +341,7 @@ impl Drop for Subgraph {
 fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) {
     // SAFETY: nodes are allocated.
     let h = unsafe { header.as_ref() };
-    if !(h.value_alive() && h.has(MAY_CYCLE)) {
+    if h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
         return;
     }
     let trace = heap.type_of(h).info.trace;

@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 
 use crate::collect::HoldMemory;
 use crate::gc::ErasedGc;
-use crate::header::{Header, MAY_CYCLE};
+use crate::header::{Header, ACYCLIC};
 use crate::heap::{heap, Heap};
 use crate::trace::{EdgeSink, Tracer};
 
@@ -203,7 +203,7 @@ impl HeapGraph {
             if pin.is_some() {
                 // SAFETY: the value is intact and pinned.
                 size += unsafe { (entry.info.heap_size)(header) };
-                if h.has(MAY_CYCLE) {
+                if !h.has(ACYCLIC) {
                     let mut sink = CaptureSink {
                         index: &index,
                         targets: &mut out_target,

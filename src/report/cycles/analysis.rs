@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use super::{CycleKind, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount};
 use crate::addr_map::AddrMap;
 use crate::gc::ErasedGc;
-use crate::header::{Header, MAY_CYCLE};
+use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
@@ -156,7 +156,7 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         };
         // SAFETY: the value is intact and pinned.
         slot.1 += unsafe { (entry.info.heap_size)(header) };
-        if h.has(MAY_CYCLE) {
+        if !h.has(ACYCLIC) {
             let mut sink = LabelSink {
                 index: &index,
                 source_type: type_index,
