@@ -52,6 +52,9 @@ pub(super) struct Subgraph {
     suspect_edges: SuspectEdges,
     /// Nodes whose trial count is zero (kept up to date while marking).
     zero_trial: usize,
+    /// Set by `mark` when a node could not be fully traced (`UNTRACEABLE`:
+    /// held from outside, whatever its trial count).
+    any_untraceable: bool,
     /// Set by `scan` when no node has a zero trial count: then every node
     /// is alive, and no node carries `ALIVE`.
     all_alive: bool,
@@ -87,6 +90,7 @@ impl Subgraph {
         self.work.clear();
         self.suspect_edges.clear();
         self.zero_trial = 0;
+        self.any_untraceable = false;
         self.all_alive = false;
         self.held_released = false;
     }
@@ -120,7 +124,9 @@ impl Subgraph {
                 zero_trial: &mut self.zero_trial,
                 discover,
             };
-            trace_node(heap, header, &mut sink);
+            if !trace_node(heap, header, &mut sink) {
+                self.any_untraceable = true;
+            }
         }
     }
 
@@ -130,7 +136,11 @@ impl Subgraph {
     /// A collection over live data only (every node held from outside, as
     /// when a program walks its live graph and every object becomes a
     /// candidate) does not even start: no trial count is zero, so
-    /// `all_alive` is set and nothing is read again. Otherwise the cheaper
+    /// `all_alive` is set and nothing is read again. Nor does a collection
+    /// whose every node has a zero trial count and was fully traced (a
+    /// garbage cycle on its own, the common case of a collection that
+    /// frees): nothing is held from outside, so nothing is alive, and the
+    /// pass that would look for holders is skipped. Otherwise the cheaper
     /// of two walks runs (both find the same set, see
     /// [`scan_suspects`](Self::scan_suspects)): when few nodes have a zero
     /// trial count, only those are traced again; else the walk from the
@@ -138,6 +148,9 @@ impl Subgraph {
     pub fn scan(&mut self, heap: &Heap) {
         if self.zero_trial == 0 {
             self.all_alive = true;
+            return;
+        }
+        if self.zero_trial == self.nodes.len() && !self.any_untraceable {
             return;
         }
         if self.few_suspects(heap) {
@@ -336,22 +349,25 @@ impl Drop for Subgraph {
 }
 
 /// Traces a node's value, if it has one that may hold handles, and flags the
-/// node `UNTRACEABLE` if part of the value could not be inspected.
+/// node `UNTRACEABLE` if part of the value could not be inspected. Returns
+/// whether the value was fully traced.
 #[inline]
-fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) {
+fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
     // SAFETY: nodes are allocated.
     let h = unsafe { header.as_ref() };
     if h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
-        return;
+        return true;
     }
     let trace = heap.type_of(h).info.trace;
     let mut tracer = Tracer::new(sink, None);
     // SAFETY: the value is intact (flag clear) and no user code that could
     // drop it runs during tracing (`Trace` contract).
     unsafe { trace(header, &mut tracer) };
-    if !tracer.is_complete() {
+    let complete = tracer.is_complete();
+    if !complete {
         h.set(UNTRACEABLE);
     }
+    complete
 }
 
 /// Traces the `ALIVE` nodes in `work` and sets `ALIVE` on every node they
