@@ -34,7 +34,11 @@ use crate::header::Header;
 ///   (it leaks, exactly as with `Rc`).
 ///
 /// `trace` must not create, clone, drop or move `Gc` handles, and must not
-/// mutate the value: it runs in the middle of a collection. A value that
+/// mutate anything, neither the value nor anything it reaches: it runs in
+/// the middle of a collection. In particular it must not borrow a `RefCell`
+/// mutably: the collector reads the content of every `RefCell` it traces
+/// without taking a borrow guard, so a mutable borrow started meanwhile
+/// would alias it (derived impls only call the fields' impls). A value that
 /// cannot be inspected right now (a `RefCell` that is mutably borrowed) calls
 /// [`Tracer::untraceable`]; the collector then treats the object as held from
 /// outside, which is always safe.
