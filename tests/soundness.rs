@@ -894,6 +894,25 @@ fn leaked_refmut_keeps_garbage_cycle_alive() {
     assert_eq!(object_count(), base + 4);
 }
 
+/// A leaked `RefMut` on a cell that holds no handle (`extra` is empty): every
+/// edge of the cycle is still found, so every trial count is zero, and only
+/// the untraceable member says that something may be held from outside. The
+/// collector must not take "all counts zero" for "all garbage" then.
+#[test]
+fn leaked_refmut_on_an_empty_cell_keeps_the_cycle_alive() {
+    let base = baseline();
+    for borrowed in ["a", "b"] {
+        let (a, b) = pair(noop, noop);
+        let target = if borrowed == "a" { &a } else { &b };
+        std::mem::forget(target.extra.borrow_mut());
+        drop((a, b));
+        assert_eq!(collect(), 0, "borrowed {borrowed}");
+        assert_eq!(take_log(), Vec::<String>::new());
+    }
+    // Both pairs leak (intentionally): 4 objects.
+    assert_eq!(object_count(), base + 4);
+}
+
 /// A `RefMut` held (not leaked) across `collect()`: nothing is freed, nothing
 /// panics; once it is released the cycle is collected.
 #[test]
