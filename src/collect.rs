@@ -250,7 +250,9 @@ impl Drop for Rebuffer<'_> {
         // (only `Trace` code ran), so they are live. (The other candidates a
         // dry run puts back wait in the drop queue, whose implicit weak keeps
         // their memory.)
-        self.heap.rebuffer(self.objects.drain(..));
+        if !self.objects.is_empty() {
+            self.heap.rebuffer(self.objects.drain(..));
+        }
         self.heap
             .recycle_candidate_vec(std::mem::take(&mut self.objects));
     }
@@ -284,6 +286,7 @@ fn mark_gray(heap: &Heap, subgraph: &mut Subgraph, roots: &[NonNull<Header>]) {
 
 /// Phase 3: marks alive every object held from outside the subgraph (trial
 /// count above zero, or not fully traceable) and everything it reaches.
+#[inline]
 fn scan(heap: &Heap, subgraph: &mut Subgraph) {
     subgraph.scan(heap);
 }

@@ -145,6 +145,7 @@ impl Subgraph {
     /// [`scan_suspects`](Self::scan_suspects)): when few nodes have a zero
     /// trial count, only those are traced again; else the walk from the
     /// nodes held from outside.
+    #[inline]
     pub fn scan(&mut self, heap: &Heap) {
         if self.zero_trial == 0 {
             self.all_alive = true;
@@ -153,6 +154,13 @@ impl Subgraph {
         if self.zero_trial == self.nodes.len() && !self.any_untraceable {
             return;
         }
+        self.scan_walk(heap);
+    }
+
+    /// The walk of [`scan`](Self::scan), out of line: the two tests before
+    /// it decide most collections of a few objects.
+    #[inline(never)]
+    fn scan_walk(&mut self, heap: &Heap) {
         if self.few_suspects(heap) {
             self.scan_suspects(heap);
         } else {
