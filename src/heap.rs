@@ -560,14 +560,8 @@ impl Heap {
     /// The caller owns one weak count of a readable object.
     #[inline]
     pub unsafe fn release_weak(&self, header: NonNull<Header>) {
-        // SAFETY: the caller's weak count keeps the header readable.
-        let h = unsafe { header.as_ref() };
-        let weak = h.weak.get() - 1;
-        h.weak.set(weak);
-        if weak == 0 {
-            // SAFETY: the last weak count was just released.
-            unsafe { self.free_unreferenced(header, self.type_of(h).info) };
-        }
+        // SAFETY: forwarded; the type is looked up only if the object goes.
+        unsafe { self.release_weak_with(header, |h| self.type_of(h).info) }
     }
 
     /// [`release_weak`](Self::release_weak) for a caller that has already
@@ -577,13 +571,29 @@ impl Heap {
     /// As for `release_weak`, and `info` is the object's type.
     #[inline]
     unsafe fn release_weak_of(&self, header: NonNull<Header>, info: &TypeInfo) {
+        // SAFETY: forwarded.
+        unsafe { self.release_weak_with(header, |_| info) }
+    }
+
+    /// The body of both: `info` gives the object's type, and is called only
+    /// when the object is about to be freed.
+    ///
+    /// # Safety
+    /// As for `release_weak`, and `info` returns the object's type.
+    #[inline(always)]
+    unsafe fn release_weak_with<'t>(
+        &self,
+        header: NonNull<Header>,
+        info: impl FnOnce(&Header) -> &'t TypeInfo,
+    ) {
         // SAFETY: the caller's weak count keeps the header readable.
         let h = unsafe { header.as_ref() };
         let weak = h.weak.get() - 1;
         h.weak.set(weak);
         if weak == 0 {
-            // SAFETY: the last weak count was just released; `info` (caller).
-            unsafe { self.free_unreferenced(header, info) };
+            // SAFETY: the last weak count was just released; `info` gives
+            // the object's type (caller).
+            unsafe { self.free_unreferenced(header, info(h)) };
         }
     }
 
