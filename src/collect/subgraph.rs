@@ -411,17 +411,40 @@ impl EdgeSink for MarkSink<'_> {
             if !self.discover {
                 return;
             }
+            if self.nodes.len() == self.nodes.capacity() {
+                // Out of line and in tail position (see `push_with_room`).
+                return self.discover_growing(target);
+            }
             t.set(VISITED);
             t.scratch.set(t.strong.get());
-            self.nodes.push(target);
+            // SAFETY: the table has room (tested above; the header writes
+            // do not touch it).
+            unsafe { push_with_room(self.nodes, target) };
         }
+        Self::count_edge(t, self.zero_trial);
+    }
+}
+
+impl MarkSink<'_> {
+    /// [`edge`](EdgeSink::edge) for a newly found target when the table is
+    /// full: grows it first.
+    #[cold]
+    #[inline(never)]
+    fn discover_growing(&mut self, target: NonNull<Header>) {
+        self.nodes.reserve(1);
+        self.edge(target, "");
+    }
+
+    /// Subtracts the edge from the target's trial count.
+    #[inline(always)]
+    fn count_edge(t: &Header, zero_trial: &mut usize) {
         // Only an unsound `Trace` impl could report more edges than the
         // target has handles: then the count stays at zero.
         match t.scratch.get() {
             0 => {}
             1 => {
                 t.scratch.set(0);
-                *self.zero_trial += 1;
+                *zero_trial += 1;
             }
             n => t.scratch.set(n - 1),
         }
@@ -459,10 +482,25 @@ impl EdgeSink for SuspectSink<'_> {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
         if t.state.get() & (VISITED | ALIVE) == VISITED {
+            if self.targets.len() == self.targets.capacity() {
+                // (Out of line, as in `MarkSink::edge`.)
+                return self.edge_growing(target);
+            }
             // (Saturating for the same reason as in `MarkSink::edge`.)
             t.scratch.set(t.scratch.get().saturating_sub(1));
-            self.targets.push(target);
+            // SAFETY: room tested above.
+            unsafe { push_with_room(self.targets, target) };
         }
+    }
+}
+
+impl SuspectSink<'_> {
+    /// [`edge`](EdgeSink::edge) when the edge list is full: grows it first.
+    #[cold]
+    #[inline(never)]
+    fn edge_growing(&mut self, target: NonNull<Header>) {
+        self.targets.reserve(1);
+        self.edge(target, "");
     }
 }
 
@@ -479,9 +517,46 @@ impl EdgeSink for ScanSink<'_> {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
         if t.state.get() & (VISITED | ALIVE) == VISITED {
+            if self.work.len() == self.work.capacity() {
+                // (Out of line, as in `MarkSink::edge`.)
+                return self.edge_growing(target);
+            }
             t.set(ALIVE);
             *self.unreached -= 1;
-            self.work.push(target);
+            // SAFETY: room tested above.
+            unsafe { push_with_room(self.work, target) };
         }
+    }
+}
+
+impl ScanSink<'_> {
+    /// [`edge`](EdgeSink::edge) when the work list is full: grows it first.
+    #[cold]
+    #[inline(never)]
+    fn edge_growing(&mut self, target: NonNull<Header>) {
+        self.work.reserve(1);
+        self.edge(target, "");
+    }
+}
+
+/// Appends to a vector that has room, without `push`'s test.
+///
+/// The sinks test for room before they write to the target's header and
+/// grow the vector out of line, in tail position, when it is full: with the
+/// growth inline, that one possible call made every edge save and restore
+/// five registers. `push` would then test again, after reloading the length
+/// (the compiler cannot tell that the header writes leave the vector alone).
+///
+/// # Safety
+/// `v.len() < v.capacity()`.
+#[inline(always)]
+unsafe fn push_with_room(v: &mut Vec<NonNull<Header>>, x: NonNull<Header>) {
+    let len = v.len();
+    debug_assert!(len < v.capacity());
+    // SAFETY: the slot at `len` is allocated (caller) and is written before
+    // the length covers it.
+    unsafe {
+        v.as_mut_ptr().add(len).write(x);
+        v.set_len(len + 1);
     }
 }
