@@ -15,13 +15,16 @@
 //! reused as the garbage list), so a
 //! collection touches little memory besides the objects: a side table of
 //! counts and edges cost about 40 bytes per object, most of them fresh pages
-//! for every big collection.
+//! for every big collection. Each pass over the table asks for the memory
+//! of the nodes a few places ahead ([`super::prefetch`]): the nodes lie
+//! wherever the program put them.
 //!
 //! Real strong counts are never touched, so a panic in user `Trace` code
 //! leaves the heap exactly as it was once the table is dropped.
 
 use std::ptr::NonNull;
 
+use super::prefetch::{prefetch_ahead, Part};
 use crate::header::{Header, ACYCLIC, ALIVE, UNTRACEABLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
@@ -81,7 +84,8 @@ impl Subgraph {
     /// Empties the table, clearing its flags on every node and keeping the
     /// vectors' memory.
     pub fn clear(&mut self) {
-        for h in &self.nodes {
+        for (i, h) in self.nodes.iter().enumerate() {
+            prefetch_ahead(&self.nodes, i, Part::Header);
             // SAFETY: nodes stay allocated while they are in the table:
             // nothing is freed before the table is cleared.
             unsafe { h.as_ref() }.clear(SUBGRAPH_FLAGS);
@@ -118,6 +122,7 @@ impl Subgraph {
         let mut i = 0;
         while i < self.nodes.len() {
             let header = self.nodes[i];
+            prefetch_ahead(&self.nodes, i, Part::NextLine);
             i += 1;
             let mut sink = MarkSink {
                 nodes: &mut self.nodes,
@@ -233,7 +238,8 @@ impl Subgraph {
         } = self;
         suspects.clear();
         edges.clear();
-        for &header in nodes.iter() {
+        for (i, &header) in nodes.iter().enumerate() {
+            prefetch_ahead(nodes, i, Part::Header);
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
             if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
@@ -249,7 +255,8 @@ impl Subgraph {
         *held_released = true;
         // Suspects are the nodes with `VISITED` and without `ALIVE` from
         // here on.
-        for &suspect in suspects.iter() {
+        for (i, &suspect) in suspects.iter().enumerate() {
+            prefetch_ahead(suspects, i, Part::NextLine);
             edges.starts.push(edges.targets.len());
             trace_node(
                 heap,
@@ -308,7 +315,8 @@ impl Subgraph {
             // Only the suspects still carry the table's flags, and hold the
             // garbage (in the order found: suspects are in node order).
             self.nodes.clear();
-            for &header in &self.work {
+            for (i, &header) in self.work.iter().enumerate() {
+                prefetch_ahead(&self.work, i, Part::Header);
                 // SAFETY: suspects are nodes, allocated (struct invariant).
                 let h = unsafe { header.as_ref() };
                 if h.state.get() & (ALIVE | VALUE_DROPPED) == 0 {
