@@ -18,7 +18,7 @@ use crate::weak::WeakGc;
 ///
 /// Used exactly like [`std::rc::Rc`]: cloning makes another handle, dropping
 /// the last handle drops the value at once. In addition, objects that only
-/// keep *each other* alive (a cycle) are freed by [`collect`](crate::collect),
+/// keep *each other* alive (a cycle) are freed by [`collect`](crate::collect()),
 /// which also runs automatically.
 ///
 /// `Gc<T>` is one pointer wide, and so is `Option<Gc<T>>`. It is neither

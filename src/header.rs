@@ -83,8 +83,9 @@ pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;
 
 impl Header {
     /// A header for a fresh object whose type has the state template
-    /// `type_state` (from [`TypeTable::state_of`]), not yet holding a value:
-    /// strong 0, only the implicit weak, value marked absent.
+    /// `type_state` (from [`TypeTable::cached_state`] or
+    /// [`TypeTable::register`]), not yet holding a value: strong 0, only the
+    /// implicit weak, value marked absent.
     #[inline]
     pub fn new_uninit(type_state: u32) -> Header {
         Header {
@@ -153,7 +154,7 @@ impl Header {
 
 /// Everything the heap needs to know about one concrete value type, without
 /// knowing the type: how to trace, finalize and drop it, and how big its
-/// objects are. One `'static` instance per type ([`TypeInfo::of`]).
+/// objects are. One `'static` instance per type ([`InfoFor::INFO`]).
 pub(crate) struct TypeInfo {
     /// Traces the value of the object whose header is given.
     pub trace: unsafe fn(NonNull<Header>, &mut Tracer<'_>),

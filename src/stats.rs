@@ -1,7 +1,7 @@
 //! Collection statistics and callbacks: Python's `gc.get_stats()` and
 //! `gc.callbacks`.
 //!
-//! The collector ([`crate::collect`]) fills a [`CollectStats`] for every
+//! The collector ([`crate::collect()`]) fills a [`CollectStats`] for every
 //! collection and hands it to the callbacks registered on this thread with
 //! [`add_collect_callback`]. Per-type counts are only computed when someone
 //! can see them: [`collect_with_stats`] asks for them, and so does a

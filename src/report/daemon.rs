@@ -10,7 +10,7 @@
 //!   the flag and returns a [`DaemonReport`] for that thread's heap;
 //!   [`request_report`] sets the same flag from code;
 //! * with `RCYCLE_REPORT_AT_EXIT=1` in the environment, each thread prints
-//!   [`live_report`](crate::live_report) to stderr when it exits, after its
+//!   [`live_report`] to stderr when it exits, after its
 //!   final collection (`at_thread_exit`, called by the heap's teardown). The
 //!   main thread's report comes at process exit where the platform destroys
 //!   the main thread's thread-locals (Linux with glibc does, on `exit`).

@@ -24,7 +24,7 @@
 //! of 16 GiB apart), the later object takes the next free odd id.
 //!
 //! Objects only garbage refers to are in the snapshot too, unreachable from
-//! the root: call [`collect`](crate::collect) first to leave them out.
+//! the root: call [`collect`](crate::collect()) first to leave them out.
 //!
 //! ```
 //! use rcycle::{devtools, Gc};

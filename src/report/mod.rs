@@ -265,7 +265,7 @@ impl fmt::Display for LiveReport {
 }
 
 /// A partition of this thread's live objects by type (guppy's
-/// `hpy().heap()`). It does not collect first: call [`collect`](crate::collect)
+/// `hpy().heap()`). It does not collect first: call [`collect`](crate::collect())
 /// before it to see only what is reachable.
 ///
 /// ```
@@ -538,7 +538,7 @@ impl fmt::Display for Chain {
 /// The shortest chain of references from an object held outside the heap to
 /// `obj` (objgraph's `find_backref_chain` + `show_chain`, heapy's `shpaths`).
 /// The handle passed in does not count as an outside holder. `None` if only
-/// garbage refers to `obj` (a [`collect`](crate::collect) would free it) —
+/// garbage refers to `obj` (a [`collect`](crate::collect()) would free it) —
 /// or if `obj` is held by nothing else than that handle.
 ///
 /// ```

@@ -11,7 +11,7 @@
 //! everything only it keeps alive.
 //!
 //! Objects that nothing outside the heap reaches (garbage cycles awaiting a
-//! [`collect`](crate::collect)) have no dominator: they are listed apart by
+//! [`collect`](crate::collect())) have no dominator: they are listed apart by
 //! [`Dominators::unreachable`] and are part of no retained size.
 //!
 //! The tree is computed by the Lengauer–Tarjan algorithm (with path
@@ -355,7 +355,7 @@ impl<'g> Dominators<'g> {
     }
 
     /// The objects nothing outside the heap reaches: garbage that a
-    /// [`collect`](crate::collect) would free (or is about to). They have no
+    /// [`collect`](crate::collect()) would free (or is about to). They have no
     /// dominator and count in no retained size.
     ///
     /// ```

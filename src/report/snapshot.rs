@@ -133,7 +133,7 @@ impl fmt::Display for Growth {
 
 impl Snapshot {
     /// Records this thread's live objects now. It does not collect first:
-    /// call [`collect`](crate::collect) before it to leave garbage out.
+    /// call [`collect`](crate::collect()) before it to leave garbage out.
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u8);
