@@ -46,6 +46,7 @@ use crate::header::{Header, COLLECTING, FINALIZED, VALUE_DROPPED};
 use crate::heap::Heap;
 use crate::stats::{CollectPhase, CollectStats, Panic, Stopwatch};
 
+mod edge_queue;
 mod prefetch;
 mod subgraph;
 use subgraph::Subgraph;

@@ -57,7 +57,7 @@ pub(super) fn prefetch_ahead(nodes: &[NonNull<Header>], i: usize, part: Part) {
 
 /// The hint itself: load the line holding `p` into every cache level.
 #[inline(always)]
-fn prefetch(p: *const u8) {
+pub(super) fn prefetch(p: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

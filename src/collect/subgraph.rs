@@ -24,6 +24,7 @@
 
 use std::ptr::NonNull;
 
+use super::edge_queue::{EdgeQueue, ProbeSink, QueuedSink, PROBES, WINDOW};
 use super::prefetch::{prefetch_ahead, Part};
 use crate::header::{Header, ACYCLIC, ALIVE, UNTRACEABLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
@@ -35,6 +36,7 @@ const SUBGRAPH_FLAGS: u32 = VISITED | ALIVE | UNTRACEABLE;
 /// The objects a collection looks at, in the order they were found.
 ///
 /// # Invariant
+/// `queue` is empty outside [`mark`](Self::mark) (see [`EdgeQueue`]).
 /// Every object in `nodes` is allocated and has `VISITED` set — except the
 /// nodes [`scan_suspects`](Self::scan_suspects) found held from outside,
 /// which leave the table's flags at once (they are alive; `held_released`
@@ -50,6 +52,9 @@ pub(super) struct Subgraph {
     pub(super) nodes: Vec<NonNull<Header>>,
     /// [`scan`](Self::scan)'s work list.
     work: Vec<NonNull<Header>>,
+    /// Edges [`mark`](Self::mark) holds back on a scattered graph (empty
+    /// outside it).
+    queue: EdgeQueue,
     /// [`scan_suspects`](Self::scan_suspects)'s record of the edges between
     /// suspects.
     suspect_edges: SuspectEdges,
@@ -92,6 +97,7 @@ impl Subgraph {
         }
         self.nodes.clear();
         self.work.clear();
+        self.queue.clear();
         self.suspect_edges.clear();
         self.zero_trial = 0;
         self.any_untraceable = false;
@@ -118,12 +124,46 @@ impl Subgraph {
     /// (breadth first: the node list is the work queue). Each edge to a node
     /// subtracts one from its trial count; without `discover`, edges to
     /// objects outside the table are ignored.
+    ///
+    /// The table is traced in windows of [`WINDOW`] nodes. The last
+    /// [`PROBES`] nodes of each window tell whether the edges point far
+    /// away; if so, the next window holds each edge back in a queue, asking
+    /// for its target's header first ([`super::edge_queue`]).
     pub fn mark(&mut self, heap: &Heap, discover: bool) {
         let mut i = 0;
-        while i < self.nodes.len() {
-            let header = self.nodes[i];
-            prefetch_ahead(&self.nodes, i, Part::NextLine);
-            i += 1;
+        let mut queued = false;
+        loop {
+            let window_end = i + WINDOW;
+            #[cfg(test)]
+            super::edge_queue::count_window(queued);
+            if queued {
+                self.mark_queued(heap, discover, &mut i, window_end - PROBES);
+            } else {
+                self.mark_direct(heap, discover, &mut i, window_end - PROBES);
+            }
+            let distant = self.mark_probing(heap, discover, &mut i, window_end);
+            if i == self.nodes.len() {
+                if self.queue.is_empty() {
+                    break;
+                }
+                // The held-back edges may find more nodes: go on.
+                self.drain_queue(discover);
+            } else if queued && !distant {
+                self.drain_queue(discover);
+            }
+            queued = distant;
+        }
+    }
+
+    /// Traces nodes `*i..end` (or to the end of the table), counting each
+    /// edge at once. This is the loop compact graphs spend their marking in:
+    /// keep it free of anything else.
+    #[inline(always)]
+    fn mark_direct(&mut self, heap: &Heap, discover: bool, i: &mut usize, end: usize) {
+        while *i < end && *i < self.nodes.len() {
+            let header = self.nodes[*i];
+            prefetch_ahead(&self.nodes, *i, Part::NextLine);
+            *i += 1;
             let mut sink = MarkSink {
                 nodes: &mut self.nodes,
                 zero_trial: &mut self.zero_trial,
@@ -133,6 +173,54 @@ impl Subgraph {
                 self.any_untraceable = true;
             }
         }
+    }
+
+    /// [`mark_direct`](Self::mark_direct) with each edge held back in the
+    /// queue; edges may be left in it.
+    fn mark_queued(&mut self, heap: &Heap, discover: bool, i: &mut usize, end: usize) {
+        while *i < end && *i < self.nodes.len() {
+            let header = self.nodes[*i];
+            prefetch_ahead(&self.nodes, *i, Part::NextLine);
+            *i += 1;
+            let mut sink = QueuedSink {
+                direct: MarkSink {
+                    nodes: &mut self.nodes,
+                    zero_trial: &mut self.zero_trial,
+                    discover,
+                },
+                queue: &mut self.queue,
+            };
+            if !trace_node(heap, header, &mut sink) {
+                self.any_untraceable = true;
+            }
+        }
+    }
+
+    /// Traces nodes `*i..end` (or to the end of the table), counting each
+    /// edge at once; returns whether most of their edges pointed far away.
+    fn mark_probing(&mut self, heap: &Heap, discover: bool, i: &mut usize, end: usize) -> bool {
+        let mut probe = ProbeSink::new(MarkSink {
+            nodes: &mut self.nodes,
+            zero_trial: &mut self.zero_trial,
+            discover,
+        });
+        while *i < end && *i < probe.direct.nodes.len() {
+            probe.source = probe.direct.nodes[*i];
+            *i += 1;
+            if !trace_node(heap, probe.source, &mut probe) {
+                self.any_untraceable = true;
+            }
+        }
+        probe.mostly_distant()
+    }
+
+    /// Counts the edges held back in the queue.
+    fn drain_queue(&mut self, discover: bool) {
+        self.queue.drain(&mut MarkSink {
+            nodes: &mut self.nodes,
+            zero_trial: &mut self.zero_trial,
+            discover,
+        });
     }
 
     /// Sets `ALIVE` on every node held from outside (trial count above zero,
