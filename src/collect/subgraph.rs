@@ -501,7 +501,8 @@ impl EdgeSink for MarkSink<'_> {
     #[inline]
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: an edge is a live `Gc` handle, which keeps its target's
-        // header readable.
+        // header readable; an edge the queue held back still is one, as
+        // nothing drops a handle while marking (see `EdgeQueue`).
         let t = unsafe { target.as_ref() };
         if !t.has(VISITED) {
             if !self.discover {
