@@ -236,6 +236,26 @@ mod tests {
         }
     }
 
+    /// `n` nodes without edges, with ids `0..n`, allocated in that order.
+    fn new_nodes(n: usize) -> Vec<Gc<Node>> {
+        (0..n)
+            .map(|id| {
+                Gc::new(Node {
+                    id,
+                    edges: RefCell::new(Vec::new()),
+                })
+            })
+            .collect()
+    }
+
+    /// The next number of a xorshift sequence (deterministic test graphs).
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
     /// Objects reachable from `roots` through `edges` (the model).
     fn reachable(edges: &[Vec<usize>], roots: &[usize]) -> Vec<bool> {
         let mut seen = vec![false; edges.len()];
@@ -256,22 +276,10 @@ mod tests {
         const N: usize = if cfg!(miri) { 600 } else { 20_000 };
         crate::disable();
         DROPPED.with(|d| d.borrow_mut().clear());
-        let nodes: Vec<Gc<Node>> = (0..N)
-            .map(|id| {
-                Gc::new(Node {
-                    id,
-                    edges: RefCell::new(Vec::new()),
-                })
-            })
-            .collect();
+        let nodes = new_nodes(N);
         let mut edges = vec![Vec::new(); N];
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut below = |n: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % n as u64) as usize
-        };
+        let mut below = |n: usize| (xorshift(&mut x) % n as u64) as usize;
         for _ in 0..N {
             let (a, b) = (below(N), below(N));
             nodes[a].edges.borrow_mut().push(nodes[b].clone());
@@ -315,22 +323,12 @@ mod tests {
         use crate::header::VISITED;
         const N: usize = if cfg!(miri) { 600 } else { 20_000 };
         crate::disable();
-        let nodes: Vec<Gc<Node>> = (0..N)
-            .map(|id| {
-                Gc::new(Node {
-                    id,
-                    edges: RefCell::new(Vec::new()),
-                })
-            })
-            .collect();
+        let nodes = new_nodes(N);
         let mut edges = vec![Vec::new(); N];
         let mut x = 0x2545_F491_4F6C_DD1Du64;
         for a in 0..N {
             for _ in 0..2 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let b = (x % N as u64) as usize;
+                let b = (xorshift(&mut x) % N as u64) as usize;
                 nodes[a].edges.borrow_mut().push(nodes[b].clone());
                 edges[a].push(b);
             }
