@@ -30,6 +30,9 @@ use crate::header::{Header, ACYCLIC, ALIVE, UNTRACEABLE, VALUE_DROPPED, VISITED}
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
+mod scan;
+use scan::SuspectEdges;
+
 /// The flags only the subgraph's own nodes carry, all cleared with the table.
 const SUBGRAPH_FLAGS: u32 = VISITED | ALIVE | UNTRACEABLE;
 
@@ -223,171 +226,6 @@ impl Subgraph {
         });
     }
 
-    /// Sets `ALIVE` on every node held from outside (trial count above zero,
-    /// or not fully traceable) and on every node reachable from one.
-    ///
-    /// A collection over live data only (every node held from outside, as
-    /// when a program walks its live graph and every object becomes a
-    /// candidate) does not even start: no trial count is zero, so
-    /// `all_alive` is set and nothing is read again. Nor does a collection
-    /// whose every node has a zero trial count and was fully traced (a
-    /// garbage cycle on its own, the common case of a collection that
-    /// frees): nothing is held from outside, so nothing is alive, and the
-    /// pass that would look for holders is skipped. Otherwise the cheaper
-    /// of two walks runs (both find the same set, see
-    /// [`scan_suspects`](Self::scan_suspects)): when few nodes have a zero
-    /// trial count, only those are traced again; else the walk from the
-    /// nodes held from outside.
-    #[inline]
-    pub fn scan(&mut self, heap: &Heap) {
-        if self.zero_trial == 0 {
-            self.all_alive = true;
-            return;
-        }
-        if self.zero_trial == self.nodes.len() && !self.any_untraceable {
-            return;
-        }
-        self.scan_walk(heap);
-    }
-
-    /// The walk of [`scan`](Self::scan), out of line: the two tests before
-    /// it decide most collections of a few objects.
-    #[inline(never)]
-    fn scan_walk(&mut self, heap: &Heap) {
-        if self.few_suspects(heap) {
-            self.scan_suspects(heap);
-        } else {
-            self.scan_from_held(heap);
-        }
-    }
-
-    /// Whether [`scan_suspects`](Self::scan_suspects) is the cheaper walk:
-    /// it traces each zero-trial node once, where
-    /// [`scan_from_held`](Self::scan_from_held) traces every node held from
-    /// outside, and what they reach. (With nothing held from outside, the
-    /// latter traces nothing at all.) Debug builds alternate between the two
-    /// whatever the sizes, so that the tests run both on every kind of
-    /// subgraph.
-    fn few_suspects(&self, heap: &Heap) -> bool {
-        let held = self.nodes.len() - self.zero_trial;
-        // (A suspect's index must fit its scratch word.)
-        if held == 0 || self.zero_trial >= u32::MAX as usize {
-            return false;
-        }
-        if cfg!(debug_assertions) {
-            heap.collections.get() % 2 == 1
-        } else {
-            self.zero_trial <= held
-        }
-    }
-
-    /// The classic scan: walks from every node held from outside, setting
-    /// `ALIVE` on what it reaches. Stops as soon as every node is known to
-    /// be alive.
-    fn scan_from_held(&mut self, heap: &Heap) {
-        let Subgraph { nodes, work, .. } = self;
-        work.clear();
-        let mut unreached = 0;
-        for &header in nodes.iter() {
-            // SAFETY: nodes are allocated (struct invariant).
-            let h = unsafe { header.as_ref() };
-            if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
-                h.set(ALIVE);
-                work.push(header);
-            } else {
-                unreached += 1;
-            }
-        }
-        propagate_alive(heap, work, unreached);
-    }
-
-    /// The scan for a subgraph that is mostly held from outside (a
-    /// collection whose candidates lead into live data, with a few garbage
-    /// objects among them): traces again only the *suspects*, the nodes
-    /// whose trial count is zero, once each, instead of every live node.
-    ///
-    /// Why it finds the same set: every node held from outside is alive. A
-    /// suspect `s` has as many handles as edges from the subgraph into it
-    /// (its trial count is zero), so giving it back its strong count and
-    /// subtracting the edges *from suspects* leaves the number of edges into
-    /// `s` from nodes held from outside. A suspect with a count left is
-    /// reached from a live node, so it is alive, and so is every suspect it
-    /// reaches; a path from a live node to a suspect enters the suspects
-    /// through exactly such a node. What no such path reaches is garbage.
-    /// The edges between suspects are recorded while counting, so that
-    /// reaching them needs no second trace.
-    fn scan_suspects(&mut self, heap: &Heap) {
-        let Subgraph {
-            nodes,
-            work: suspects,
-            suspect_edges: edges,
-            held_released,
-            ..
-        } = self;
-        suspects.clear();
-        edges.clear();
-        for (i, &header) in nodes.iter().enumerate() {
-            prefetch_ahead(nodes, i, Part::Header);
-            // SAFETY: nodes are allocated (struct invariant).
-            let h = unsafe { header.as_ref() };
-            if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
-                // Alive, and done with: it leaves the table's flags now, so
-                // that `take_garbage` needs to look at the suspects only
-                // (one pass fewer over the live majority).
-                h.clear(SUBGRAPH_FLAGS);
-            } else {
-                h.scratch.set(h.strong.get());
-                suspects.push(header);
-            }
-        }
-        *held_released = true;
-        // Suspects are the nodes with `VISITED` and without `ALIVE` from
-        // here on.
-        for (i, &suspect) in suspects.iter().enumerate() {
-            prefetch_ahead(suspects, i, Part::NextLine);
-            edges.starts.push(edges.targets.len());
-            trace_node(
-                heap,
-                suspect,
-                &mut SuspectSink {
-                    targets: &mut edges.targets,
-                },
-            );
-        }
-        edges.starts.push(edges.targets.len());
-        // Every count is final: a suspect with one left is alive. From here
-        // on a suspect's scratch word is its index, to find its edges.
-        let mut unreached = suspects.len();
-        for (index, &suspect) in suspects.iter().enumerate() {
-            // SAFETY: nodes are allocated (struct invariant).
-            let h = unsafe { suspect.as_ref() };
-            if h.scratch.get() > 0 {
-                h.set(ALIVE);
-                unreached -= 1;
-                edges.stack.push(index as u32);
-            }
-            h.scratch.set(index as u32);
-        }
-        while unreached > 0 {
-            let Some(index) = edges.stack.pop() else {
-                break;
-            };
-            let (from, to) = (
-                edges.starts[index as usize],
-                edges.starts[index as usize + 1],
-            );
-            for &target in &edges.targets[from..to] {
-                // SAFETY: recorded targets are nodes, allocated (invariant).
-                let t = unsafe { target.as_ref() };
-                if !t.has(ALIVE) {
-                    t.set(ALIVE);
-                    unreached -= 1;
-                    edges.stack.push(t.scratch.get());
-                }
-            }
-        }
-    }
-
     /// Empties the table (clearing its flags) and leaves in `garbage` the
     /// nodes that are not `ALIVE` and whose value is intact, in the order
     /// they were found, with `flag` set on them. (A dead box, whose value
@@ -474,22 +312,6 @@ fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> 
     complete
 }
 
-/// Traces the `ALIVE` nodes in `work` and sets `ALIVE` on every node they
-/// reach, until no work is left or all `unreached` nodes are reached.
-fn propagate_alive(heap: &Heap, work: &mut Vec<NonNull<Header>>, mut unreached: usize) {
-    while unreached > 0 {
-        let Some(header) = work.pop() else { break };
-        trace_node(
-            heap,
-            header,
-            &mut ScanSink {
-                work,
-                unreached: &mut unreached,
-            },
-        );
-    }
-}
-
 /// Receives edges while marking: subtracts one from the target's trial count.
 struct MarkSink<'a> {
     nodes: &'a mut Vec<NonNull<Header>>,
@@ -545,94 +367,6 @@ impl MarkSink<'_> {
             }
             n => t.scratch.set(n - 1),
         }
-    }
-}
-
-/// The edges between suspects, recorded by [`Subgraph::scan_suspects`]:
-/// suspect `i`'s targets are `targets[starts[i]..starts[i + 1]]`.
-#[derive(Default)]
-struct SuspectEdges {
-    targets: Vec<NonNull<Header>>,
-    starts: Vec<usize>,
-    /// Indices of suspects found alive whose targets are still to be seen.
-    stack: Vec<u32>,
-}
-
-impl SuspectEdges {
-    fn clear(&mut self) {
-        self.targets.clear();
-        self.starts.clear();
-        self.stack.clear();
-    }
-}
-
-/// Receives the edges of suspects (nodes not `ALIVE`) in
-/// [`Subgraph::scan_suspects`]: each edge to another suspect subtracts one
-/// from its count, and is recorded.
-struct SuspectSink<'a> {
-    targets: &'a mut Vec<NonNull<Header>>,
-}
-
-impl EdgeSink for SuspectSink<'_> {
-    #[inline]
-    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
-        // SAFETY: as in `MarkSink::edge`.
-        let t = unsafe { target.as_ref() };
-        if t.state.get() & (VISITED | ALIVE) == VISITED {
-            if self.targets.len() == self.targets.capacity() {
-                // (Out of line, as in `MarkSink::edge`.)
-                return self.edge_growing(target);
-            }
-            // (Saturating for the same reason as in `MarkSink::edge`.)
-            t.scratch.set(t.scratch.get().saturating_sub(1));
-            // SAFETY: room tested above.
-            unsafe { push_with_room(self.targets, target) };
-        }
-    }
-}
-
-impl SuspectSink<'_> {
-    /// [`edge`](EdgeSink::edge) when the edge list is full: grows it first.
-    #[cold]
-    #[inline(never)]
-    fn edge_growing(&mut self, target: NonNull<Header>) {
-        self.targets.reserve(1);
-        self.edge(target, "");
-    }
-}
-
-/// Receives edges while scanning: what a live node reaches is alive.
-struct ScanSink<'a> {
-    work: &'a mut Vec<NonNull<Header>>,
-    /// Nodes not known to be alive yet.
-    unreached: &'a mut usize,
-}
-
-impl EdgeSink for ScanSink<'_> {
-    #[inline]
-    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
-        // SAFETY: as in `MarkSink::edge`.
-        let t = unsafe { target.as_ref() };
-        if t.state.get() & (VISITED | ALIVE) == VISITED {
-            if self.work.len() == self.work.capacity() {
-                // (Out of line, as in `MarkSink::edge`.)
-                return self.edge_growing(target);
-            }
-            t.set(ALIVE);
-            *self.unreached -= 1;
-            // SAFETY: room tested above.
-            unsafe { push_with_room(self.work, target) };
-        }
-    }
-}
-
-impl ScanSink<'_> {
-    /// [`edge`](EdgeSink::edge) when the work list is full: grows it first.
-    #[cold]
-    #[inline(never)]
-    fn edge_growing(&mut self, target: NonNull<Header>) {
-        self.work.reserve(1);
-        self.edge(target, "");
     }
 }
 
