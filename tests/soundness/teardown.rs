@@ -1,0 +1,215 @@
+//! Thread-local teardown, and `Gc::new_cyclic` whose closure panics.
+
+use super::*;
+
+// ===========================================================================
+// thread-local teardown
+// ===========================================================================
+
+struct TNode {
+    weight: usize,
+    counter: Arc<AtomicUsize>,
+    events: Arc<Mutex<Vec<&'static str>>>,
+    next: RefCell<Option<Gc<TNode>>>,
+}
+
+// SAFETY: reports `next` once.
+unsafe impl Trace for TNode {
+    fn trace(&self, t: &mut Tracer<'_>) {
+        t.field("next", &self.next);
+    }
+}
+
+impl Drop for TNode {
+    fn drop(&mut self) {
+        // No thread-locals here: this may run during thread teardown.
+        self.counter.fetch_add(1, SeqCst);
+        if self.weight == 0 {
+            self.events.lock().unwrap().push("cycle member dropped");
+        }
+    }
+}
+
+fn tnode(
+    weight: usize,
+    counter: &Arc<AtomicUsize>,
+    events: &Arc<Mutex<Vec<&'static str>>>,
+) -> Gc<TNode> {
+    Gc::new(TNode {
+        weight,
+        counter: counter.clone(),
+        events: events.clone(),
+        next: RefCell::new(None),
+    })
+}
+
+fn tcycle(counter: &Arc<AtomicUsize>, events: &Arc<Mutex<Vec<&'static str>>>) {
+    let a = tnode(0, counter, events);
+    let b = tnode(0, counter, events);
+    *a.next.borrow_mut() = Some(b.clone());
+    *b.next.borrow_mut() = Some(a.clone());
+}
+
+/// A thread leaves a garbage cycle behind and exits without collecting: the
+/// final collection at thread exit runs its `Drop` impls.
+#[test]
+fn thread_exit_collects_garbage_cycles() {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (c, e) = (counter.clone(), events.clone());
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            tcycle(&c, &e);
+        }
+        assert_eq!(object_count(), 6);
+        assert_eq!(c.load(SeqCst), 0);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(counter.load(SeqCst), 6);
+}
+
+/// Holds `Gc`s in a *user* thread-local that is registered before rcycle's
+/// heap exists on the thread, so (thread-local destructors run in reverse
+/// order of registration on this platform) it is destroyed after rcycle's
+/// own thread-exit collection. Its `Drop` reads, clones, creates and drops
+/// `Gc`s and calls `collect()`. Both destruction orders are accepted; the
+/// numbers must match the order that happened.
+#[test]
+fn gc_in_user_thread_local_destroyed_after_rcycle_teardown() {
+    struct Holder {
+        others: Vec<Gc<TNode>>,
+        counter: Arc<AtomicUsize>,
+        events: Arc<Mutex<Vec<&'static str>>>,
+        observed_weight: Arc<AtomicUsize>,
+        nested_freed: Arc<AtomicUsize>,
+    }
+    // SAFETY: reports each of `others` once.
+    unsafe impl Trace for Holder {
+        fn trace(&self, t: &mut Tracer<'_>) {
+            t.field("others", &self.others);
+        }
+    }
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            self.events.lock().unwrap().push("holder dropped");
+            let total: usize = self.others.iter().map(|o| o.weight).sum();
+            self.observed_weight.store(total, SeqCst);
+            let extra = self.others[0].clone();
+            assert_eq!(Gc::strong_count(&extra), 2);
+            drop(extra);
+            // Fresh objects after the heap's teardown ran.
+            drop(tnode(5, &self.counter, &self.events));
+            tcycle(&self.counter, &self.events);
+            self.nested_freed.store(collect(), SeqCst);
+            self.counter.fetch_add(100, SeqCst);
+        }
+    }
+    thread_local! {
+        static USER_SLOT: RefCell<Option<Gc<Holder>>> = const { RefCell::new(None) };
+    }
+
+    let counter = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let observed = Arc::new(AtomicUsize::new(0));
+    let nested = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c, e, o, n) = (
+        counter.clone(),
+        events.clone(),
+        observed.clone(),
+        nested.clone(),
+    );
+    std::thread::spawn(move || {
+        // Register USER_SLOT's destructor before rcycle touches this thread.
+        USER_SLOT.with(|s| assert!(s.borrow().is_none()));
+        let holder = Gc::new(Holder {
+            others: vec![tnode(3, &c, &e), tnode(4, &c, &e)],
+            counter: c.clone(),
+            events: e.clone(),
+            observed_weight: o,
+            nested_freed: n,
+        });
+        USER_SLOT.with(|s| *s.borrow_mut() = Some(holder));
+        // Garbage left for the thread-exit collection.
+        tcycle(&c, &e);
+    })
+    .join()
+    .expect("thread teardown must not crash");
+
+    let events = events.lock().unwrap().clone();
+    println!("teardown order: {events:?}");
+    assert_eq!(observed.load(SeqCst), 7);
+    // holder 100 + others 2 + temporary 1 + cycle made in Drop 2 + leftover cycle 2
+    assert_eq!(counter.load(SeqCst), 107);
+    let holder_at = events.iter().position(|e| *e == "holder dropped").unwrap();
+    if holder_at == 2 {
+        // rcycle's teardown collected the leftover cycle first; the nested
+        // collect() then found only the cycle made inside Drop.
+        assert_eq!(nested.load(SeqCst), 2, "{events:?}");
+    } else {
+        // The user thread-local went first: its collect() found both cycles.
+        assert_eq!(holder_at, 0, "{events:?}");
+        assert_eq!(nested.load(SeqCst), 4, "{events:?}");
+    }
+    assert_eq!(events.len(), 5);
+}
+
+// ===========================================================================
+// Gc::new_cyclic whose closure panics
+// ===========================================================================
+
+#[test]
+fn new_cyclic_panicking_closure() {
+    let base = baseline();
+    fn upgrade_parent(n: &Node) {
+        let up = n.weak.borrow().upgrade().is_some();
+        log(format!(
+            "{} upgrade parent: {}",
+            n.name,
+            if up { "some" } else { "none" }
+        ));
+    }
+    let msg = expect_panic(|| {
+        Gc::new_cyclic(|w: &WeakGc<Node>| -> Node {
+            assert!(w.upgrade().is_none());
+            assert_eq!(w.strong_count(), 0);
+            WEAK_STASH.with(|s| s.borrow_mut().push(w.clone()));
+            // A child with a weak handle to the object being built, dropped
+            // while unwinding.
+            let child = node("child", upgrade_parent);
+            *child.weak.borrow_mut() = w.clone();
+            let _child = child;
+            panic!("cyclic boom");
+        })
+    });
+    assert_eq!(msg, "cyclic boom");
+    assert_eq!(take_log(), ["drop child", "child upgrade parent: none"]);
+    let w = WEAK_STASH.with(|s| s.borrow_mut().pop().unwrap());
+    assert!(w.upgrade().is_none());
+    assert_eq!((w.strong_count(), w.weak_count()), (0, 0));
+    // Only the never-initialized object, held by the stashed weak handle.
+    assert_eq!(object_count(), base + 1);
+    assert_eq!(collect(), 0);
+    drop(w);
+    assert_eq!(object_count(), base);
+    assert_eq!(take_log(), Vec::<String>::new());
+
+    // Without a stashed weak handle nothing at all is left.
+    let msg =
+        expect_panic(|| Gc::new_cyclic(|_w: &WeakGc<Node>| -> Node { panic!("cyclic boom 2") }));
+    assert_eq!(msg, "cyclic boom 2");
+    assert_eq!(object_count(), base);
+
+    // And a successful one still works afterwards.
+    let ok = Gc::new_cyclic(|w: &WeakGc<Node>| Node {
+        name: "ok",
+        next: RefCell::new(None),
+        extra: RefCell::new(Vec::new()),
+        weak: RefCell::new(w.clone()),
+        on_drop: noop,
+    });
+    assert!(Gc::ptr_eq(&ok.weak.borrow().upgrade().unwrap(), &ok));
+    drop(ok);
+    assert_eq!(take_log(), ["drop ok"]);
+    assert_eq!(object_count(), base);
+}
