@@ -6,10 +6,10 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
-use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, VALUE_DROPPED};
+use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, MUT_BORROWED, VALUE_DROPPED};
 use crate::heap::heap;
 use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
@@ -45,9 +45,26 @@ use crate::weak::WeakGc;
 /// drop((a, b));
 /// assert_eq!(collect(), 2); // the cycle is gone
 /// ```
+///
+/// # Variance
+///
+/// Unlike `Rc<T>`, `Gc<T>` is *invariant* in `T`: a `Gc<&'static str>` is
+/// not a `Gc<&'a str>`. Every object is on a heap that can hand out handles
+/// to it by type ([`objects`](crate::objects())), typed as it was made; a
+/// handle that forgot part of a lifetime could write a shorter-lived value
+/// through [`Gc::get_mut`] that such a handle would then read after it is
+/// gone.
+///
+/// ```compile_fail
+/// fn shorten<'a>(g: rcycle::Gc<&'static str>) -> rcycle::Gc<&'a str> {
+///     g // error: lifetime may not live long enough
+/// }
+/// ```
 pub struct Gc<T: ?Sized> {
     ptr: NonNull<GcBox<T>>,
     _owns: PhantomData<GcBox<T>>,
+    /// Invariance in `T` (see the type's docs).
+    _invariant: PhantomData<*mut T>,
 }
 
 #[cold]
@@ -84,10 +101,8 @@ impl<T: Trace + 'static> Gc<T> {
         let h = unsafe { header.as_ref() };
         h.strong.set(1);
         h.clear(VALUE_DROPPED);
-        let gc = Gc {
-            ptr: boxed,
-            _owns: PhantomData,
-        };
+        // SAFETY: the object was just made with one strong count, ours.
+        let gc = unsafe { Gc::from_box(boxed) };
         heap.after_alloc();
         gc
     }
@@ -133,10 +148,8 @@ impl<T: Trace + 'static> Gc<T> {
         h.strong.set(1);
         h.clear(VALUE_DROPPED);
         drop(weak);
-        let gc = Gc {
-            ptr: boxed,
-            _owns: PhantomData,
-        };
+        // SAFETY: as in `new`.
+        let gc = unsafe { Gc::from_box(boxed) };
         heap().after_alloc();
         gc
     }
@@ -196,6 +209,7 @@ impl<T: ?Sized> Gc<T> {
         Gc {
             ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -283,23 +297,44 @@ impl<T: ?Sized> Gc<T> {
         unsafe { &raw const (*this.ptr.as_ptr()).value }
     }
 
-    /// A mutable reference to the value if no other `Gc` or `WeakGc` handle
-    /// to it exists.
+    /// Exclusive access to the value if no other `Gc` or `WeakGc` handle to
+    /// it exists, like [`Rc::get_mut`](std::rc::Rc::get_mut); `None`
+    /// otherwise (and while the value is being dropped or collected).
+    ///
+    /// The value is lent out through a [`GcMut`] guard, which dereferences to
+    /// `&mut T`. While the guard lives, the heap keeps its hands off the
+    /// value: the collector treats the object as held from outside and does
+    /// not trace it, reports skip its value, and no handle to it can be made
+    /// ([`WeakGc::upgrade`], [`objects`](crate::objects())). The strong and
+    /// weak counts alone cannot promise that, because the heap itself can
+    /// reach every object.
     ///
     /// ```
-    /// let mut g = rcycle::Gc::new(1);
-    /// *rcycle::Gc::get_mut(&mut g).unwrap() += 1;
-    /// assert_eq!(*g, 2);
+    /// let mut g = rcycle::Gc::new(vec![1]);
+    /// rcycle::Gc::get_mut(&mut g).unwrap().push(2); // methods through the guard
+    /// assert_eq!(*g, [1, 2]);
+    /// *rcycle::Gc::get_mut(&mut g).unwrap() = vec![3, 4]; // assignment
+    /// assert_eq!(*g, [3, 4]);
     /// let g2 = g.clone();
     /// assert!(rcycle::Gc::get_mut(&mut g).is_none());
     /// # drop(g2);
     /// ```
-    pub fn get_mut(this: &mut Self) -> Option<&mut T> {
+    ///
+    /// Where a function wants a `&mut T`, reborrow through the guard:
+    ///
+    /// ```
+    /// fn fill(v: &mut Vec<u8>) { v.extend([1, 2, 3]) }
+    /// let mut g = rcycle::Gc::new(Vec::new());
+    /// fill(&mut rcycle::Gc::get_mut(&mut g).unwrap());
+    /// assert_eq!(g.len(), 3);
+    /// ```
+    pub fn get_mut(this: &mut Self) -> Option<GcMut<'_, T>> {
         let h = this.header();
         if h.strong.get() == 1 && h.weak.get() == 1 && h.value_alive() && !h.has(COLLECTING) {
-            // SAFETY: this is the only handle of any kind, so no other
-            // reference to the value can exist; the value is intact.
-            Some(unsafe { &mut (*this.ptr.as_ptr()).value })
+            // From here until the guard drops, the value is the guard's
+            // alone (see `GcMut`).
+            h.set(MUT_BORROWED);
+            Some(GcMut { gc: this })
         } else {
             None
         }
@@ -312,7 +347,7 @@ impl<T: ?Sized> Gc<T> {
     #[doc(hidden)]
     pub unsafe fn __unsize<U: ?Sized>(
         this: Self,
-        f: impl FnOnce(*const GcBox<T>) -> *const GcBox<U>,
+        f: impl FnOnce(*mut GcBox<T>) -> *mut GcBox<U>,
     ) -> Gc<U> {
         let this = ManuallyDrop::new(this);
         let raw = f(this.ptr.as_ptr());
@@ -320,11 +355,84 @@ impl<T: ?Sized> Gc<T> {
             ptr::addr_eq(raw, this.ptr.as_ptr()),
             "coerce_gc: not a coercion"
         );
-        Gc {
-            // SAFETY: same (non-null) address as `this.ptr`.
-            ptr: unsafe { NonNull::new_unchecked(raw.cast_mut()) },
-            _owns: PhantomData,
-        }
+        // SAFETY: same (non-null) address as `this.ptr`, the same object;
+        // the strong count of `this` (not dropped) moves to the new handle.
+        unsafe { Gc::from_box(NonNull::new_unchecked(raw)) }
+    }
+}
+
+/// Exclusive access to the value of a [`Gc`] that has no other handle: what
+/// [`Gc::get_mut`] returns. Dereferences to `&mut T`.
+///
+/// # Invariants
+///
+/// While a `GcMut` lives, its object has `MUT_BORROWED` set, and the guard
+/// holds the exclusive borrow of the object's only handle (strong count 1,
+/// no `WeakGc`, checked by `get_mut`). No other reference to the value can
+/// exist or be made meanwhile:
+/// * user code has no other handle, and cannot make one: `clone` and
+///   `downgrade` need the borrowed handle, `WeakGc::upgrade` and
+///   [`objects`](crate::objects()) refuse a `MUT_BORROWED` object;
+/// * the heap does not read the value: the collector does not trace it
+///   (the object counts as held from outside, so it is never garbage, and
+///   whatever it points to stays alive), and reports neither measure nor
+///   trace it, nor pin it with a strong count;
+/// * its value is dropped only when the strong count reaches zero (which
+///   needs the borrowed handle) or by the collector (which never frees it).
+///
+/// Dropping the guard clears the flag. Leaking it (`mem::forget`) leaves the
+/// flag set: the object is then never traced or measured again (a possible
+/// leak of what it points to, never unsoundness).
+///
+/// ```
+/// use rcycle::{Gc, GcMut};
+/// let mut g = Gc::new(String::from("a"));
+/// {
+///     let mut s: GcMut<'_, String> = Gc::get_mut(&mut g).unwrap();
+///     s.push('b');
+///     assert!(rcycle::objects::<String>().is_empty()); // lent out
+/// }
+/// assert_eq!(*g, "ab");
+/// assert_eq!(rcycle::objects::<String>().len(), 1);
+/// ```
+pub struct GcMut<'a, T: ?Sized> {
+    gc: &'a mut Gc<T>,
+}
+
+impl<T: ?Sized> Deref for GcMut<'_, T> {
+    type Target = T;
+
+    /// The value.
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the value is intact and lent to this guard (type
+        // invariants); a shared borrow of the guard gives a shared borrow.
+        unsafe { &(*self.gc.ptr.as_ptr()).value }
+    }
+}
+
+impl<T: ?Sized> DerefMut for GcMut<'_, T> {
+    /// The value, mutably.
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the value is intact and no other reference to it exists
+        // or can be made while the guard lives (type invariants); the
+        // header is a separate field, so the heap's reads of it do not alias.
+        unsafe { &mut (*self.gc.ptr.as_ptr()).value }
+    }
+}
+
+impl<T: ?Sized> Drop for GcMut<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // The value may be read by the heap and new handles again.
+        self.gc.header().clear(MUT_BORROWED);
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for GcMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -348,13 +456,24 @@ impl<T: ?Sized> Gc<T> {
 /// use rcycle::{coerce_gc, Gc};
 /// let nope: Gc<String> = coerce_gc!(Gc::new(1u64) => String);
 /// ```
+///
+/// Nor does a coercion that would shorten a lifetime on the way (`Gc` is
+/// invariant, see [its docs](Gc#variance)):
+///
+/// ```compile_fail
+/// use rcycle::{coerce_gc, Gc};
+/// fn shorten<'a>(g: Gc<[&'static str; 1]>) -> Gc<[&'a str]> {
+///     coerce_gc!(g => [&'a str])
+/// }
+/// ```
 #[macro_export]
 macro_rules! coerce_gc {
     ($gc:expr => $target:ty) => {{
         let gc = $gc;
         // SAFETY: the closure only coerces (no `as` cast), so it returns its
-        // argument unsized.
-        unsafe { $crate::Gc::__unsize(gc, |p| -> *const $crate::__private::GcBox<$target> { p }) }
+        // argument unsized; `*mut` pointers coerce without subtyping, so the
+        // element or field types stay exactly what the object holds.
+        unsafe { $crate::Gc::__unsize(gc, |p| -> *mut $crate::__private::GcBox<$target> { p }) }
     }};
 }
 
@@ -369,10 +488,8 @@ impl<T: ?Sized> Clone for Gc<T> {
     #[inline]
     fn clone(&self) -> Self {
         self.header().inc_strong();
-        Gc {
-            ptr: self.ptr,
-            _owns: PhantomData,
-        }
+        // SAFETY: the count just added moves to the new handle.
+        unsafe { Gc::from_box(self.ptr) }
     }
 }
 
@@ -454,38 +571,60 @@ unsafe fn drop_last_of_dead(header: NonNull<Header>) {
 }
 
 /// A strong handle whose value type is not known. Reports hold one on an
-/// object while they run user code on its value (a map key's `Debug`, which
-/// is safe code and may drop handles): the value cannot be dropped meanwhile.
-pub(crate) struct ErasedGc(NonNull<Header>);
+/// object while they run user code on its value (a map key's `Debug`, a
+/// `heap_size` impl: safe code, which may drop handles or collect): the value
+/// cannot be dropped meanwhile, and `get_mut` refuses it.
+///
+/// A collection that runs while the pin is held (started by that user code)
+/// finds the object held from outside, and with it whatever the object
+/// reaches, and takes their candidates out of the buffer; releasing the pin
+/// then buffers the object, so that a garbage cycle the pin kept alive is
+/// found by the next collection.
+pub(crate) struct ErasedGc {
+    header: NonNull<Header>,
+    /// The heap's collection count when the pin was taken.
+    collections: u64,
+}
 
 impl ErasedGc {
-    /// A handle to `header` if its value is alive, else `None`.
+    /// A handle to `header` if its value is alive and not lent out by a
+    /// [`GcMut`], else `None`.
     ///
     /// # Safety
     /// `header` is readable (the caller holds a weak or strong count).
     pub(crate) unsafe fn new(header: NonNull<Header>) -> Option<ErasedGc> {
         // SAFETY: readable (caller).
         let h = unsafe { header.as_ref() };
-        if h.strong.get() == 0 || !h.value_alive() {
+        if h.strong.get() == 0 || !h.value_readable() {
             return None;
         }
         // (A member of a garbage set being freed may be pinned too: only the
-        // collector drops its value, and not while a report runs inside it.)
+        // collector drops its value, and not while a report runs inside it.
+        // A value lent out by a `GcMut` is not: no handle to it may be made.)
         h.inc_strong();
-        Some(ErasedGc(header))
+        Some(ErasedGc {
+            header,
+            collections: heap().collections.get(),
+        })
     }
 }
 
 impl Drop for ErasedGc {
     fn drop(&mut self) {
         // SAFETY: `new` took one strong count, readable until given up here.
-        let h = unsafe { self.0.as_ref() };
+        let h = unsafe { self.header.as_ref() };
         let strong = h.strong.get() - 1;
         h.strong.set(strong);
         if strong == 0 {
             // User code dropped every other handle meanwhile.
             // SAFETY: the last strong count was just released.
-            unsafe { drop_last(self.0) };
+            unsafe { drop_last(self.header) };
+        } else if h.state.get() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0
+            && heap().collections.get() != self.collections
+        {
+            // A collection ran while the pin held the object (see the type's
+            // docs): a candidate again, without starting a collection here.
+            heap().rebuffer([self.header]);
         }
         // Otherwise the count is back where it was (or a drop by user code
         // already buffered the object): not buffering here keeps a report

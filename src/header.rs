@@ -6,7 +6,7 @@
 //!        +--------+--------+--------+--------+---------------- - -
 //!        | strong |  weak  | scratch| state  | value: T ...
 //!        +--------+--------+--------+--------+---------------- - -
-//!                                    state = type index (24 bits) | flags (8 bits)
+//!                                    state = type index (23 bits) | flags (9 bits)
 //! ```
 //!
 //! There is no per-object type pointer and no per-object list link: the heap
@@ -44,6 +44,12 @@ use crate::trace::{Trace, Tracer};
 ///   never set together). [`ALIVE`] and [`UNTRACEABLE`] are only set along
 ///   with `VISITED`.
 /// * A `BUFFERED` object is never freed: it leaves the buffer first.
+/// * [`MUT_BORROWED`] is set while a [`GcMut`](crate::GcMut) lends the value
+///   out mutably (and stays set if that guard is leaked). While it is set,
+///   nothing but the guard's owner may read the value: the collector does not
+///   trace the object (it is held from outside, and what it points to is
+///   kept alive), reports skip its value, and no handle to it may be made
+///   (`upgrade`, `objects()` and the reporter's pins refuse it).
 /// * A free slot has `state == 0` (type index 0 is never used for objects).
 #[repr(C)]
 pub(crate) struct Header {
@@ -75,8 +81,11 @@ pub(crate) const ALIVE: u32 = 1 << 6;
 /// Part of the object's value could not be traced in the running collection
 /// (only while `VISITED`).
 pub(crate) const UNTRACEABLE: u32 = 1 << 7;
-/// Bits 0..8 are flags; the type index lives above them.
-const FLAG_BITS: u32 = 8;
+/// A [`GcMut`](crate::GcMut) lends the value out mutably: nobody else may
+/// read it (see the invariants of [`Header`]).
+pub(crate) const MUT_BORROWED: u32 = 1 << 8;
+/// Bits 0..9 are flags; the type index lives above them.
+pub(crate) const FLAG_BITS: u32 = 9;
 const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
 /// The largest type index that fits beside the flags.
 pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;
@@ -126,6 +135,14 @@ impl Header {
     #[inline(always)]
     pub fn value_alive(&self) -> bool {
         !self.has(VALUE_DROPPED)
+    }
+
+    /// Whether the heap itself (the collector, a report, a new handle) may
+    /// read the value right now: it is alive and not lent out mutably by a
+    /// [`GcMut`](crate::GcMut).
+    #[inline(always)]
+    pub fn value_readable(&self) -> bool {
+        !self.has(VALUE_DROPPED | MUT_BORROWED)
     }
 
     #[inline(always)]

@@ -60,7 +60,7 @@ mod stats;
 mod trace;
 mod weak;
 
-pub use crate::gc::Gc;
+pub use crate::gc::{Gc, GcMut};
 #[cfg(unix)]
 pub use crate::report::install_report_signal;
 pub use crate::report::{

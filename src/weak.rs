@@ -38,6 +38,8 @@ pub struct WeakGc<T: ?Sized> {
     /// The object, or the address `usize::MAX` for [`WeakGc::new`].
     ptr: NonNull<GcBox<T>>,
     _marker: PhantomData<GcBox<T>>,
+    /// Invariance in `T`, as for [`Gc`] (see [its docs](Gc#variance)).
+    _invariant: PhantomData<*mut T>,
 }
 
 impl<T> WeakGc<T> {
@@ -53,6 +55,7 @@ impl<T> WeakGc<T> {
             // SAFETY: `usize::MAX` is not null.
             ptr: unsafe { NonNull::new_unchecked(ptr::without_provenance_mut(usize::MAX)) },
             _marker: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }
@@ -75,6 +78,7 @@ impl<T: ?Sized> WeakGc<T> {
         WeakGc {
             ptr,
             _marker: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -90,10 +94,12 @@ impl<T: ?Sized> WeakGc<T> {
         }
     }
 
-    /// Whether the value can still be reached.
+    /// Whether the value can still be reached: alive, not being collected,
+    /// and not lent out by a [`GcMut`](crate::GcMut) (no handle may be made
+    /// then).
     fn live_header(&self) -> Option<&Header> {
         self.header()
-            .filter(|h| h.strong.get() > 0 && h.value_alive() && !h.has(COLLECTING))
+            .filter(|h| h.strong.get() > 0 && h.value_readable() && !h.has(COLLECTING))
     }
 
     /// A strong handle, if the value is still alive.

@@ -48,3 +48,48 @@ fn objects_are_grouped_by_the_line_that_made_them() {
         "freed objects leave"
     );
 }
+
+/// A cycle member whose `heap_size` collects (safe code may): the first one
+/// measured collects, pinned by the report, so its own cycle survives and
+/// the other cycles go before the report reaches them (issue 19, section 2).
+#[test]
+fn a_heap_size_impl_that_collects_during_the_site_report() {
+    use std::cell::{Cell, RefCell};
+    thread_local! {
+        static MEASURED: Cell<usize> = const { Cell::new(0) };
+    }
+    struct Collects {
+        next: RefCell<Option<Gc<Collects>>>,
+    }
+    // SAFETY: reports `next` once.
+    unsafe impl Trace for Collects {
+        fn trace(&self, t: &mut rcycle::Tracer<'_>) {
+            t.field("next", &self.next);
+        }
+        fn heap_size(&self) -> usize {
+            if MEASURED.replace(MEASURED.get() + 1) == 0 {
+                collect();
+            }
+            0
+        }
+    }
+    collect();
+    let base = rcycle::object_count();
+    for _ in 0..3 {
+        let a = Gc::new(Collects { next: RefCell::new(None) });
+        let b = Gc::new(Collects { next: RefCell::new(Some(a.clone())) });
+        *a.next.borrow_mut() = Some(b);
+    }
+    let report = live_report_by_site();
+    assert_eq!(MEASURED.get(), 2, "the first one measured, then its partner");
+    let counted: usize = report
+        .rows()
+        .iter()
+        .filter(|r| r.site.starts_with("tests/report_sites.rs:"))
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(counted, 2);
+    assert_eq!(rcycle::object_count(), base + 2);
+    assert_eq!(collect(), 2);
+    assert_eq!(rcycle::object_count(), base);
+}

@@ -1,20 +1,23 @@
 //! Reports run user code: a map key's `Debug` impl (safe code) formats the
-//! labels. These probes make that code drop handles in the middle of a
-//! report — the last handle of a large object enumerated later, and the last
-//! handle of the very object being traced — and check that the reports stay
-//! sound (ASan and Miri run this file too) and that the heap is consistent
-//! afterwards.
+//! labels, and `Trace::heap_size` (safe code too) measures each value. These
+//! probes make that code drop handles or collect in the middle of a report —
+//! the last handle of a large object enumerated later, the last handle of the
+//! very object being traced, a whole garbage cycle freed — and check that the
+//! reports stay sound (ASan and Miri run this file too), that they report
+//! exactly what they read, and that the heap is consistent afterwards.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
-use rcycle::{collect, object_count, Gc, HeapGraph, Trace};
+use rcycle::{collect, object_count, Gc, HeapGraph, Snapshot, Trace, Tracer};
 
 thread_local! {
     /// Handles a key's `Debug` drops when it runs.
     static VICTIMS: RefCell<Vec<Gc<Holder>>> = const { RefCell::new(Vec::new()) };
     static DEBUG_CALLS: RefCell<usize> = const { RefCell::new(0) };
+    /// Handles a `Big`'s `heap_size` drops.
+    static BIG_VICTIMS: RefCell<Vec<Gc<Big>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A map key whose `Debug` drops every handle in `VICTIMS`.
@@ -122,5 +125,151 @@ fn a_debug_impl_dropping_handles_during_a_dry_run_and_why_alive() {
     assert!(chain.to_string().ends_with(".map[0] -> u64"), "{chain}");
     drop((survivor, inner));
     assert_eq!(collect(), 3);
+    assert_eq!(object_count(), base);
+}
+
+// ---------------------------------------------------------------------------
+// `heap_size` impls that collect or drop handles (issue 19, section 2)
+// ---------------------------------------------------------------------------
+
+thread_local! {
+    /// Ids of the `Big` objects whose `heap_size` ran, in order.
+    static MEASURED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// What the next `Big::heap_size` does (once).
+    static MEDDLE: RefCell<Meddle> = const { RefCell::new(Meddle::Nothing) };
+}
+
+#[derive(Clone, Copy)]
+enum Meddle {
+    Nothing,
+    /// `collect()`.
+    Collect,
+    /// Drop every handle in `BIG_VICTIMS`.
+    DropVictims,
+}
+
+/// A large object that records when it is measured, and whose first
+/// measurement may meddle with the heap.
+struct Big {
+    id: u32,
+    data: [u64; 64],
+    next: RefCell<Option<Gc<Big>>>,
+}
+
+// SAFETY: reports `next` once.
+unsafe impl Trace for Big {
+    fn trace(&self, t: &mut Tracer<'_>) {
+        t.field("next", &self.next);
+    }
+    fn heap_size(&self) -> usize {
+        assert_eq!(self.data[63], u64::from(self.id), "read intact");
+        MEASURED.with(|m| m.borrow_mut().push(self.id));
+        match MEDDLE.with(|m| std::mem::replace(&mut *m.borrow_mut(), Meddle::Nothing)) {
+            Meddle::Nothing => {}
+            Meddle::Collect => {
+                collect();
+            }
+            Meddle::DropVictims => {
+                drop(BIG_VICTIMS.with(|v| std::mem::take(&mut *v.borrow_mut())));
+            }
+        }
+        0
+    }
+}
+
+fn big(id: u32, next: Option<Gc<Big>>) -> Gc<Big> {
+    Gc::new(Big {
+        id,
+        data: [u64::from(id); 64],
+        next: RefCell::new(next),
+    })
+}
+
+/// `cycles` garbage 2-cycles of `Big`s.
+fn big_garbage(cycles: u32) {
+    for i in 0..cycles {
+        let a = big(2 * i, None);
+        let b = big(2 * i + 1, Some(a.clone()));
+        *a.next.borrow_mut() = Some(b);
+    }
+}
+
+/// The number of `Big`s in a set of report rows.
+fn big_count(rows: &[rcycle::ReportRow]) -> usize {
+    rows.iter()
+        .filter(|r| r.kind.ends_with("::Big"))
+        .map(|r| r.count)
+        .sum()
+}
+
+/// Three garbage 2-cycles of `Big`s; the first one measured collects. It is
+/// pinned by the report, so its own cycle survives that collection and the
+/// two others go. `report` returns how many `Big`s it reported: exactly the
+/// two it measured (the first, then its partner), none of the freed ones.
+fn collect_while_measuring(report: impl FnOnce() -> usize) {
+    collect();
+    let base = object_count();
+    big_garbage(3);
+    assert_eq!(object_count(), base + 6);
+    MEASURED.with(|m| m.borrow_mut().clear());
+    MEDDLE.with(|m| *m.borrow_mut() = Meddle::Collect);
+    let reported = report();
+    let measured = MEASURED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    assert_eq!(measured.len(), 2, "{measured:?}");
+    assert_eq!(measured[0] / 2, measured[1] / 2, "one cycle: {measured:?}");
+    assert_eq!(reported, 2);
+    assert_eq!(object_count(), base + 2, "the first one's cycle survived");
+    assert_eq!(collect(), 2);
+    assert_eq!(object_count(), base);
+}
+
+#[test]
+fn a_heap_size_impl_that_collects_during_live_report() {
+    collect_while_measuring(|| big_count(rcycle::live_report().rows()));
+}
+
+#[test]
+fn a_heap_size_impl_that_collects_during_most_common_types() {
+    collect_while_measuring(|| {
+        rcycle::most_common_types(usize::MAX)
+            .iter()
+            .filter(|(kind, _)| kind.ends_with("::Big"))
+            .map(|(_, n)| n)
+            .sum()
+    });
+}
+
+#[test]
+fn a_heap_size_impl_that_collects_during_a_snapshot() {
+    collect_while_measuring(|| big_count(Snapshot::take().rows()));
+    // A snapshot compared with now: `changes` measures the objects again.
+    let snap = Snapshot::take();
+    collect_while_measuring(|| {
+        snap.changes()
+            .rows()
+            .iter()
+            .filter(|r| r.kind.ends_with("::Big"))
+            .map(|r| r.count)
+            .sum()
+    });
+    collect_while_measuring(|| big_count(snap.new_objects_report().rows()));
+}
+
+/// `heap_size` dropping the last handles of objects listed after it: they
+/// are skipped, never read; the one being measured is pinned until its
+/// measurement ends, then freed.
+#[test]
+fn a_heap_size_impl_that_drops_handles_during_live_report() {
+    collect();
+    let base = object_count();
+    let victims: Vec<Gc<Big>> = (0..5).map(|i| big(i, None)).collect();
+    BIG_VICTIMS.with(|v| *v.borrow_mut() = victims);
+    assert_eq!(object_count(), base + 5);
+    MEASURED.with(|m| m.borrow_mut().clear());
+    MEDDLE.with(|m| *m.borrow_mut() = Meddle::DropVictims);
+    let report = rcycle::live_report();
+    let measured = MEASURED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    assert_eq!(measured.len(), 1, "{measured:?}");
+    assert_eq!(big_count(report.rows()), 1);
     assert_eq!(object_count(), base);
 }

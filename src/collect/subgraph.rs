@@ -26,7 +26,9 @@ use std::ptr::NonNull;
 
 use super::edge_queue::{EdgeQueue, ProbeSink, QueuedSink, PROBES, WINDOW};
 use super::prefetch::{prefetch_ahead, Part};
-use crate::header::{Header, ACYCLIC, ALIVE, UNTRACEABLE, VALUE_DROPPED, VISITED};
+use crate::header::{
+    Header, ACYCLIC, ALIVE, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED,
+};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
@@ -297,8 +299,11 @@ impl Drop for Subgraph {
 fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
     // SAFETY: nodes are allocated.
     let h = unsafe { header.as_ref() };
-    if h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
-        return true;
+    let state = h.state.get();
+    if state & (VALUE_DROPPED | ACYCLIC | MUT_BORROWED) != 0 {
+        // Nothing to trace (no value, or one that cannot own a handle), or
+        // a value nobody else may read.
+        return state & (VALUE_DROPPED | ACYCLIC) != 0 || lent_out(h);
     }
     let trace = heap.type_of(h).info.trace;
     let mut tracer = Tracer::new(sink, None);
@@ -310,6 +315,17 @@ fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> 
         h.set(UNTRACEABLE);
     }
     complete
+}
+
+/// [`trace_node`] for a node whose value is lent out by a `GcMut`: nobody
+/// else may read it, so the node is `UNTRACEABLE` (held from outside), and
+/// what it points to looks held from outside too: nothing it reaches is
+/// freed. Returns `false` (not fully traced).
+#[cold]
+#[inline(never)]
+fn lent_out(h: &Header) -> bool {
+    h.set(UNTRACEABLE);
+    false
 }
 
 /// Receives edges while marking: subtracts one from the target's trial count.

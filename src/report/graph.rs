@@ -196,10 +196,12 @@ impl HeapGraph {
             // Minus our hold, and the implicit weak while the value is there.
             let weak = (h.weak.get() as usize).saturating_sub(1 + usize::from(strong > 0));
             let mut size = entry.info.alloc_size;
-            let mut untraceable = false;
             // SAFETY: readable (see above).
             let pin = unsafe { ErasedGc::new(header) };
-            let dead = pin.is_none();
+            let dead = !h.value_alive();
+            // A value lent out by a `GcMut` may not be read: its edges are
+            // unknown, like those of a mutably borrowed `RefCell`.
+            let mut untraceable = !dead && pin.is_none();
             if pin.is_some() {
                 // SAFETY: the value is intact and pinned.
                 size += unsafe { (entry.info.heap_size)(header) };

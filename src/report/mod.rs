@@ -287,36 +287,34 @@ pub fn live_report() -> LiveReport {
 /// Partitions the live objects for which `keep(address, type index)` holds
 /// by type: the rows of a [`LiveReport`], largest first. Objects whose
 /// value is being dropped right now (no handle left) are not counted; dead
-/// boxes get rows of their own.
+/// boxes get rows of their own; an object whose value is lent out by a
+/// [`GcMut`](crate::GcMut) is counted with its own size only.
 pub(crate) fn partition(mut keep: impl FnMut(usize, u32) -> bool) -> Vec<ReportRow> {
     let heap = heap();
-    let types = heap.type_count();
-    let mut live = vec![(0usize, 0usize); types + 1];
-    let mut dead = vec![(0usize, 0usize); types + 1];
-    for header in heap.all_objects() {
-        // SAFETY: enumerated objects are allocated and readable.
-        let h = unsafe { header.as_ref() };
-        if h.strong.get() == 0 {
-            continue; // being dropped right now
-        }
-        let index = h.type_index();
-        if !keep(header.as_ptr() as usize, index) {
-            continue;
-        }
-        let info = heap.type_entry(index).info;
-        if h.value_alive() {
-            // SAFETY: the value is intact; only `heap_size` (user code that
-            // must not drop values) runs.
-            let owned = unsafe { (info.heap_size)(header) };
-            let slot = &mut live[index as usize];
+    let mut live = Vec::new();
+    let mut dead = Vec::new();
+    walk_measured(
+        heap,
+        |header, index| keep(header.as_ptr() as usize, index),
+        |_, index, info, value| {
+            let (table, owned) = match value {
+                Value::Measured(owned) => (&mut live, owned),
+                Value::LentOut => (&mut live, 0),
+                Value::Dead => (&mut dead, 0),
+            };
+            if table.len() <= index as usize {
+                table.resize(index as usize + 1, (0usize, 0usize));
+            }
+            let slot = &mut table[index as usize];
             slot.0 += 1;
             slot.1 += info.alloc_size + owned;
-        } else {
-            let slot = &mut dead[index as usize];
-            slot.0 += 1;
-            slot.1 += info.alloc_size;
-        }
-    }
+        },
+    );
+    // (Types registered by `heap_size` code during the walk have no objects
+    // in it: the tables only grow as far as the objects seen.)
+    let types = heap.type_count();
+    live.resize(types + 1, (0, 0));
+    dead.resize(types + 1, (0, 0));
     let mut rows = Vec::new();
     for index in 1..=types {
         let name = (heap.type_entry(index as u32).info.type_name)();
@@ -340,6 +338,65 @@ pub(crate) fn partition(mut keep: impl FnMut(usize, u32) -> bool) -> Vec<ReportR
     rows
 }
 
+/// What a walk over the heap ([`walk_measured`]) found of an object's value.
+pub(crate) enum Value {
+    /// The value is intact; its [`heap_size`](crate::Trace::heap_size).
+    Measured(usize),
+    /// The value is lent out by a [`GcMut`](crate::GcMut): nobody else may
+    /// read it, so it is not measured.
+    LentOut,
+    /// A dead box: the value went with a collected cycle.
+    Dead,
+}
+
+/// Visits every object of `heap` that has a strong handle and for which
+/// `keep(object, type index)` holds, with its type and its measured value.
+///
+/// `heap_size` is safe user code and may do anything: drop handles, run
+/// `collect()`, allocate (and so collect for growth). The walk therefore
+/// holds a weak count on every object it listed (each header stays readable
+/// and its memory unused until the walk ends), and a strong one on the
+/// object being measured (its value cannot be dropped under `heap_size`).
+/// An object whose last handle went meanwhile is skipped; objects made
+/// meanwhile are not visited. `keep` and `visit` must not run user code.
+pub(crate) fn walk_measured(
+    heap: &crate::heap::Heap,
+    mut keep: impl FnMut(std::ptr::NonNull<crate::header::Header>, u32) -> bool,
+    mut visit: impl FnMut(
+        std::ptr::NonNull<crate::header::Header>,
+        u32,
+        &'static crate::header::TypeInfo,
+        Value,
+    ),
+) {
+    let headers = heap.all_objects();
+    let _hold = crate::collect::HoldMemory::new(heap, &headers);
+    for &header in &headers {
+        // SAFETY: `_hold` keeps every listed header readable.
+        let h = unsafe { header.as_ref() };
+        if h.strong.get() == 0 {
+            continue; // being dropped right now, or gone since the listing
+        }
+        let index = h.type_index();
+        if !keep(header, index) {
+            continue;
+        }
+        let info = heap.type_entry(index).info;
+        let value = if !h.value_alive() {
+            Value::Dead
+        } else if let Some(_pin) = {
+            // SAFETY: readable (see above).
+            unsafe { crate::gc::ErasedGc::new(header) }
+        } {
+            // SAFETY: the value is intact, and pinned while `heap_size` runs.
+            Value::Measured(unsafe { (info.heap_size)(header) })
+        } else {
+            Value::LentOut
+        };
+        visit(header, index, info, value);
+    }
+}
+
 /// The number of live `T` objects on this thread's heap (objgraph's `count`).
 ///
 /// ```
@@ -354,6 +411,10 @@ pub fn count<T: Trace + 'static>() -> usize {
 /// Weak handles to every live `T` object (objgraph's `by_type`): a query never
 /// keeps its results alive.
 ///
+/// An object whose value is lent out by a [`GcMut`](crate::GcMut) right now
+/// is left out (it still counts in [`count`]): no second handle to it may
+/// exist while the guard lives.
+///
 /// ```
 /// let a = rcycle::Gc::new(7i8);
 /// let found = rcycle::objects::<i8>();
@@ -365,6 +426,8 @@ pub fn count<T: Trace + 'static>() -> usize {
 pub fn objects<T: Trace + 'static>() -> Vec<WeakGc<T>> {
     objects_of::<T>()
         .into_iter()
+        // SAFETY: listed objects are live (no user code ran since).
+        .filter(|header| unsafe { header.as_ref() }.value_readable())
         .map(|header| {
             // SAFETY: a live object of type `T` (same type index): a weak
             // count is added for the handle being made.

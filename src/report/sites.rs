@@ -83,23 +83,25 @@ impl fmt::Display for SiteReport {
 pub fn live_report_by_site() -> SiteReport {
     let heap = heap();
     let mut by_site: std::collections::HashMap<String, (usize, usize)> = Default::default();
-    for header in heap.all_objects() {
-        // SAFETY: enumerated objects are allocated and readable.
-        let h = unsafe { header.as_ref() };
-        if h.strong.get() == 0 || !h.value_alive() {
-            continue;
-        }
-        let info = heap.type_entry(h.type_index()).info;
-        // SAFETY: the value is intact; only `heap_size` runs.
-        let size = info.alloc_size + unsafe { (info.heap_size)(header) };
-        let site = match heap.site_of(header) {
-            Some(l) => format!("{}:{}", l.file(), l.line()),
-            None => "<unknown>".to_string(),
-        };
-        let entry = by_site.entry(site).or_default();
-        entry.0 += 1;
-        entry.1 += size;
-    }
+    super::walk_measured(
+        heap,
+        // Dead boxes are not counted here.
+        // SAFETY: `walk_measured` passes readable headers.
+        |header, _| unsafe { header.as_ref() }.value_alive(),
+        |header, _, info, value| {
+            let owned = match value {
+                super::Value::Measured(owned) => owned,
+                super::Value::LentOut | super::Value::Dead => 0,
+            };
+            let site = match heap.site_of(header) {
+                Some(l) => format!("{}:{}", l.file(), l.line()),
+                None => "<unknown>".to_string(),
+            };
+            let entry = by_site.entry(site).or_default();
+            entry.0 += 1;
+            entry.1 += info.alloc_size + owned;
+        },
+    );
     let mut rows: Vec<SiteRow> = by_site
         .into_iter()
         .map(|(site, (count, size))| SiteRow { site, count, size })

@@ -26,6 +26,7 @@ use rcycle::{candidate_count, coerce_gc, collect, object_count, Gc, Trace, Trace
 
 mod drop_hooks;
 mod finalizers;
+mod get_mut;
 mod handles;
 mod panics;
 mod reentrancy;
