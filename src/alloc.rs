@@ -472,7 +472,10 @@ mod tests {
         let (layout, class) = small();
         let h = slabs.alloc(class, layout);
         // SAFETY: a fresh slot of 24 bytes, room for a header.
-        unsafe { h.as_ptr().write(Header::new_uninit(1 << crate::header::FLAG_BITS)) };
+        unsafe {
+            h.as_ptr()
+                .write(Header::new_uninit(1 << crate::header::FLAG_BITS))
+        };
         h
     }
 

@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
 use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, MUT_BORROWED, VALUE_DROPPED};
-use crate::heap::heap;
+use crate::heap::{heap, Heap};
 use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
 
@@ -591,8 +591,10 @@ impl ErasedGc {
     /// [`GcMut`], else `None`.
     ///
     /// # Safety
-    /// `header` is readable (the caller holds a weak or strong count).
-    pub(crate) unsafe fn new(header: NonNull<Header>) -> Option<ErasedGc> {
+    /// `header` is readable (the caller holds a weak or strong count), and
+    /// an object of `heap`, this thread's heap.
+    #[inline]
+    pub(crate) unsafe fn new(heap: &Heap, header: NonNull<Header>) -> Option<ErasedGc> {
         // SAFETY: readable (caller).
         let h = unsafe { header.as_ref() };
         if h.strong.get() == 0 || !h.value_readable() {
@@ -604,12 +606,13 @@ impl ErasedGc {
         h.inc_strong();
         Some(ErasedGc {
             header,
-            collections: heap().collections.get(),
+            collections: heap.collections.get(),
         })
     }
 }
 
 impl Drop for ErasedGc {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: `new` took one strong count, readable until given up here.
         let h = unsafe { self.header.as_ref() };

@@ -150,6 +150,13 @@ pub unsafe trait Trace {
     /// derived impls need nothing more); containers with a buffer of their
     /// own override it. It is only called when a report is asked for.
     ///
+    /// It is safe code, and reports allow for anything it does: it may drop
+    /// handles, allocate, `collect()` or ask for another report (the report
+    /// holds every object it listed, skips those freed meanwhile, and keeps
+    /// the measured value alive while this runs). It should be quick and
+    /// free of side effects all the same: it runs once per object and per
+    /// report.
+    ///
     /// ```
     /// use rcycle::Trace;
     /// #[derive(Trace)]

@@ -76,12 +76,20 @@ fn a_heap_size_impl_that_collects_during_the_site_report() {
     collect();
     let base = rcycle::object_count();
     for _ in 0..3 {
-        let a = Gc::new(Collects { next: RefCell::new(None) });
-        let b = Gc::new(Collects { next: RefCell::new(Some(a.clone())) });
+        let a = Gc::new(Collects {
+            next: RefCell::new(None),
+        });
+        let b = Gc::new(Collects {
+            next: RefCell::new(Some(a.clone())),
+        });
         *a.next.borrow_mut() = Some(b);
     }
     let report = live_report_by_site();
-    assert_eq!(MEASURED.get(), 2, "the first one measured, then its partner");
+    assert_eq!(
+        MEASURED.get(),
+        2,
+        "the first one measured, then its partner"
+    );
     let counted: usize = report
         .rows()
         .iter()

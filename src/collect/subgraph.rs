@@ -26,9 +26,7 @@ use std::ptr::NonNull;
 
 use super::edge_queue::{EdgeQueue, ProbeSink, QueuedSink, PROBES, WINDOW};
 use super::prefetch::{prefetch_ahead, Part};
-use crate::header::{
-    Header, ACYCLIC, ALIVE, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED,
-};
+use crate::header::{Header, ACYCLIC, ALIVE, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 

@@ -197,7 +197,7 @@ impl HeapGraph {
             let weak = (h.weak.get() as usize).saturating_sub(1 + usize::from(strong > 0));
             let mut size = entry.info.alloc_size;
             // SAFETY: readable (see above).
-            let pin = unsafe { ErasedGc::new(header) };
+            let pin = unsafe { ErasedGc::new(heap, header) };
             let dead = !h.value_alive();
             // A value lent out by a `GcMut` may not be read: its edges are
             // unknown, like those of a mutably borrowed `RefCell`.

@@ -386,7 +386,7 @@ pub(crate) fn walk_measured(
             Value::Dead
         } else if let Some(_pin) = {
             // SAFETY: readable (see above).
-            unsafe { crate::gc::ErasedGc::new(header) }
+            unsafe { crate::gc::ErasedGc::new(heap, header) }
         } {
             // SAFETY: the value is intact, and pinned while `heap_size` runs.
             Value::Measured(unsafe { (info.heap_size)(header) })

@@ -151,7 +151,7 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         // A map key's `Debug` (safe user code, run while tracing with labels)
         // may drop handles: the pin keeps this value from going meanwhile.
         // SAFETY: readable (see above).
-        let Some(_pin) = (unsafe { ErasedGc::new(header) }) else {
+        let Some(_pin) = (unsafe { ErasedGc::new(heap, header) }) else {
             continue; // its value went meanwhile
         };
         // SAFETY: the value is intact and pinned.
