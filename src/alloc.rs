@@ -177,8 +177,13 @@ pub(crate) struct Slabs {
     chunk_bytes: usize,
     /// The heap considers a collection once `live` reaches this.
     live_limit: usize,
-    /// Slots freed (all classes) since `tidy` last looked at the classes.
-    freed_since_tidy: usize,
+    /// Objects freed (all classes, large ones too) since the heap was made,
+    /// wrapping. Never goes back: a report that runs user code compares it
+    /// before and after to learn whether any object it listed may be gone
+    /// ([`frees`](Self::frees)).
+    frees: u64,
+    /// `frees` when `tidy` last looked at the classes.
+    frees_at_tidy: u64,
 }
 
 impl Slabs {
@@ -195,7 +200,8 @@ impl Slabs {
             live: 0,
             chunk_bytes: 0,
             live_limit: usize::MAX,
-            freed_since_tidy: 0,
+            frees: 0,
+            frees_at_tidy: 0,
         }
     }
 
@@ -328,7 +334,14 @@ impl Slabs {
         c.free = slot;
         c.free_listed += 1;
         c.freed_since_tidy += 1;
-        self.freed_since_tidy += 1;
+        self.frees = self.frees.wrapping_add(1);
+    }
+
+    /// The number of objects freed since the heap was made (wrapping): if it
+    /// has not changed, every object listed before is still allocated.
+    #[inline]
+    pub fn frees(&self) -> u64 {
+        self.frees
     }
 
     /// Puts back in address order the free list of every class that had at
@@ -340,10 +353,10 @@ impl Slabs {
         /// Below this, scrambling costs less than the sweep.
         const MIN_TIDY: usize = 1024;
         // (Most collections free little: then this is the only check.)
-        if self.freed_since_tidy < MIN_TIDY {
+        if self.frees.wrapping_sub(self.frees_at_tidy) < MIN_TIDY as u64 {
             return;
         }
-        self.freed_since_tidy = 0;
+        self.frees_at_tidy = self.frees;
         for c in &mut self.classes {
             // Both: many frees since the last sweep (else the order is
             // mostly the sweep's), and many of them still free (slots
@@ -379,6 +392,7 @@ impl Slabs {
             dealloc(link.cast(), layout);
         }
         self.chunk_bytes -= layout.size();
+        self.frees = self.frees.wrapping_add(1);
     }
 
     /// Calls `f` with the header of every live object (free slots skipped),

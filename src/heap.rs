@@ -296,6 +296,14 @@ impl Heap {
         unsafe { (*self.slabs.get()).live() }
     }
 
+    /// The number of objects freed since the heap was made (wrapping): while
+    /// it stays the same, every object listed by
+    /// [`all_objects`](Self::all_objects) is still allocated.
+    pub fn frees(&self) -> u64 {
+        // SAFETY: short borrow.
+        unsafe { (*self.slabs.get()).frees() }
+    }
+
     /// Every allocated object (live values, dead boxes, objects being
     /// dropped), in no particular order. Runs no user code.
     pub fn all_objects(&self) -> Vec<NonNull<Header>> {

@@ -257,19 +257,34 @@ fn a_heap_size_impl_that_collects_during_a_snapshot() {
 
 /// `heap_size` dropping the last handles of objects listed after it: they
 /// are skipped, never read; the one being measured is pinned until its
-/// measurement ends, then freed.
+/// measurement ends, then freed; the objects still alive are each measured
+/// exactly once (the walk lists the heap again after the frees).
 #[test]
 fn a_heap_size_impl_that_drops_handles_during_live_report() {
     collect();
     let base = object_count();
-    let victims: Vec<Gc<Big>> = (0..5).map(|i| big(i, None)).collect();
+    // Interleaved, so that survivors come before and after the victims.
+    let mut keepers = Vec::new();
+    let mut victims = Vec::new();
+    for i in 0..6 {
+        victims.push(big(i, None));
+        keepers.push(big(100 + i, None));
+    }
     BIG_VICTIMS.with(|v| *v.borrow_mut() = victims);
-    assert_eq!(object_count(), base + 5);
+    assert_eq!(object_count(), base + 12);
     MEASURED.with(|m| m.borrow_mut().clear());
     MEDDLE.with(|m| *m.borrow_mut() = Meddle::DropVictims);
     let report = rcycle::live_report();
-    let measured = MEASURED.with(|m| std::mem::take(&mut *m.borrow_mut()));
-    assert_eq!(measured.len(), 1, "{measured:?}");
-    assert_eq!(big_count(report.rows()), 1);
+    let mut measured = MEASURED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    assert_eq!(big_count(report.rows()), measured.len());
+    measured.sort();
+    let victims_measured = measured.iter().filter(|&&id| id < 100).count();
+    assert!(
+        victims_measured <= 1,
+        "only the first one measured: {measured:?}"
+    );
+    assert_eq!(measured[victims_measured..], [100, 101, 102, 103, 104, 105]);
+    assert_eq!(object_count(), base + 6);
+    drop(keepers);
     assert_eq!(object_count(), base);
 }
