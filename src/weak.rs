@@ -195,7 +195,11 @@ unsafe fn free_last_weak(header: NonNull<Header>) {
     // SAFETY: not freed yet; the header names its type.
     let info = heap.type_of(unsafe { header.as_ref() }).info;
     // SAFETY: forwarded from the caller; `info` is the object's type.
-    unsafe { heap.free_unreferenced(header, info) }
+    unsafe { heap.free_unreferenced(header, info) };
+    if heap.is_exited() {
+        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
+        unsafe { crate::heap::exited_op_end() }
+    }
 }
 
 // SAFETY: a weak handle owns no strong edge; reporting none is exact.
