@@ -271,6 +271,19 @@ pub(crate) fn heap() -> &'static Heap {
     unsafe { &*p }
 }
 
+/// The current thread's heap, known to exist.
+///
+/// # Safety
+/// An object of this thread's heap is allocated (the caller holds a count
+/// of it), so `HEAP` is not null (see *Lifetime* at [`Heap`]).
+#[inline]
+pub(crate) unsafe fn heap_of_live_object() -> &'static Heap {
+    let p = HEAP.with(Cell::get);
+    debug_assert!(!p.is_null());
+    // SAFETY: non-null (caller) and live (see *Lifetime* at `Heap`).
+    unsafe { &*p }
+}
+
 /// The current thread's heap, as a pointer, for the entry points that may
 /// end by freeing it ([`Heap::drop_unreferenced`],
 /// [`Heap::buffer_candidate`]).
@@ -720,8 +733,10 @@ impl Heap {
         {
             // SAFETY: as in `drop_unreferenced`.
             let heap = unsafe { &*this };
+            // (No drop loop runs: `drop_unreferenced` checked. Not testing
+            // `dropping` again pays for the test of `exited` below.)
             // SAFETY: forwarded.
-            heap.drop_scope(|| unsafe { heap.drop_value_and_release(header) });
+            heap.drop_loop(|| unsafe { heap.drop_value_and_release(header) });
             if !heap.exited.get() {
                 return;
             }
@@ -749,6 +764,14 @@ impl Heap {
         if self.dropping.get() {
             return f();
         }
+        self.drop_loop(f)
+    }
+
+    /// [`drop_scope`](Self::drop_scope) when no drop loop runs (the caller
+    /// has checked `dropping`).
+    #[inline(always)]
+    fn drop_loop(&self, f: impl FnOnce()) {
+        debug_assert!(!self.dropping.get());
         struct Reset<'a>(&'a Cell<bool>);
         impl Drop for Reset<'_> {
             fn drop(&mut self) {

@@ -302,6 +302,52 @@ fn cycle_in_thread_local_destroyed_after_teardown_is_collected() {
     assert_eq!(counter.load(SeqCst), 5);
 }
 
+/// A thread-local destroyed after rcycle's teardown (which freed the emptied
+/// heap) makes a garbage cycle in its `Drop`: the new heap starts in the
+/// exited state, so the cycle is collected as soon as its handles are dropped
+/// (its members' `Drop` impls run before the thread ends), even though no
+/// teardown will run for that heap.
+#[test]
+fn cycle_made_after_teardown_is_collected() {
+    struct MakesCycle {
+        counter: Arc<AtomicUsize>,
+        events: Arc<Mutex<Vec<&'static str>>>,
+        seen: Arc<AtomicUsize>,
+    }
+    impl Drop for MakesCycle {
+        fn drop(&mut self) {
+            assert_eq!(object_count(), 0);
+            tcycle(&self.counter, &self.events);
+            // Collected when the second handle went.
+            self.seen.store(self.counter.load(SeqCst), SeqCst);
+            assert_eq!(object_count(), 0);
+        }
+    }
+    thread_local! {
+        static LATE: RefCell<Option<MakesCycle>> = const { RefCell::new(None) };
+    }
+    let counter = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c, e, s) = (counter.clone(), events.clone(), seen.clone());
+    std::thread::spawn(move || {
+        // Registered before the heap: destroyed after its teardown.
+        LATE.with(|l| {
+            *l.borrow_mut() = Some(MakesCycle {
+                counter: c.clone(),
+                events: e.clone(),
+                seen: s,
+            })
+        });
+        drop(tnode(1, &c, &e));
+        assert_eq!(c.load(SeqCst), 1);
+    })
+    .join()
+    .expect("the thread exits normally");
+    assert_eq!(seen.load(SeqCst), 3);
+    assert_eq!(counter.load(SeqCst), 3);
+}
+
 /// A `Drop` that makes a new garbage cycle every time it runs: the teardown
 /// runs a bounded number of collections (8, `FINAL_COLLECTIONS` in
 /// src/heap.rs), one generation each, and the thread exits; the last
