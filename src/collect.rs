@@ -71,15 +71,35 @@ pub(crate) fn collect_with(heap: &Heap, by_type: bool) -> CollectStats {
     stats
 }
 
+/// Collects as [`collect`] does, but a panic from user code during the
+/// collection is not re-raised: it is reported on stderr (one line; the panic
+/// hook has already printed its message) and dropped. For the collections at
+/// and after thread exit, which run in thread-local destructors, where an
+/// unwinding panic aborts the process.
+pub(crate) fn collect_contained(heap: &Heap) -> usize {
+    let mut stats = CollectStats::default();
+    if let Some(payload) = collect_catching(heap, false, &mut stats) {
+        crate::heap::report_contained_panic(payload);
+    }
+    stats.freed
+}
+
 /// Collects into `stats` (all zeros if a collection is already running),
 /// calling the collection callbacks before and after. Freed objects are
 /// counted per type if `by_type` or if a callback will see them. A panic
 /// (from a callback, or from user code during the collection) is re-raised
 /// once the collection is over and every callback has run.
 fn collect_into(heap: &Heap, by_type: bool, stats: &mut CollectStats) {
-    let Some(_running) = Running::start(heap) else {
-        return;
-    };
+    if let Some(payload) = collect_catching(heap, by_type, stats) {
+        resume_unwind(payload);
+    }
+}
+
+/// The body of [`collect_into`]: returns the first panic instead of
+/// re-raising it.
+#[inline]
+fn collect_catching(heap: &Heap, by_type: bool, stats: &mut CollectStats) -> Panic {
+    let _running = Running::start(heap)?;
     let callbacks = heap.stats.snapshot();
     let mut first_panic: Panic = None;
     callbacks.call(CollectPhase::Start, stats, &mut first_panic);
@@ -99,9 +119,7 @@ fn collect_into(heap: &Heap, by_type: bool, stats: &mut CollectStats) {
     heap.stats.record(stats, for_total);
 
     callbacks.call(CollectPhase::Stop, stats, &mut first_panic);
-    if let Some(payload) = first_panic {
-        resume_unwind(payload);
-    }
+    first_panic
 }
 
 /// Marks the heap as collecting while it lives (so a collection is never

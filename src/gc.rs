@@ -10,7 +10,7 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
 use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, MUT_BORROWED, VALUE_DROPPED};
-use crate::heap::{heap, Heap};
+use crate::heap::{exited_op_end, heap, heap_ptr, Heap};
 use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
 
@@ -131,8 +131,14 @@ impl<T: Trace + 'static> Gc<T> {
         struct Uninit(NonNull<Header>);
         impl Drop for Uninit {
             fn drop(&mut self) {
+                let heap = heap();
                 // SAFETY: we own the implicit weak of an object with no value.
-                unsafe { heap().release_weak(self.0) }
+                unsafe { heap.release_weak(self.0) };
+                if heap.is_exited() {
+                    // SAFETY: no `&Heap` argument here, and `heap` is not
+                    // used again.
+                    unsafe { exited_op_end() }
+                }
             }
         }
         let guard = Uninit(header);
@@ -180,8 +186,13 @@ impl<T> Gc<T> {
         // SAFETY: the value is intact, we hold the only strong handle, and the
         // flag just set stops every other access; the value is moved out once.
         let value = unsafe { ptr::read(&(*this.ptr.as_ptr()).value) };
+        let heap = heap();
         // SAFETY: strong is zero and the value gone: release the implicit weak.
-        unsafe { heap().release_weak(this.ptr.cast()) };
+        unsafe { heap.release_weak(this.ptr.cast()) };
+        if heap.is_exited() {
+            // SAFETY: no `&Heap` argument here, and `heap` is not used again.
+            unsafe { exited_op_end() }
+        }
         Ok(value)
     }
 }
@@ -527,7 +538,9 @@ unsafe fn release_strong(header: NonNull<Header>) {
 #[cold]
 #[inline(never)]
 fn buffer_candidate(header: NonNull<Header>) {
-    heap().buffer_candidate(header);
+    // SAFETY: the thread's heap, and `header` a live object of it (the caller
+    // holds a strong count); no `&Heap` is held here.
+    unsafe { crate::heap::Heap::buffer_candidate(heap_ptr(), header) }
 }
 
 /// The last strong handle of an object is gone.
@@ -547,8 +560,9 @@ unsafe fn drop_last(header: NonNull<Header>) {
         // SAFETY: forwarded.
         return unsafe { drop_last_of_dead(header) };
     }
-    // SAFETY: strong is zero, the value intact, not collecting.
-    unsafe { heap().drop_unreferenced(header) }
+    // SAFETY: the thread's heap, no `&Heap` held here; strong is zero, the
+    // value intact, not collecting.
+    unsafe { crate::heap::Heap::drop_unreferenced(heap_ptr(), header) }
 }
 
 /// [`drop_last`] for an object whose value is gone or going.
@@ -566,8 +580,13 @@ unsafe fn drop_last_of_dead(header: NonNull<Header>) {
     }
     // A dead box (its value went with a collected cycle): only the memory
     // is left, held by the implicit weak.
+    let heap = heap();
     // SAFETY: strong is zero and the value gone.
-    unsafe { heap().release_weak(header) }
+    unsafe { heap.release_weak(header) };
+    if heap.is_exited() {
+        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
+        unsafe { exited_op_end() }
+    }
 }
 
 /// A strong handle whose value type is not known. Reports hold one on an

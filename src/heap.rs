@@ -1,12 +1,16 @@
 //! The per-thread heap: object memory, the type table, the candidate buffer,
 //! the automatic-collection trigger, the iterative freeing of objects whose
-//! count reaches zero, and the final collection at thread exit.
+//! count reaches zero, and the final collections at thread exit (and after
+//! it: the *exited* state).
 //!
 //! `Gc` is `!Send`, so every object belongs to the heap of the thread that
 //! made it and only that thread ever touches it: no atomics, no locks.
 
 use std::alloc::Layout;
+use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use crate::alloc::{class_of, Slabs};
@@ -27,6 +31,15 @@ pub(crate) const DEFAULT_THRESHOLD: usize = 10_000;
 /// objects.
 const MIN_GROWTH: usize = 8192;
 
+/// The most collections the thread-exit teardown runs. One usually frees
+/// everything; another is needed only where a `Drop` impl or finalizer let go
+/// of handles that kept more cycles alive. A `Drop` that makes a new garbage
+/// cycle every time it runs would keep an unbounded loop collecting forever:
+/// after this many rounds, what is still waiting is left to the exited heap
+/// (collected at the next trigger, if any comes; otherwise leaked, which is
+/// safe).
+pub(crate) const FINAL_COLLECTIONS: usize = 8;
+
 /// One thread's heap.
 ///
 /// # Invariants
@@ -36,6 +49,30 @@ const MIN_GROWTH: usize = 8192;
 /// `Trace`), so no two borrows of one field ever overlap: user code that
 /// re-enters the heap (a `Drop` that drops a `Gc`, a `Trace` impl) always
 /// finds every field unborrowed.
+///
+/// # Lifetime
+///
+/// A heap is a `Box` leaked by `new_heap`, and the thread's `HEAP` points to
+/// it until it is freed. It is freed (and `HEAP` set back to null) only by
+/// [`free_if_exited_and_empty`], and only when
+///
+/// 1. `exited` is set: the thread's teardown has run (or the heap was made
+///    after it), so nothing else will free it;
+/// 2. no object is allocated (`live_objects() == 0`): no `Gc`, `WeakGc`,
+///    queue or collector table refers to its memory;
+/// 3. neither `collecting` nor `dropping` is set.
+///
+/// Every function of the crate that holds a `&Heap` while user code runs
+/// either has `collecting` or `dropping` set, or keeps an object of the heap
+/// allocated until it stops using the `&Heap` (the object whose `Drop`,
+/// `Trace`, finalizer or `heap_size` is running, whose implicit weak count or
+/// pin holds its memory; the objects a report holds with `HoldMemory`). So
+/// 2 or 3 fails while such a frame is on the stack, and a heap is never freed
+/// under a function that still uses it. `free_if_exited_and_empty` takes no
+/// `&Heap`, and is called only by functions that received none as an
+/// argument, after the heap methods they called have returned: no function
+/// argument (whose borrow would be protected for the whole call) refers to the
+/// heap when it goes.
 pub(crate) struct Heap {
     slabs: UnsafeCell<Slabs>,
     types: UnsafeCell<TypeTable>,
@@ -54,6 +91,10 @@ pub(crate) struct Heap {
     pending_drops: UnsafeCell<Vec<NonNull<Header>>>,
     dropping: Cell<bool>,
     pub(crate) collecting: Cell<bool>,
+    /// The thread's teardown has run (or the heap was made after it): the
+    /// heap collects at every trigger (see [`exited_op_end`]) and frees
+    /// itself once its last object goes (see *Lifetime* above).
+    exited: Cell<bool>,
     enabled: Cell<bool>,
     threshold: Cell<usize>,
     /// Candidate count at which the next automatic collection starts:
@@ -88,53 +129,184 @@ impl Drop for Teardown {
         if heap.is_null() {
             return;
         }
-        // SAFETY: a non-null `HEAP` points to a leaked `Box<Heap>` that is only
-        // freed here, below.
-        let h = unsafe { &*heap };
-        if !h.collecting.get() && !h.dropping.get() {
+        {
+            // SAFETY: a non-null `HEAP` points to the thread's live heap (see
+            // *Lifetime* at `Heap`).
+            let h = unsafe { &*heap };
+            if h.collecting.get() || h.dropping.get() {
+                // Thread-locals destroyed from inside a collection or drop loop
+                // (`exit` called by a `Drop` impl): the heap is in use below
+                // us, and stays as it is.
+                return;
+            }
             // The final collections call no collection callback.
             h.stats.thread_exiting();
-            // Objects left queued by a panicking `Drop` go first.
-            h.drop_scope(|| {});
+            // Objects left queued by a panicking `Drop` go first. Nothing may
+            // unwind out of a thread-local destructor (the process would
+            // abort): panics are reported and dropped, and the teardown goes on.
+            // (A panicking `Drop` stops a drop loop, leaving the rest queued:
+            // retry, a bounded number of times.)
+            for _ in 0..FINAL_COLLECTIONS {
+                match catch_unwind(AssertUnwindSafe(|| h.drop_scope(|| {}))) {
+                    Ok(()) => break,
+                    Err(payload) => report_contained_panic(payload),
+                }
+            }
             // Freeing one garbage set can leave another behind (cycles that
-            // only the first kept alive): repeat until nothing more goes.
-            while crate::collect::collect(h) > 0 {}
+            // only the first kept alive): repeat while something goes, a
+            // bounded number of times.
+            for _ in 0..FINAL_COLLECTIONS {
+                if crate::collect::collect_contained(h) == 0 {
+                    break;
+                }
+            }
             // `RCYCLE_REPORT_AT_EXIT=1`: print what is left.
             crate::report::daemon::at_thread_exit(h);
+            // Objects may outlive this (held by thread-locals destroyed later,
+            // or left by the bound above): from now on the heap collects at
+            // every trigger and frees itself with its last object.
+            h.enter_exited();
         }
-        if h.live_objects() == 0 && !h.collecting.get() && !h.dropping.get() {
-            HEAP.with(|c| c.set(ptr::null()));
-            // SAFETY: no object of this heap is left, so nothing refers to
-            // its memory; the pointer came from `Box::into_raw` in `heap()`.
-            unsafe {
-                (*h.slabs.get()).release_all();
-                drop(Box::from_raw(heap.cast_mut()));
-            }
-        }
-        // Otherwise objects outlive the thread's main function (held by other
-        // thread-locals): the heap stays, so they can still be dropped safely.
+        // SAFETY: this destructor took no `&Heap` argument and the heap
+        // methods it called have returned (`h` is not used again).
+        unsafe { free_if_exited_and_empty() };
     }
 }
 
+/// Reports a panic caught by a collection at or after thread exit, which is
+/// not re-raised: one line on stderr (the panic hook has already printed the
+/// panic's message), written straight to the process's stderr (test capture
+/// may be gone at thread exit). The payload is dropped; if its own `Drop`
+/// panics, that second payload is leaked.
+#[cold]
+pub(crate) fn report_contained_panic(payload: Box<dyn Any + Send>) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "rcycle: a Drop impl or finalizer panicked while objects were freed at thread exit; \
+         the panic was not re-raised (unwinding out of a thread-local destructor aborts \
+         the process) and the freeing went on"
+    );
+    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Ends an outermost operation (the end of the outermost drop loop, a
+/// candidate buffered outside any, the last `WeakGc` of an object dropped)
+/// on an exited heap: collects the candidates waiting, with panics contained
+/// as at thread exit, then frees the heap if no object is left. Does nothing
+/// if the thread has no heap, the heap has not exited, or a collection or drop
+/// loop is running (then that is not the outermost operation, and candidates
+/// wait: a `Drop` that makes a new garbage cycle each time it runs gets one
+/// collection per trigger, never a loop).
+///
+/// # Safety
+/// As for [`free_if_exited_and_empty`].
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn exited_op_end() {
+    let heap = HEAP.with(Cell::get);
+    if heap.is_null() {
+        return;
+    }
+    {
+        // SAFETY: a non-null `HEAP` points to the thread's live heap.
+        let h = unsafe { &*heap };
+        if !h.exited.get() || h.collecting.get() || h.dropping.get() {
+            return;
+        }
+        if h.candidate_count() > 0 {
+            crate::collect::collect_contained(h);
+        }
+    }
+    // SAFETY: forwarded (`h` is not used again).
+    unsafe { free_if_exited_and_empty() }
+}
+
+/// Frees the thread's heap if it has exited, no object is left and no
+/// collection or drop loop runs (see *Lifetime* at [`Heap`]).
+///
+/// # Safety
+/// The caller received no `&Heap` as an argument, holds no `&Heap` it will
+/// use again, and the heap methods it called have returned.
+pub(crate) unsafe fn free_if_exited_and_empty() {
+    let heap = HEAP.with(Cell::get);
+    if heap.is_null() {
+        return;
+    }
+    {
+        // SAFETY: a non-null `HEAP` points to the thread's live heap.
+        let h = unsafe { &*heap };
+        if !h.exited.get() || h.live_objects() != 0 || h.collecting.get() || h.dropping.get() {
+            return;
+        }
+        // SAFETY: short borrow, no user code; no object is left, so no chunk
+        // holds one.
+        unsafe { (*h.slabs.get()).release_all() };
+    }
+    // A later `Gc::new` on this thread (from another thread-local's
+    // destructor) makes a new heap.
+    HEAP.with(|c| c.set(ptr::null()));
+    // SAFETY: conditions 1-3 of *Lifetime* at `Heap` hold (checked above), so
+    // nothing refers to the heap or uses it; no function argument refers to it
+    // (caller); the pointer came from `Box::into_raw` in `new_heap`. (Dropping
+    // it may run user code, the `Drop` of collection callbacks: `HEAP` no
+    // longer points to it.)
+    drop(unsafe { Box::from_raw(heap.cast_mut()) });
+}
+
 /// The current thread's heap.
+///
+/// (The reference is only as `'static` as the heap: an exited heap is freed
+/// with its last object, see *Lifetime* at [`Heap`]. Callers use it for the
+/// operation at hand, and pass it to nothing that could free the heap.)
 #[inline]
 pub(crate) fn heap() -> &'static Heap {
     let p = HEAP.with(Cell::get);
     if p.is_null() {
         return new_heap();
     }
-    // SAFETY: a non-null `HEAP` points to a live, leaked `Box<Heap>`; it is
-    // freed only at thread exit once no object (hence no handle) is left.
+    // SAFETY: a non-null `HEAP` points to a live, leaked `Box<Heap>` (see
+    // *Lifetime* at `Heap`).
     unsafe { &*p }
+}
+
+/// The current thread's heap, known to exist.
+///
+/// # Safety
+/// An object of this thread's heap is allocated (the caller holds a count
+/// of it), so `HEAP` is not null (see *Lifetime* at [`Heap`]).
+#[inline]
+pub(crate) unsafe fn heap_of_live_object() -> &'static Heap {
+    let p = HEAP.with(Cell::get);
+    debug_assert!(!p.is_null());
+    // SAFETY: non-null (caller) and live (see *Lifetime* at `Heap`).
+    unsafe { &*p }
+}
+
+/// The current thread's heap, as a pointer, for the entry points that may
+/// end by freeing it ([`Heap::drop_unreferenced`],
+/// [`Heap::buffer_candidate`]).
+#[inline]
+pub(crate) fn heap_ptr() -> *const Heap {
+    let p = HEAP.with(Cell::get);
+    if p.is_null() {
+        return new_heap();
+    }
+    p
 }
 
 #[cold]
 fn new_heap() -> &'static Heap {
     let heap = Box::into_raw(Box::new(Heap::new()));
     HEAP.with(|c| c.set(heap));
-    // Register the thread-exit collection. Fails only if the thread is already
-    // tearing down; the heap then simply lives until the process ends.
-    let _ = TEARDOWN.try_with(|_| {});
+    // Register the thread-exit collection. Fails if the thread's teardown has
+    // already run (a `Gc` made by a thread-local's destructor): the heap
+    // starts in the exited state, and frees itself with its last object.
+    if TEARDOWN.try_with(|_| {}).is_err() {
+        // SAFETY: just leaked; see `heap()`.
+        unsafe { &*heap }.enter_exited();
+    }
     // SAFETY: just leaked; see `heap()`.
     unsafe { &*heap }
 }
@@ -152,6 +324,7 @@ impl Heap {
             pending_drops: UnsafeCell::new(Vec::new()),
             dropping: Cell::new(false),
             collecting: Cell::new(false),
+            exited: Cell::new(false),
             enabled: Cell::new(true),
             threshold: Cell::new(DEFAULT_THRESHOLD),
             next_collection: Cell::new(DEFAULT_THRESHOLD),
@@ -179,7 +352,12 @@ impl Heap {
     fn collect_for_growth(&self) {
         if self.candidate_count() > 0 && self.enabled.get() && !self.collecting.get() {
             // Sets the next limit (`reset_growth_limit`).
-            crate::collect::collect(self);
+            if self.exited.get() {
+                // (Never frees the heap: the object just made is alive.)
+                crate::collect::collect_contained(self);
+            } else {
+                crate::collect::collect(self);
+            }
         }
         // Nothing to collect, collection off or already running: wait for
         // the next step of growth.
@@ -338,18 +516,68 @@ impl Heap {
         unsafe { *(*self.types.get()).get(index) }
     }
 
+    // ---- the exited state ----
+
+    /// After the thread's teardown: every buffered candidate is a trigger
+    /// (`next_collection` stays 0), and `exited_op_end` collects and frees.
+    fn enter_exited(&self) {
+        self.exited.set(true);
+        self.stats.thread_exiting();
+        self.next_collection.set(0);
+    }
+
+    /// Whether the thread's teardown has run (see [`exited_op_end`]).
+    #[inline]
+    pub fn is_exited(&self) -> bool {
+        self.exited.get()
+    }
+
     // ---- candidates and automatic collection ----
 
     /// Buffers `header` as a possible root of a garbage cycle (its count just
-    /// dropped to a non-zero value), then maybe collects.
+    /// dropped to a non-zero value), then maybe collects; on an exited heap,
+    /// may free the heap (so it takes a pointer, not a `&self`).
+    ///
+    /// # Safety
+    /// `this` is the thread's heap ([`heap_ptr`]), `header` a live object of
+    /// it, and the caller holds no `&Heap` it will use again.
     #[inline]
-    pub fn buffer_candidate(&self, header: NonNull<Header>) {
+    pub unsafe fn buffer_candidate(this: *const Heap, header: NonNull<Header>) {
+        // SAFETY: the thread's live heap (caller); this reference is not used
+        // after the call below that may free it.
+        let heap = unsafe { &*this };
         // (A pointer, not a `&Header`: the collector will read the value
         // through it, so it must carry the whole object's provenance.)
-        let len = self.push_candidate(header);
-        if len >= self.next_collection.get() && self.enabled.get() && !self.collecting.get() {
-            crate::collect::collect(self);
+        let len = heap.push_candidate(header);
+        if len >= heap.next_collection.get() {
+            // SAFETY: forwarded.
+            unsafe { Heap::threshold_reached(this) };
         }
+    }
+
+    /// The candidate threshold is reached: collect, unless collection is
+    /// off or running. On an exited heap (whose threshold is 0), collect now
+    /// unless a collection or drop loop runs (then the end of the outermost
+    /// drop loop collects), and free the heap if nothing is left.
+    ///
+    /// # Safety
+    /// As for [`buffer_candidate`](Self::buffer_candidate).
+    #[cold]
+    #[inline(never)]
+    unsafe fn threshold_reached(this: *const Heap) {
+        {
+            // SAFETY: as in `buffer_candidate`.
+            let heap = unsafe { &*this };
+            if !heap.exited.get() {
+                if heap.enabled.get() && !heap.collecting.get() {
+                    crate::collect::collect(heap);
+                }
+                return;
+            }
+        }
+        // SAFETY: no `&Heap` argument is live here, and the caller holds none
+        // it will use again.
+        unsafe { exited_op_end() }
     }
 
     /// Adds an object to the candidate buffer; returns the buffer's length.
@@ -435,7 +663,9 @@ impl Heap {
     pub fn set_threshold(&self, n: usize) {
         let n = n.max(1);
         self.threshold.set(n);
-        self.next_collection.set(n);
+        if !self.exited.get() {
+            self.next_collection.set(n);
+        }
     }
 
     pub fn threshold(&self) -> usize {
@@ -454,10 +684,15 @@ impl Heap {
     /// cover part of the heap only, and set a low trigger that fires again
     /// halfway through the next walk. Garbage that appears meanwhile is still
     /// collected by the growth trigger.
+    ///
+    /// An exited heap keeps a threshold of 0: every candidate is a trigger.
     pub fn adapt_threshold(&self, survivors: usize, garbage: usize) {
         let mut next = self.threshold.get().max(survivors.saturating_add(1));
         if garbage == 0 {
             next = next.max(self.live_objects().saturating_add(1));
+        }
+        if self.exited.get() {
+            next = 0;
         }
         self.next_collection.set(next);
         self.last_survivors.set(survivors);
@@ -470,24 +705,31 @@ impl Heap {
     /// dropped on this thread right now, the object is queued instead and the
     /// outermost drop loop handles it.
     ///
+    /// On an exited heap, the end of the outermost drop loop may free the
+    /// heap (so this takes a pointer, not a `&self`).
+    ///
     /// # Safety
-    /// `header` is an object whose strong count is zero, whose value is
-    /// intact, and which is not `COLLECTING`.
+    /// `this` is the thread's heap ([`heap_ptr`]) and the caller holds no
+    /// `&Heap` it will use again; `header` is an object of it whose strong
+    /// count is zero, whose value is intact, and which is not `COLLECTING`.
     #[inline]
-    pub unsafe fn drop_unreferenced(&self, header: NonNull<Header>) {
-        if self.dropping.get() {
+    pub unsafe fn drop_unreferenced(this: *const Heap, header: NonNull<Header>) {
+        // SAFETY: the thread's live heap (caller); not used after the call
+        // below that may free it.
+        let heap = unsafe { &*this };
+        if heap.dropping.get() {
             // SAFETY: short borrow.
-            let queue = unsafe { &mut *self.pending_drops.get() };
+            let queue = unsafe { &mut *heap.pending_drops.get() };
             if queue.len() < queue.capacity() {
                 // (No reallocation: the common case stays a leaf.)
                 queue.push(header);
                 return;
             }
             // SAFETY: forwarded.
-            return unsafe { self.queue_drop(header) };
+            return unsafe { heap.queue_drop(header) };
         }
         // SAFETY: forwarded.
-        unsafe { self.drop_outermost(header) }
+        unsafe { Heap::drop_outermost(this, header) }
     }
 
     /// [`drop_unreferenced`](Self::drop_unreferenced) when no drop loop runs.
@@ -495,9 +737,21 @@ impl Heap {
     /// # Safety
     /// As for `drop_unreferenced`.
     #[inline(never)]
-    unsafe fn drop_outermost(&self, header: NonNull<Header>) {
-        // SAFETY: forwarded.
-        self.drop_scope(|| unsafe { self.drop_value_and_release(header) });
+    unsafe fn drop_outermost(this: *const Heap, header: NonNull<Header>) {
+        {
+            // SAFETY: as in `drop_unreferenced`.
+            let heap = unsafe { &*this };
+            // (No drop loop runs: `drop_unreferenced` checked. Not testing
+            // `dropping` again pays for the test of `exited` below.)
+            // SAFETY: forwarded.
+            heap.drop_loop(|| unsafe { heap.drop_value_and_release(header) });
+            if !heap.exited.get() {
+                return;
+            }
+        }
+        // SAFETY: `drop_scope` has returned; no `&Heap` argument is live
+        // here, and the caller holds none it will use again.
+        unsafe { exited_op_end() }
     }
 
     /// Queues an object whose value is to be dropped by the next drop loop
@@ -518,6 +772,14 @@ impl Heap {
         if self.dropping.get() {
             return f();
         }
+        self.drop_loop(f)
+    }
+
+    /// [`drop_scope`](Self::drop_scope) when no drop loop runs (the caller
+    /// has checked `dropping`).
+    #[inline(always)]
+    fn drop_loop(&self, f: impl FnOnce()) {
+        debug_assert!(!self.dropping.get());
         struct Reset<'a>(&'a Cell<bool>);
         impl Drop for Reset<'_> {
             fn drop(&mut self) {

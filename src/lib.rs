@@ -109,7 +109,15 @@ pub use rcycle_derive::Trace;
 /// assert_eq!(collect(), 2);
 /// ```
 pub fn collect() -> usize {
-    crate::collect::collect(crate::heap::heap())
+    let heap = crate::heap::heap();
+    let freed = crate::collect::collect(heap);
+    if heap.is_exited() {
+        // After the thread's teardown (called from a thread-local's
+        // destructor): the heap goes with its last object.
+        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
+        unsafe { crate::heap::free_if_exited_and_empty() }
+    }
+    freed
 }
 
 /// Stops automatic collection on this thread ([`collect()`] still works).

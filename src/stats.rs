@@ -382,7 +382,14 @@ impl HeapStats {
 /// assert!(stats.roots >= 1 && stats.examined >= 1);
 /// ```
 pub fn collect_with_stats() -> CollectStats {
-    crate::collect::collect_with(heap(), true)
+    let heap = heap();
+    let stats = crate::collect::collect_with(heap, true);
+    if heap.is_exited() {
+        // As in `crate::collect()`.
+        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
+        unsafe { crate::heap::free_if_exited_and_empty() }
+    }
+    stats
 }
 
 /// Registers `callback` to be called on this thread with

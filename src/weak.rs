@@ -197,11 +197,35 @@ impl<T: ?Sized> Drop for WeakGc<T> {
 #[cold]
 #[inline(never)]
 unsafe fn free_last_weak(header: NonNull<Header>) {
-    let heap = heap();
+    // SAFETY: the object is allocated (not freed yet), so the thread has a
+    // heap.
+    let heap = unsafe { crate::heap::heap_of_live_object() };
+    if heap.is_exited() {
+        // SAFETY: forwarded.
+        return unsafe { free_last_weak_exited(header) };
+    }
     // SAFETY: not freed yet; the header names its type.
     let info = heap.type_of(unsafe { header.as_ref() }).info;
     // SAFETY: forwarded from the caller; `info` is the object's type.
     unsafe { heap.free_unreferenced(header, info) }
+}
+
+/// [`free_last_weak`] on an exited heap, which may go with this object.
+///
+/// # Safety
+/// As for `free_last_weak`.
+#[cold]
+#[inline(never)]
+unsafe fn free_last_weak_exited(header: NonNull<Header>) {
+    {
+        let heap = heap();
+        // SAFETY: not freed yet; the header names its type.
+        let info = heap.type_of(unsafe { header.as_ref() }).info;
+        // SAFETY: forwarded from the caller; `info` is the object's type.
+        unsafe { heap.free_unreferenced(header, info) };
+    }
+    // SAFETY: no `&Heap` argument here, and `heap` is not used again.
+    unsafe { crate::heap::exited_op_end() }
 }
 
 // SAFETY: a weak handle owns no strong edge; reporting none is exact.

@@ -364,7 +364,8 @@ pub(crate) enum Value {
 /// the objects of the first listing's addresses that it has not visited yet
 /// (the addresses: a freed slot may hold a new object by then, visited in
 /// its place; none is visited twice, so the walk ends). Objects freed
-/// meanwhile are skipped. `keep` and `visit` must not run user code.
+/// meanwhile are skipped. `keep` and `visit` must not run user code. One
+/// object's memory is held for the whole walk, so that the heap outlives it.
 pub(crate) fn walk_measured(
     heap: &crate::heap::Heap,
     mut keep: impl FnMut(std::ptr::NonNull<crate::header::Header>, u32) -> bool,
@@ -376,6 +377,11 @@ pub(crate) fn walk_measured(
     ),
 ) {
     let mut listed = heap.all_objects();
+    // A weak count on one object keeps `heap` itself alive whatever user code
+    // frees (an exited heap frees itself with its last object: see
+    // *Lifetime* at `Heap`).
+    let anchor: Vec<_> = listed.first().copied().into_iter().collect();
+    let _anchor = crate::collect::HoldMemory::new(heap, &anchor);
     let mut frees = heap.frees();
     // Only once user code has freed something: the addresses of the first
     // listing not visited yet.

@@ -154,6 +154,254 @@ fn gc_in_user_thread_local_destroyed_after_rcycle_teardown() {
     assert_eq!(events.len(), 5);
 }
 
+/// A garbage cycle left for the thread-exit collection, one of whose members
+/// logs through a lazily initialised thread-local from its `Drop`. That
+/// thread-local is first touched after the heap exists, so it is registered
+/// after rcycle's teardown and destroyed before it: `.with` panics in the
+/// final collection. The panic is contained (unwinding out of a thread-local
+/// destructor would abort the process), the other members are dropped, and
+/// the thread joins normally.
+#[test]
+fn drop_logging_to_a_destroyed_thread_local_does_not_abort() {
+    struct Logger {
+        lines: Vec<String>,
+        events: Option<Arc<Mutex<Vec<&'static str>>>>,
+    }
+    impl Drop for Logger {
+        fn drop(&mut self) {
+            if let Some(e) = &self.events {
+                e.lock().unwrap().push("logger destroyed");
+            }
+        }
+    }
+    thread_local! {
+        // Initialised on first use (as a logger's buffer usually is), which
+        // registers its destructor then.
+        static LOGGER: RefCell<Logger> = RefCell::new(Logger {
+            lines: Vec::with_capacity(16),
+            events: None,
+        });
+    }
+    struct Member {
+        logs: bool,
+        started: Arc<AtomicUsize>,
+        finished: Arc<AtomicUsize>,
+        events: Arc<Mutex<Vec<&'static str>>>,
+        next: RefCell<Option<Gc<Member>>>,
+    }
+    // SAFETY: reports `next` once.
+    unsafe impl Trace for Member {
+        fn trace(&self, t: &mut Tracer<'_>) {
+            t.field("next", &self.next);
+        }
+    }
+    impl Drop for Member {
+        fn drop(&mut self) {
+            self.started.fetch_add(1, SeqCst);
+            self.events.lock().unwrap().push("member dropped");
+            if self.logs {
+                // Ordinary logging code: panics once LOGGER is destroyed.
+                LOGGER.with(|l| l.borrow_mut().lines.push("member dropped".into()));
+            }
+            self.finished.fetch_add(1, SeqCst);
+        }
+    }
+
+    let started = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (s, f, e) = (started.clone(), finished.clone(), events.clone());
+    std::thread::spawn(move || {
+        // A 4-cycle whose second member logs; the heap exists before LOGGER.
+        let members: Vec<Gc<Member>> = (0..4)
+            .map(|i| {
+                Gc::new(Member {
+                    logs: i == 1,
+                    started: s.clone(),
+                    finished: f.clone(),
+                    events: e.clone(),
+                    next: RefCell::new(None),
+                })
+            })
+            .collect();
+        for i in 0..4 {
+            *members[i].next.borrow_mut() = Some(members[(i + 1) % 4].clone());
+        }
+        LOGGER.with(|l| {
+            let mut l = l.borrow_mut();
+            l.events = Some(e.clone());
+            l.lines.push("thread started".into());
+        });
+        drop(members);
+        assert_eq!(object_count(), 4);
+    })
+    .join()
+    .expect("the thread exits normally");
+
+    let events = events.lock().unwrap().clone();
+    // LOGGER went first, then the final collection dropped every member.
+    assert_eq!(
+        events,
+        [
+            "logger destroyed",
+            "member dropped",
+            "member dropped",
+            "member dropped",
+            "member dropped"
+        ]
+    );
+    assert_eq!(started.load(SeqCst), 4);
+    // All but the one whose log call panicked.
+    assert_eq!(finished.load(SeqCst), 3);
+}
+
+/// A `Gc` kept in a thread-local registered before the heap (destroyed after
+/// rcycle's teardown) holds the only outside handle to a cycle, which becomes
+/// garbage only when that thread-local is destroyed: the exited heap collects
+/// it at once (every `Drop` runs), with a second cycle hanging off it and a
+/// dead box kept by a `WeakGc` in the same thread-local.
+#[test]
+fn cycle_in_thread_local_destroyed_after_teardown_is_collected() {
+    thread_local! {
+        static SLOT: RefCell<(Option<Gc<TNode>>, WeakGc<TNode>)> =
+            const { RefCell::new((None, WeakGc::new())) };
+    }
+    let counter = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (c, e) = (counter.clone(), events.clone());
+    std::thread::spawn(move || {
+        // Registered before rcycle touches this thread: destroyed after its
+        // teardown.
+        SLOT.with(|s| assert!(s.borrow().0.is_none()));
+        let a = tnode(1, &c, &e);
+        let b = tnode(1, &c, &e);
+        *a.next.borrow_mut() = Some(b.clone());
+        *b.next.borrow_mut() = Some(a.clone());
+        // A second cycle, reachable only from the first.
+        let x = tnode(1, &c, &e);
+        let y = tnode(1, &c, &e);
+        *x.next.borrow_mut() = Some(y.clone());
+        *y.next.borrow_mut() = Some(x.clone());
+        // (b.next is taken: hang x off a third node of the first cycle.)
+        let z = tnode(1, &c, &e);
+        *z.next.borrow_mut() = Some(x.clone());
+        *b.next.borrow_mut() = Some(z.clone());
+        *z.next.borrow_mut() = Some(a.clone());
+        drop((x, y, z));
+        // Now a -> b -> z -> a, and the x <-> y cycle is lost (garbage now).
+        let w = Gc::downgrade(&b);
+        SLOT.with(|s| *s.borrow_mut() = (Some(a), w));
+        drop(b);
+        // Garbage left for the teardown: the x <-> y cycle.
+        assert_eq!(object_count(), 5);
+        assert_eq!(c.load(SeqCst), 0);
+    })
+    .join()
+    .expect("the thread exits normally");
+    // x and y at teardown; a, b, z when SLOT went.
+    assert_eq!(counter.load(SeqCst), 5);
+}
+
+/// A thread-local destroyed after rcycle's teardown (which freed the emptied
+/// heap) makes a garbage cycle in its `Drop`: the new heap starts in the
+/// exited state, so the cycle is collected as soon as its handles are dropped
+/// (its members' `Drop` impls run before the thread ends), even though no
+/// teardown will run for that heap.
+#[test]
+fn cycle_made_after_teardown_is_collected() {
+    struct MakesCycle {
+        counter: Arc<AtomicUsize>,
+        events: Arc<Mutex<Vec<&'static str>>>,
+        seen: Arc<AtomicUsize>,
+    }
+    impl Drop for MakesCycle {
+        fn drop(&mut self) {
+            assert_eq!(object_count(), 0);
+            tcycle(&self.counter, &self.events);
+            // Collected when the second handle went.
+            self.seen.store(self.counter.load(SeqCst), SeqCst);
+            assert_eq!(object_count(), 0);
+        }
+    }
+    thread_local! {
+        static LATE: RefCell<Option<MakesCycle>> = const { RefCell::new(None) };
+    }
+    let counter = Arc::new(AtomicUsize::new(0));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(AtomicUsize::new(usize::MAX));
+    let (c, e, s) = (counter.clone(), events.clone(), seen.clone());
+    std::thread::spawn(move || {
+        // Registered before the heap: destroyed after its teardown.
+        LATE.with(|l| {
+            *l.borrow_mut() = Some(MakesCycle {
+                counter: c.clone(),
+                events: e.clone(),
+                seen: s,
+            })
+        });
+        drop(tnode(1, &c, &e));
+        assert_eq!(c.load(SeqCst), 1);
+    })
+    .join()
+    .expect("the thread exits normally");
+    assert_eq!(seen.load(SeqCst), 3);
+    assert_eq!(counter.load(SeqCst), 3);
+}
+
+/// A `Drop` that makes a new garbage cycle every time it runs: the teardown
+/// runs a bounded number of collections (8, `FINAL_COLLECTIONS` in
+/// src/heap.rs), one generation each, and the thread exits; the last
+/// generation made is left (leaked, never dropped).
+#[test]
+fn teardown_of_self_renewing_garbage_is_bounded() {
+    struct Gen {
+        renews: bool,
+        dropped: Arc<AtomicUsize>,
+        next: RefCell<Option<Gc<Gen>>>,
+    }
+    // SAFETY: reports `next` once.
+    unsafe impl Trace for Gen {
+        fn trace(&self, t: &mut Tracer<'_>) {
+            t.field("next", &self.next);
+        }
+    }
+    impl Drop for Gen {
+        fn drop(&mut self) {
+            self.dropped.fetch_add(1, SeqCst);
+            if self.renews {
+                generation(&self.dropped);
+            }
+        }
+    }
+    /// A garbage 2-cycle of which one member renews.
+    fn generation(dropped: &Arc<AtomicUsize>) {
+        let a = Gc::new(Gen {
+            renews: true,
+            dropped: dropped.clone(),
+            next: RefCell::new(None),
+        });
+        let b = Gc::new(Gen {
+            renews: false,
+            dropped: dropped.clone(),
+            next: RefCell::new(Some(a.clone())),
+        });
+        *a.next.borrow_mut() = Some(b);
+    }
+
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    std::thread::spawn(move || {
+        generation(&d);
+        assert_eq!(collect(), 2); // a collection frees one generation...
+        assert_eq!(d.load(SeqCst), 2);
+        assert_eq!(object_count(), 2); // ...and its Drop made the next
+    })
+    .join()
+    .expect("the thread exits");
+    // One generation in the thread, 8 at its exit: 9 generations of 2.
+    assert_eq!(dropped.load(SeqCst), 2 * (1 + 8));
+}
+
 // ===========================================================================
 // Gc::new_cyclic whose closure panics
 // ===========================================================================
