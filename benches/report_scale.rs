@@ -166,9 +166,11 @@ struct Bench {
 
 impl Bench {
     fn wanted(&self, query: &str) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|only| only.iter().any(|q| q == query))
+        query == "build"
+            || self
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|q| q == query))
     }
 
     /// Runs `query` `rounds` times; `check` sees the first round's result
