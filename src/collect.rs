@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn flags_do_not_overlap() {
-        use crate::header::{ACYCLIC, ALIVE, BUFFERED, UNTRACEABLE, VISITED};
+        use crate::header::{ACYCLIC, ALIVE, BUFFERED, HAS_ID, MUT_BORROWED, UNTRACEABLE, VISITED};
         let all = [
             BUFFERED,
             VALUE_DROPPED,
@@ -543,11 +543,15 @@ mod tests {
             ACYCLIC,
             ALIVE,
             UNTRACEABLE,
+            MUT_BORROWED,
+            HAS_ID,
         ];
         let mut seen = 0;
         for f in all {
             assert_eq!(seen & f, 0);
             seen |= f;
         }
+        // Every flag lies below the type index.
+        assert_eq!(seen, (1 << crate::header::FLAG_BITS) - 1);
     }
 }

@@ -6,7 +6,7 @@
 //!        +--------+--------+--------+--------+---------------- - -
 //!        | strong |  weak  | scratch| state  | value: T ...
 //!        +--------+--------+--------+--------+---------------- - -
-//!                                    state = type index (23 bits) | flags (9 bits)
+//!                                    state = type index (22 bits) | flags (10 bits)
 //! ```
 //!
 //! There is no per-object type pointer and no per-object list link: the heap
@@ -84,8 +84,15 @@ pub(crate) const UNTRACEABLE: u32 = 1 << 7;
 /// A [`GcMut`](crate::GcMut) lends the value out mutably: nobody else may
 /// read it (see the invariants of [`Header`]).
 pub(crate) const MUT_BORROWED: u32 = 1 << 8;
-/// Bits 0..9 are flags; the type index lives above them.
-pub(crate) const FLAG_BITS: u32 = 9;
+/// A heap snapshot or DevTools export gave the object an id, kept in the
+/// heap's table of snapshot ids ([`crate::report::ids`]). Set only by that
+/// module; a fresh object's header is written whole
+/// ([`Header::new_uninit`]) and a freed slot's state is zeroed, so the flag
+/// never outlives the object that got the id (nothing else sets or clears
+/// it, and no other code depends on it).
+pub(crate) const HAS_ID: u32 = 1 << 9;
+/// Bits 0..10 are flags; the type index lives above them.
+pub(crate) const FLAG_BITS: u32 = 10;
 const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
 /// The largest type index that fits beside the flags.
 pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;

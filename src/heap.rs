@@ -107,6 +107,10 @@ pub(crate) struct Heap {
     pub(crate) freed_total: Cell<u64>,
     /// Collection callbacks and cumulative statistics.
     pub(crate) stats: crate::stats::HeapStats,
+    /// The ids heap snapshots gave objects ([`crate::report::ids`]): `None`
+    /// until the first snapshot or DevTools export. Taken out and put back
+    /// around operations that run no user code.
+    pub(crate) snapshot_ids: Cell<Option<Box<crate::report::ids::SnapshotIds>>>,
     /// Where each live object was allocated (cargo feature `sites`).
     #[cfg(feature = "sites")]
     sites: UnsafeCell<crate::addr_map::AddrMap<&'static std::panic::Location<'static>>>,
@@ -332,6 +336,7 @@ impl Heap {
             collections: Cell::new(0),
             freed_total: Cell::new(0),
             stats: crate::stats::HeapStats::new(),
+            snapshot_ids: Cell::new(None),
             #[cfg(feature = "sites")]
             sites: UnsafeCell::new(Default::default()),
         }

@@ -266,3 +266,35 @@ fn display_shows_ten_rows_then_how_many_more() {
     assert_eq!(names, sorted);
     drop(keep);
 }
+
+#[test]
+fn memory_reused_by_the_same_type_counts_as_new() {
+    collect();
+    let old: Vec<Gc<u64>> = (0..100).map(Gc::new).collect();
+    let kept = Gc::new(7u64);
+    let old_addrs: std::collections::HashSet<usize> =
+        old.iter().map(|g| rcycle::ObjectId::of(g).addr()).collect();
+    let before = Snapshot::take();
+    drop(old);
+    let new: Vec<Gc<u64>> = (1000..1100).map(Gc::new).collect();
+    // The new objects took the freed ones' memory (the case identity by
+    // address got wrong).
+    assert!(new
+        .iter()
+        .all(|g| old_addrs.contains(&rcycle::ObjectId::of(g).addr())));
+    assert!(new.iter().all(|g| before.is_new(g)));
+    assert!(!before.is_new(&kept));
+    let report = before.new_objects_report();
+    assert_eq!(report.count(), 100);
+    assert_eq!(report.rows()[0].kind, "u64");
+    // Per type, nothing changed.
+    assert!(before.changes().is_empty());
+
+    // A later snapshot knows the new ones, and only them, as its own.
+    let after = Snapshot::take();
+    assert!(new.iter().all(|g| !after.is_new(g)));
+    assert_eq!(after.new_objects_report().count(), 0);
+    assert_eq!(before.new_objects_report().count(), 100);
+    let newer = Gc::new(1u64);
+    assert!(after.is_new(&newer) && before.is_new(&newer));
+}

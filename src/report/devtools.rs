@@ -1,27 +1,39 @@
 //! Heap snapshots for Chrome DevTools: this thread's object graph in V8's
 //! `.heapsnapshot` format, to load in the Memory panel (Load profile) and
-//! explore with its Summary, Comparison, Containment and retainers views.
+//! explore with its Summary, Comparison, Containment and retainers views, or
+//! to give to memlab (`memlab find-leaks --baseline a --target b --final c`).
 //!
-//! The snapshot is a [`HeapGraph`] written out:
-//! - node 0 is a synthetic root named `(held outside)`; it has one `element`
-//!   edge (`[0]`, `[1]`, ...) to each object held from outside the heap (the
-//!   stack, a static, something not traced, or an object whose edges are
-//!   unknown): the [`outside holders`](HeapGraph::outside_holders). So the
-//!   retainers and dominators DevTools computes start where the program's
-//!   own handles are;
+//! The snapshot is a [`HeapGraph`] written out, in V8's layout:
+//! - node 0 is the invisible synthetic root (named `""`, id 1); its one edge
+//!   (`element` `[1]`) leads to node 1, the synthetic node `(held outside)`
+//!   (id 3), like V8's `(GC roots)`. DevTools hides the root's edges, not
+//!   those of `(held outside)`, so the Retainers view of an object held from
+//!   outside shows `[i] in (held outside)`;
+//! - `(held outside)` has one `element` edge (`[0]`, `[1]`, ...) to each
+//!   object held from outside the heap (the stack, a static, something not
+//!   traced, or an object whose edges are unknown): the
+//!   [`outside holders`](HeapGraph::outside_holders). So the retainers and
+//!   dominators DevTools computes start where the program's own handles are;
 //! - each object is an `object` node named by its full type name (`<dead>
 //!   TypeName` for a dead box, as in [`live_report`](crate::live_report)),
-//!   whose self size is the object's [`size`](ObjectInfo::size);
+//!   whose self size is the object's [`size`](crate::ObjectInfo::size);
 //! - each edge is a `property` edge named by its field path without the
 //!   leading dot (`children[2]`), or an `element` edge for a bare position
 //!   (`[3]`).
 //!
-//! Node ids: the root is 1; an object's id is odd and derived from its
-//! address (`(address >> 3) << 1 | 1`, kept to 32 bits), so the same object
-//! has the same id in every snapshot and DevTools' Comparison view matches it
-//! across snapshots. (An address freed and reused counts as the same object.)
-//! In the rare case two addresses give the same 32-bit id (objects a multiple
-//! of 16 GiB apart), the later object takes the next free odd id.
+//! Node ids: an object's id is its [`node_id`]: odd, given by a process-wide
+//! counter the first time a snapshot (or [`Snapshot`](crate::Snapshot)) sees
+//! the object, the same in every later snapshot, and never given to another
+//! object, even one that takes the freed object's memory. So DevTools'
+//! Comparison view and memlab match objects across snapshots exactly. (Ids
+//! are 32-bit, as DevTools stores them: after about 2.1 billion objects have
+//! had one in a process, numbering starts again.) Allocation pays nothing
+//! for this: the id lives in a per-thread table that exists once a snapshot
+//! has been taken and holds at most the objects alive at the last one.
+//!
+//! The file is written as it is made, through a [`BufWriter`]: no text of the
+//! whole snapshot is built in memory (except by [`heap_snapshot_json`], which
+//! returns it).
 //!
 //! Objects only garbage refers to are in the snapshot too, unreachable from
 //! the root: call [`collect`](crate::collect()) first to leave them out.
@@ -32,14 +44,21 @@
 //! let json = devtools::heap_snapshot_json();
 //! assert!(json.starts_with("{\"snapshot\":{\"meta\":{\"node_fields\":[\"type\",\"name\""));
 //! assert!(json.contains("\"(held outside)\""));
+//! let id = devtools::node_id(&list).to_string();
+//! assert!(json.contains(&format!(",{id},"))); // 3,<name>,<id>,<size>,...
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
+use std::hash::BuildHasherDefault;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::{HeapGraph, ObjectInfo};
+use super::ids::{self, HeapStamp, HELD_OUTSIDE_ID, ROOT_ID};
+use super::HeapGraph;
+use crate::addr_map::AddrMap;
+use crate::gc::Gc;
+use crate::heap::heap;
 
 /// The `snapshot.meta` object: the layout of the flat arrays.
 const META: &str = concat!(
@@ -52,13 +71,34 @@ const META: &str = concat!(
 /// Numbers in a node.
 const NODE_FIELDS: usize = 7;
 /// Node types (positions in `node_types[0]`).
-const NODE_OBJECT: u32 = 3;
-const NODE_SYNTHETIC: u32 = 9;
+const NODE_OBJECT: u64 = 3;
+const NODE_SYNTHETIC: u64 = 9;
 /// Edge types (positions in `edge_types[0]`).
-const EDGE_ELEMENT: u32 = 1;
-const EDGE_PROPERTY: u32 = 2;
-/// The root's id, as in V8.
-const ROOT_ID: u32 = 1;
+const EDGE_ELEMENT: u64 = 1;
+const EDGE_PROPERTY: u64 = 2;
+/// The node of the graph's object 0: after the root and `(held outside)`.
+const FIRST_OBJECT: usize = 2;
+
+/// The id `obj` has in this thread's heap snapshots (DevTools shows it as
+/// `@id`), and in [`Snapshot`](crate::Snapshot)s: given the first time a
+/// snapshot sees the object (or now), kept for the object's life, and never
+/// given to another object. See the [module documentation](self).
+///
+/// ```
+/// use rcycle::{devtools, Gc};
+/// let a = Gc::new(1u8);
+/// let id = devtools::node_id(&a);
+/// assert_eq!(id % 2, 1);
+/// assert_eq!(devtools::node_id(&a.clone()), id);
+/// drop(a);
+/// let b = Gc::new(2u8); // likely at `a`'s address
+/// assert_ne!(devtools::node_id(&b), id);
+/// ```
+pub fn node_id<T: ?Sized>(obj: &Gc<T>) -> u64 {
+    // SAFETY: `obj` keeps its object allocated, and the object belongs to
+    // this thread's heap (`Gc` is not `Send`).
+    u64::from(unsafe { ids::id_of(heap(), obj.header_ptr()) })
+}
 
 /// This thread's heap as a DevTools heap snapshot (JSON text).
 ///
@@ -106,7 +146,8 @@ impl HeapGraph {
     /// let g = rcycle::Gc::new(1u8);
     /// let graph = rcycle::HeapGraph::capture();
     /// let json = graph.heap_snapshot_json();
-    /// let nodes = format!("\"node_count\":{},", graph.len() + 1);
+    /// // The objects, the root and `(held outside)`.
+    /// let nodes = format!("\"node_count\":{},", graph.len() + 2);
     /// assert!(json.contains(&nodes));
     /// ```
     pub fn heap_snapshot_json(&self) -> String {
@@ -119,6 +160,13 @@ impl HeapGraph {
     /// Writes this snapshot in DevTools' `.heapsnapshot` format to `out`
     /// (buffered internally).
     ///
+    /// Node ids: if this thread's heap has freed no object since the capture,
+    /// every node gets its object's [`node_id`]; otherwise some address may
+    /// hold another object by now, and the nodes get ids of their own, valid
+    /// in this file but matching no other snapshot (write the graph before
+    /// freeing anything, or use [`write_heap_snapshot`], which captures and
+    /// writes in one go).
+    ///
     /// ```
     /// let g = rcycle::Gc::new(1u8);
     /// let mut bytes = Vec::new();
@@ -126,15 +174,121 @@ impl HeapGraph {
     /// assert!(bytes.starts_with(b"{\"snapshot\":"));
     /// ```
     pub fn write_heap_snapshot(&self, out: impl Write) -> io::Result<()> {
-        write_snapshot(self, &mut BufWriter::with_capacity(1 << 16, out))
+        write_snapshot(self, out)
+    }
+}
+
+/// What an export writes per number, at most (`u64::MAX` has 20 digits).
+const MAX_DIGITS: usize = 20;
+
+/// The output, with the number formatting the flat arrays need (a `write!`
+/// per number is several times slower).
+struct Out<W: Write> {
+    out: BufWriter<W>,
+}
+
+impl<W: Write> Out<W> {
+    fn bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.out.write_all(b)
+    }
+
+    fn num(&mut self, mut n: u64) -> io::Result<()> {
+        let mut buf = [0u8; MAX_DIGITS];
+        let mut i = MAX_DIGITS;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.out.write_all(&buf[i..])
+    }
+
+    /// `,\n` then the numbers separated by commas (one node or edge).
+    fn row(&mut self, first: bool, numbers: &[u64]) -> io::Result<()> {
+        if !first {
+            self.bytes(b",\n")?;
+        }
+        for (i, &n) in numbers.iter().enumerate() {
+            if i > 0 {
+                self.bytes(b",")?;
+            }
+            self.num(n)?;
+        }
+        Ok(())
+    }
+}
+
+/// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
+/// before anything is written to the caller's writer.
+fn node_ids(graph: &HeapGraph) -> Vec<u32> {
+    let heap = heap();
+    if graph.stamp != HeapStamp::of(heap) {
+        // Objects were freed (or the heap is another thread's): an address
+        // may hold another object by now, so no node can be matched.
+        return ids::unmatched_ids(heap, graph.len());
+    }
+    // Nothing freed since the capture: every node is still the object at
+    // its address, and `refresh` lists them in the order `capture` did.
+    let live = ids::refresh(heap);
+    let mut by_addr: Option<AddrMap<u32>> = None;
+    let mut missing = 0;
+    let mut result: Vec<u32> = graph
+        .objects()
+        .iter()
+        .enumerate()
+        .map(|(n, o)| match live.get(n) {
+            Some(&(addr, id)) if addr == o.id.addr() => id,
+            _ => {
+                let map = by_addr.get_or_insert_with(|| live.iter().copied().collect());
+                map.get(&o.id.addr()).copied().unwrap_or_else(|| {
+                    missing += 1;
+                    0
+                })
+            }
+        })
+        .collect();
+    if missing > 0 {
+        // Objects whose last handle went while the graph was captured.
+        let mut spare = ids::unmatched_ids(heap, missing).into_iter();
+        for id in &mut result {
+            if *id == 0 {
+                *id = spare.next().unwrap_or(0);
+            }
+        }
+    }
+    result
+}
+
+/// A string hasher for the strings table (few, short strings: one multiply
+/// per 8 bytes).
+#[derive(Default)]
+struct StrHasher(u64);
+
+impl std::hash::Hasher for StrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
     }
 }
 
 /// The strings table, deduplicated.
 #[derive(Default)]
 struct Strings {
-    list: Vec<String>,
-    index: HashMap<String, u32>,
+    list: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32, BuildHasherDefault<StrHasher>>,
+    /// The last type name interned (type names are `'static`, so the same
+    /// address and length is the same text).
+    last_type: Option<(*const u8, usize, u32)>,
 }
 
 impl Strings {
@@ -143,29 +297,56 @@ impl Strings {
             return i;
         }
         let i = self.list.len() as u32;
-        self.list.push(s.to_owned());
-        self.index.insert(s.to_owned(), i);
+        self.list.push(s.into());
+        self.index.insert(s.into(), i);
         i
+    }
+
+    fn intern_type(&mut self, name: &'static str) -> u32 {
+        match self.last_type {
+            Some((ptr, len, i)) if ptr == name.as_ptr() && len == name.len() => i,
+            _ => {
+                let i = self.intern(name);
+                self.last_type = Some((name.as_ptr(), name.len(), i));
+                i
+            }
+        }
     }
 }
 
-fn write_snapshot<W: Write>(graph: &HeapGraph, out: &mut BufWriter<W>) -> io::Result<()> {
+fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
+    // Everything that reads the heap first: the writer is the caller's code.
+    let ids = node_ids(graph);
     let holders = graph.outside_holders();
-    let ids = node_ids(graph.objects());
-    let edge_count = holders.len() + graph.edges().count();
+    let mut out = Out {
+        out: BufWriter::with_capacity(1 << 16, out),
+    };
+    let edges: usize = (0..graph.len()).map(|n| graph.referents(n).count()).sum();
+    let edge_count = 1 + holders.len() + edges;
     let mut strings = Strings::default();
+    let root_name = strings.intern("");
+    let held_name = strings.intern("(held outside)");
 
-    write!(
-        out,
-        "{{\"snapshot\":{{\"meta\":{META},\"node_count\":{},\"edge_count\":{edge_count},\"trace_function_count\":0}},\n\"nodes\":[",
-        graph.len() + 1
-    )?;
-    let root_name = strings.intern("(held outside)");
-    write!(
-        out,
-        "{NODE_SYNTHETIC},{root_name},{ROOT_ID},0,{},0,0",
-        holders.len()
-    )?;
+    out.bytes(b"{\"snapshot\":{\"meta\":")?;
+    out.bytes(META.as_bytes())?;
+    out.bytes(b",\"node_count\":")?;
+    out.num((graph.len() + FIRST_OBJECT) as u64)?;
+    out.bytes(b",\"edge_count\":")?;
+    out.num(edge_count as u64)?;
+    out.bytes(b",\"trace_function_count\":0},\n\"nodes\":[")?;
+    let synthetic = |name: u32, id: u32, edges: usize| {
+        [
+            NODE_SYNTHETIC,
+            u64::from(name),
+            u64::from(id),
+            0,
+            edges as u64,
+            0,
+            0,
+        ]
+    };
+    out.row(true, &synthetic(root_name, ROOT_ID, 1))?;
+    out.row(false, &synthetic(held_name, HELD_OUTSIDE_ID, holders.len()))?;
     let mut dead_name = String::new();
     for (n, info) in graph.objects().iter().enumerate() {
         let name = if info.dead {
@@ -174,36 +355,45 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: &mut BufWriter<W>) -> io::Re
             dead_name.push_str(info.type_name);
             strings.intern(&dead_name)
         } else {
-            strings.intern(info.type_name)
+            strings.intern_type(info.type_name)
         };
-        let size = u32::try_from(info.size).unwrap_or(u32::MAX);
-        let edges = graph.referents(n).count();
-        write!(out, ",\n{NODE_OBJECT},{name},{},{size},{edges},0,0", ids[n])?;
+        let size = u64::from(u32::try_from(info.size).unwrap_or(u32::MAX));
+        let edges = graph.referents(n).count() as u64;
+        out.row(
+            false,
+            &[
+                NODE_OBJECT,
+                u64::from(name),
+                u64::from(ids[n]),
+                size,
+                edges,
+                0,
+                0,
+            ],
+        )?;
     }
 
-    out.write_all(b"],\n\"edges\":[")?;
-    let mut first = true;
-    let mut edge = |out: &mut BufWriter<W>, kind: u32, name: u32, to: usize| {
-        let sep = if first { "" } else { ",\n" };
-        first = false;
-        write!(out, "{sep}{kind},{name},{}", (to + 1) * NODE_FIELDS)
-    };
+    out.bytes(b"],\n\"edges\":[")?;
+    let to_node = |node: usize| ((node + FIRST_OBJECT) * NODE_FIELDS) as u64;
+    // The root's one edge, to `(held outside)` (node 1).
+    out.row(true, &[EDGE_ELEMENT, 1, NODE_FIELDS as u64])?;
     for (i, &h) in holders.iter().enumerate() {
-        edge(out, EDGE_ELEMENT, i as u32, h)?;
+        out.row(false, &[EDGE_ELEMENT, i as u64, to_node(h)])?;
     }
     for n in 0..graph.len() {
         for (to, label) in graph.referents(n) {
-            match element_index(label) {
-                Some(index) => edge(out, EDGE_ELEMENT, index, to)?,
-                None => {
-                    let name = strings.intern(label.strip_prefix('.').unwrap_or(label));
-                    edge(out, EDGE_PROPERTY, name, to)?
-                }
-            }
+            let (kind, name) = match element_index(label) {
+                Some(index) => (EDGE_ELEMENT, index),
+                None => (
+                    EDGE_PROPERTY,
+                    strings.intern(label.strip_prefix('.').unwrap_or(label)),
+                ),
+            };
+            out.row(false, &[kind, u64::from(name), to_node(to)])?;
         }
     }
 
-    out.write_all(
+    out.bytes(
         b"],\n\"trace_function_infos\":[],\"trace_tree\":[],\"samples\":[],\"locations\":[],\n\"strings\":[",
     )?;
     let mut text = String::new();
@@ -213,10 +403,10 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: &mut BufWriter<W>) -> io::Re
             text.push_str(",\n");
         }
         json_string(&mut text, s);
-        out.write_all(text.as_bytes())?;
+        out.bytes(text.as_bytes())?;
     }
-    out.write_all(b"]}\n")?;
-    out.flush()
+    out.bytes(b"]}\n")?;
+    out.out.flush()
 }
 
 /// `3` for the label `[3]` (a position in a sequence); `None` for any other
@@ -227,23 +417,6 @@ fn element_index(label: &str) -> Option<u32> {
         return None;
     }
     digits.parse().ok()
-}
-
-/// Odd 32-bit ids derived from the objects' addresses, unique in the
-/// snapshot and never the root's.
-fn node_ids(objects: &[ObjectInfo]) -> Vec<u32> {
-    let mut used = HashSet::with_capacity(objects.len() + 1);
-    used.insert(ROOT_ID);
-    objects
-        .iter()
-        .map(|o| {
-            let mut id = ((o.id.addr() >> 3) as u32) << 1 | 1;
-            while !used.insert(id) {
-                id = id.wrapping_add(2);
-            }
-            id
-        })
-        .collect()
 }
 
 /// Appends `s` as a JSON string literal.

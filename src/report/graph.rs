@@ -117,6 +117,8 @@ pub struct HeapGraph {
     in_start: Vec<u32>,
     in_edge: Vec<u32>,
     labels: Vec<Box<str>>,
+    /// The heap at the end of the capture (for the DevTools export's ids).
+    pub(crate) stamp: crate::report::ids::HeapStamp,
 }
 
 /// Collects one object's edges during capture.
@@ -232,6 +234,8 @@ impl HeapGraph {
             });
         }
         out_start.push(out_target.len() as u32);
+        drop(_hold);
+        let stamp = crate::report::ids::HeapStamp::of(heap);
         let (in_start, in_edge) = reverse_edges(objects.len(), &out_target);
         HeapGraph {
             objects,
@@ -242,6 +246,7 @@ impl HeapGraph {
             in_start,
             in_edge,
             labels,
+            stamp,
         }
     }
 

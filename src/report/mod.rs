@@ -14,6 +14,7 @@ pub(crate) mod daemon;
 pub mod devtools;
 pub mod dot;
 mod graph;
+pub(crate) mod ids;
 mod retained;
 #[cfg(feature = "sites")]
 mod sites;
@@ -284,32 +285,31 @@ pub fn live_report() -> LiveReport {
     }
 }
 
-/// Partitions the live objects for which `keep(address, type index)` holds
+/// Partitions the live objects for which `keep(header, type index)` holds
 /// by type: the rows of a [`LiveReport`], largest first. Objects whose
 /// value is being dropped right now (no handle left) are not counted; dead
 /// boxes get rows of their own; an object whose value is lent out by a
-/// [`GcMut`](crate::GcMut) is counted with its own size only.
-pub(crate) fn partition(mut keep: impl FnMut(usize, u32) -> bool) -> Vec<ReportRow> {
+/// [`GcMut`](crate::GcMut) is counted with its own size only. `keep` is
+/// given allocated objects of this thread's heap, and must not run user code.
+pub(crate) fn partition(
+    mut keep: impl FnMut(std::ptr::NonNull<crate::header::Header>, u32) -> bool,
+) -> Vec<ReportRow> {
     let heap = heap();
     let mut live = Vec::new();
     let mut dead = Vec::new();
-    walk_measured(
-        heap,
-        |header, index| keep(header.as_ptr() as usize, index),
-        |_, index, info, value| {
-            let (table, owned) = match value {
-                Value::Measured(owned) => (&mut live, owned),
-                Value::LentOut => (&mut live, 0),
-                Value::Dead => (&mut dead, 0),
-            };
-            if table.len() <= index as usize {
-                table.resize(index as usize + 1, (0usize, 0usize));
-            }
-            let slot = &mut table[index as usize];
-            slot.0 += 1;
-            slot.1 += info.alloc_size + owned;
-        },
-    );
+    walk_measured(heap, &mut keep, |_, index, info, value| {
+        let (table, owned) = match value {
+            Value::Measured(owned) => (&mut live, owned),
+            Value::LentOut => (&mut live, 0),
+            Value::Dead => (&mut dead, 0),
+        };
+        if table.len() <= index as usize {
+            table.resize(index as usize + 1, (0usize, 0usize));
+        }
+        let slot = &mut table[index as usize];
+        slot.0 += 1;
+        slot.1 += info.alloc_size + owned;
+    });
     // (Types registered by `heap_size` code during the walk have no objects
     // in it: the tables only grow as far as the objects seen.)
     let types = heap.type_count();

@@ -11,19 +11,32 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::{partition, CollectorCounters, LiveReport, ReportRow, ResidentMemory};
+use std::ptr::NonNull;
+
+use super::{ids, partition, CollectorCounters, LiveReport, ReportRow, ResidentMemory};
 use crate::gc::Gc;
+use crate::header::Header;
 use crate::heap::heap;
 
 /// The live objects of this thread's heap at one moment: per-type counts and
-/// sizes, and the identity (address and type) of each object.
+/// sizes, and the identity of each object.
 ///
-/// Identity is the object's address together with its type. An object freed
-/// after the snapshot whose memory is then reused by a new object of the
-/// *same* type is taken for the old one by [`is_new`](Self::is_new) and
-/// [`new_objects_report`](Self::new_objects_report) (reuse by another type is
-/// recognised). The per-type counts of [`growth`](Self::growth) are exact
-/// regardless.
+/// Identity is the object's *snapshot id*, the id it also has in DevTools
+/// exports ([`devtools::node_id`](crate::devtools::node_id)): an object keeps
+/// it for its whole life and no other object ever gets it, so a new object
+/// that took the memory of one freed since the snapshot is still new to
+/// [`is_new`](Self::is_new) and
+/// [`new_objects_report`](Self::new_objects_report).
+///
+/// ```
+/// use rcycle::{Gc, Snapshot};
+/// let old: Vec<Gc<u64>> = (0..100).map(Gc::new).collect();
+/// let before = Snapshot::take();
+/// drop(old);
+/// let new: Vec<Gc<u64>> = (1000..1100).map(Gc::new).collect(); // the same memory
+/// assert!(new.iter().all(|g| before.is_new(g)));
+/// assert_eq!(before.new_objects_report().count(), 100);
+/// ```
 ///
 /// A snapshot describes the heap of the thread that took it, so it cannot be
 /// sent to another thread (the [`Growth`] it produces can).
@@ -40,8 +53,8 @@ use crate::heap::heap;
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     rows: Vec<ReportRow>,
-    /// `(address, type index)` of every live object, sorted.
-    ids: Vec<(usize, u32)>,
+    /// The snapshot id of every live object, sorted.
+    ids: Vec<u32>,
     _this_thread: PhantomData<*const ()>,
 }
 
@@ -143,12 +156,9 @@ impl Snapshot {
     /// assert_eq!(snap.changes().rows()[0].delta, -1);
     /// ```
     pub fn take() -> Snapshot {
-        let mut ids = Vec::with_capacity(heap().live_objects());
-        let rows = partition(|addr, index| {
-            ids.push((addr, index));
-            true
-        });
+        let mut ids: Vec<u32> = ids::refresh(heap()).into_iter().map(|(_, id)| id).collect();
         ids.sort_unstable();
+        let rows = partition(|_, _| true);
         Snapshot {
             rows,
             ids,
@@ -190,8 +200,8 @@ impl Snapshot {
         self.rows.iter().map(|r| r.size).sum()
     }
 
-    /// Whether `obj` was allocated after the snapshot (see the type's note on
-    /// reused memory).
+    /// Whether `obj` was allocated after the snapshot (by its snapshot id: see
+    /// the type's documentation).
     ///
     /// ```
     /// let old = rcycle::Gc::new(1u8);
@@ -201,14 +211,19 @@ impl Snapshot {
     /// assert!(snap.is_new(&new));
     /// ```
     pub fn is_new<T: ?Sized>(&self, obj: &Gc<T>) -> bool {
-        let header = obj.header_ptr();
-        // SAFETY: `obj` keeps the object alive, so its header is readable.
-        let index = unsafe { header.as_ref() }.type_index();
-        self.is_new_raw(header.as_ptr() as usize, index)
+        // SAFETY: `obj` keeps its object allocated, and it belongs to this
+        // thread's heap (`Gc` is not `Send`).
+        unsafe { self.is_new_raw(obj.header_ptr()) }
     }
 
-    fn is_new_raw(&self, addr: usize, index: u32) -> bool {
-        self.ids.binary_search(&(addr, index)).is_err()
+    /// # Safety
+    /// `header` is an allocated object of this thread's heap.
+    unsafe fn is_new_raw(&self, header: NonNull<Header>) -> bool {
+        // SAFETY: forwarded from the caller.
+        match unsafe { ids::existing_id(heap(), header) } {
+            Some(id) => self.ids.binary_search(&id).is_err(),
+            None => true, // made since the last snapshot
+        }
     }
 
     /// Every per-type difference between the snapshot and now, not only
@@ -303,7 +318,9 @@ impl Snapshot {
     /// ```
     pub fn new_objects_report(&self) -> LiveReport {
         LiveReport {
-            rows: partition(|addr, index| self.is_new_raw(addr, index)),
+            // SAFETY: `partition` gives allocated objects of this thread's
+            // heap.
+            rows: partition(|header, _| unsafe { self.is_new_raw(header) }),
             resident: ResidentMemory::read(),
             counters: CollectorCounters::read(),
         }
