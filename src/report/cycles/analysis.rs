@@ -10,7 +10,7 @@ use crate::addr_map::AddrMap;
 use crate::gc::ErasedGc;
 use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
-use crate::trace::{EdgeSink, Tracer};
+use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// A directed graph in compressed-row form, each edge with a kind.
 #[derive(Default)]
@@ -62,13 +62,14 @@ impl EdgeKinds {
 }
 
 /// Receives one garbage object's labelled edges; keeps those that stay in
-/// the garbage set.
+/// the garbage set. Labels arrive folded (every index and key written `[_]`:
+/// [`LabelPath::new`]), so that `.children[3]` and `.children[4]` are one
+/// edge kind, whatever a key's `Debug` prints.
 struct LabelSink<'a> {
     index: &'a AddrMap<u32>,
     source_type: u32,
     graph: &'a mut Csr,
     kinds: &'a mut EdgeKinds,
-    label: String,
 }
 
 impl EdgeSink for LabelSink<'_> {
@@ -79,46 +80,9 @@ impl EdgeSink for LabelSink<'_> {
         // SAFETY: an edge is a live `Gc` handle: its target's header is
         // readable.
         let target_type = unsafe { target.as_ref() }.type_index();
-        self.label.clear();
-        normalize_label(path, &mut self.label);
-        let kind = self
-            .kinds
-            .intern(self.source_type, &self.label, target_type);
+        let kind = self.kinds.intern(self.source_type, path, target_type);
         self.graph.target.push(t);
         self.graph.kind.push(kind);
-    }
-}
-
-/// Copies a label path with every index or key replaced by `_`:
-/// `.children[3]` becomes `.children[_]`, `.by_id["a]"]` becomes `.by_id[_]`
-/// (brackets nest; quoted strings and chars may hold brackets).
-fn normalize_label(path: &str, out: &mut String) {
-    let mut chars = path.chars();
-    while let Some(c) = chars.next() {
-        if c != '[' {
-            out.push(c);
-            continue;
-        }
-        let (mut depth, mut quote) = (1, None);
-        while let Some(c) = chars.next() {
-            match (quote, c) {
-                (Some(_), '\\') => {
-                    chars.next();
-                }
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, '[') => depth += 1,
-                (None, ']') => {
-                    depth -= 1;
-                    if depth == 0 {
-                        break;
-                    }
-                }
-                (None, _) => {}
-            }
-        }
-        out.push_str("[_]");
     }
 }
 
@@ -135,8 +99,8 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
     let mut kinds = EdgeKinds::default();
     let mut node_type = Vec::with_capacity(garbage.len());
     let mut sizes = vec![(0usize, 0usize); heap.type_count() + 1];
-    let mut path = String::new();
-    let mut label = String::new();
+    // Indices and keys folded as the tracer makes them.
+    let mut path = LabelPath::new(true);
     for &header in garbage {
         graph.start.push(graph.target.len() as u32);
         // SAFETY: the collector holds a weak count on every member: its
@@ -148,8 +112,9 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         let slot = &mut sizes[type_index as usize];
         slot.0 += 1;
         slot.1 += entry.info.alloc_size;
-        // A map key's `Debug` (safe user code, run while tracing with labels)
-        // may drop handles: the pin keeps this value from going meanwhile.
+        // User code run meanwhile (`heap_size`, `Trace`; keys are folded,
+        // not formatted) may drop handles: the pin keeps this value from
+        // going meanwhile.
         // SAFETY: readable (see above).
         let Some(_pin) = (unsafe { ErasedGc::new(header) }) else {
             continue; // its value went meanwhile
@@ -162,13 +127,11 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
                 source_type: type_index,
                 graph: &mut graph,
                 kinds: &mut kinds,
-                label: std::mem::take(&mut label),
             };
             path.clear();
             let mut tracer = Tracer::new(&mut sink, Some(&mut path));
             // SAFETY: the value is intact and pinned.
             unsafe { (entry.info.trace)(header, &mut tracer) };
-            label = sink.label;
         }
     }
     graph.start.push(graph.target.len() as u32);
@@ -536,20 +499,6 @@ mod tests {
         heap.rebuffer(after);
         assert_eq!(crate::collect(), 6);
         drop((weak, live));
-    }
-
-    #[test]
-    fn labels_are_normalized() {
-        let norm = |p: &str| {
-            let mut s = String::new();
-            normalize_label(p, &mut s);
-            s
-        };
-        assert_eq!(norm(".children[3]"), ".children[_]");
-        assert_eq!(norm(".by_id[\"a]\\\"[\"].x"), ".by_id[_].x");
-        assert_eq!(norm("[']'][[1, 2]]"), "[_][_]");
-        assert_eq!(norm(".parent"), ".parent");
-        assert_eq!(norm(""), "");
     }
 
     #[test]
