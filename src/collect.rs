@@ -338,6 +338,12 @@ fn find_garbage(
 /// `by_type`) `freed_by_type` of `stats`. Panics from finalizers and `Drop`
 /// impls are caught and the work is finished; the first one is returned.
 /// (`garbage` is left holding pointers to freed objects, to be cleared.)
+///
+/// The figures say what happened: a member whose value this collection
+/// dropped counts as freed, one handed back alive as resurrected. A member
+/// that the recount after the finalizers found alive can still go in this
+/// collection (a finalizer dropped its last handle, or only other members
+/// held it): [`Settle`] watches those until the values are dropped.
 fn free_garbage(
     heap: &Heap,
     garbage: &mut Vec<NonNull<Header>>,
@@ -345,31 +351,82 @@ fn free_garbage(
     by_type: bool,
 ) -> Panic {
     let mut first_panic = None;
+    let mut survivors = Vec::new();
     // (The members are already `COLLECTING`: `find_garbage(.., true)`.)
     if finalize_garbage(heap, garbage, &mut first_panic) {
-        let before = garbage.len();
-        *garbage = find_resurrected(heap, std::mem::take(garbage));
-        stats.resurrected = before - garbage.len();
+        let members = std::mem::take(garbage);
+        // (On a panic in the recount every member is handed back alive, and
+        // counted resurrected.)
+        stats.resurrected = members.len();
+        (*garbage, survivors) = find_resurrected(heap, members);
+        stats.resurrected = survivors.len();
     }
     stats.freed = garbage.len();
-    if by_type {
-        stats.freed_by_type = count_by_type(heap, garbage);
-    }
+    let counts = by_type.then(|| count_types(heap, garbage));
+    let settle = Settle {
+        heap,
+        survivors,
+        stats,
+        counts,
+    };
     heap.drop_scope(|| drop_garbage_values(heap, garbage, &mut first_panic));
+    // Counts the survivors that went meanwhile (also on a panic out of the
+    // drop loop, as it unwinds).
+    drop(settle);
     // The set was freed in the order it was found: put memory back in
     // address order if much of it went (see `crate::alloc`).
     heap.tidy_memory();
     first_panic
 }
 
-/// The members of a set per type name, most first (then by name). Runs no
-/// user code: the type index is in each header.
-fn count_by_type(heap: &Heap, members: &[NonNull<Header>]) -> Vec<(&'static str, usize)> {
+/// The survivors of a garbage set, each holding an extra weak count (taken
+/// by [`find_resurrected`]) while the set's values are dropped. On drop it
+/// counts those whose value went meanwhile as freed instead of resurrected,
+/// finishes the per-type counts, and lets go of the weak counts.
+struct Settle<'a> {
+    heap: &'a Heap,
+    survivors: Vec<NonNull<Header>>,
+    stats: &'a mut CollectStats,
+    /// Freed members per type index, if asked for.
+    counts: Option<Vec<usize>>,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        for &member in &self.survivors {
+            // SAFETY: our extra weak count keeps the header readable.
+            let h = unsafe { member.as_ref() };
+            if !h.value_alive() {
+                self.stats.freed += 1;
+                self.stats.resurrected -= 1;
+                if let Some(counts) = &mut self.counts {
+                    counts[h.type_index() as usize] += 1;
+                }
+            }
+            // SAFETY: we own the weak count taken in `find_resurrected`; the
+            // member is neither `COLLECTING` (`survive` cleared it) nor
+            // `VISITED` (its table is gone).
+            unsafe { self.heap.release_weak(member) };
+        }
+        if let Some(counts) = self.counts.take() {
+            self.stats.freed_by_type = by_type_names(self.heap, &counts);
+        }
+    }
+}
+
+/// The number of members per type index. Runs no user code: the type index
+/// is in each header.
+fn count_types(heap: &Heap, members: &[NonNull<Header>]) -> Vec<usize> {
     let mut counts = vec![0usize; heap.type_count() + 1];
     for h in members {
         // SAFETY: members are live until `drop_garbage_values`.
         counts[unsafe { h.as_ref() }.type_index() as usize] += 1;
     }
+    counts
+}
+
+/// Counts per type index as counts per type name, most first (then by name).
+fn by_type_names(heap: &Heap, counts: &[usize]) -> Vec<(&'static str, usize)> {
     let mut by_type: Vec<_> = (1..counts.len())
         .filter(|&i| counts[i] > 0)
         .map(|i| ((heap.type_entry(i as u32).info.type_name)(), counts[i]))
@@ -407,11 +464,15 @@ fn finalize_garbage(heap: &Heap, garbage: &[NonNull<Header>], first_panic: &mut 
 
 /// After finalizers ran: recounts the set (finalizers may have changed its
 /// edges and added outside handles) and returns the members that are still
-/// garbage. The others, and whatever they reach, survive: `COLLECTING` is
-/// cleared on them and they go back to the candidate buffer, so a later
-/// collection frees them once they are garbage again (they keep `FINALIZED`:
-/// their finalizer never reruns).
-fn find_resurrected(heap: &Heap, garbage: Vec<NonNull<Header>>) -> Vec<NonNull<Header>> {
+/// garbage, and the survivors. The survivors, and whatever they reach, are
+/// handed back: `COLLECTING` is cleared on them and they go back to the
+/// candidate buffer, so a later collection frees them once they are garbage
+/// again (they keep `FINALIZED`: their finalizer never reruns). Each survivor
+/// holds an extra weak count, for [`Settle`] to release.
+fn find_resurrected(
+    heap: &Heap,
+    garbage: Vec<NonNull<Header>>,
+) -> (Vec<NonNull<Header>>, Vec<NonNull<Header>>) {
     // If a `Trace` impl panics during the recount, every member survives this
     // collection and is handed back to the heap as if it had never been
     // selected.
@@ -441,8 +502,12 @@ fn find_resurrected(heap: &Heap, garbage: Vec<NonNull<Header>>) -> Vec<NonNull<H
         // `subgraph` drops here, clearing its flags before members are
         // buffered (`scratch` then holds their buffer index).
     };
-    survive(heap, survivors.into_iter());
-    still_garbage
+    for member in &survivors {
+        // SAFETY: members are live (nothing was freed since they were found).
+        unsafe { member.as_ref() }.inc_weak();
+    }
+    survive(heap, survivors.iter().copied());
+    (still_garbage, survivors)
 }
 
 /// Subtracts the edges between the nodes already in `subgraph` from their

@@ -42,10 +42,14 @@ use crate::heap::heap;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CollectStats {
-    /// Objects whose value the collection dropped.
+    /// Objects whose value the collection dropped. This includes members
+    /// that the recount after the finalizers found alive but that went in
+    /// the same collection all the same (a finalizer dropped their last
+    /// handle, or only other members held them).
     pub freed: usize,
-    /// Garbage objects that a finalizer made reachable again: they survive
-    /// (PEP 442) and are not counted in `freed`.
+    /// Garbage objects that a finalizer made reachable again and that the
+    /// collection handed back alive: they survive (PEP 442) and are not
+    /// counted in `freed`.
     pub resurrected: usize,
     /// Candidates (objects whose count dropped to a non-zero value) examined
     /// as possible roots of garbage cycles.

@@ -215,38 +215,46 @@ fn label(field: &syn::Field, index: usize) -> LitStr {
 }
 
 /// Builds the body of `trace`; also returns how many fields it reports.
-fn trace_body(input: &DeriveInput, errors: &mut Errors) -> (TokenStream2, usize) {
+fn trace_body(input: &DeriveInput, errors: &mut Errors) -> (TokenStream2, TokenStream2, usize) {
     match &input.data {
         Data::Struct(data) => struct_body(&data.fields, errors),
         Data::Enum(data) => {
-            let mut arms = Vec::new();
+            let (mut arms, mut size_arms) = (Vec::new(), Vec::new());
             let mut traced_total = 0;
             for variant in &data.variants {
-                let (arm, traced) = variant_arm(variant, errors);
+                let (arm, size_arm, traced) = variant_arm(variant, errors);
                 arms.push(arm);
+                size_arms.push(size_arm);
                 traced_total += traced;
             }
-            let body = if data.variants.is_empty() {
+            let (body, size_body) = if data.variants.is_empty() {
                 // An empty enum has no values: `trace` can never be called.
-                quote!(match *self {})
+                (quote!(match *self {}), quote!(match *self {}))
             } else if traced_total == 0 {
                 // No variant has a traced field: nothing to match on.
-                quote!()
+                (quote!(), quote!())
             } else {
-                quote! {
-                    match self {
-                        #(#arms)*
-                    }
-                }
+                (
+                    quote! {
+                        match self {
+                            #(#arms)*
+                        }
+                    },
+                    quote! {
+                        match self {
+                            #(#size_arms)*
+                        }
+                    },
+                )
             };
-            (body, traced_total)
+            (body, size_body, traced_total)
         }
         Data::Union(data) => {
             errors.push(syn::Error::new(
                 data.union_token.span,
                 "Trace cannot be derived for unions",
             ));
-            (quote!(), 0)
+            (quote!(), quote!(), 0)
         }
     }
 }
@@ -267,9 +275,11 @@ fn is_skipped(field: &syn::Field, errors: &mut Errors) -> bool {
         .is_some()
 }
 
-/// `tracer.field("name", &self.name);` for each traced field of a struct.
-fn struct_body(fields: &Fields, errors: &mut Errors) -> (TokenStream2, usize) {
+/// `tracer.field("name", &self.name);` for each traced field of a struct,
+/// and the matching `__size += heap_size(&self.name);` lines.
+fn struct_body(fields: &Fields, errors: &mut Errors) -> (TokenStream2, TokenStream2, usize) {
     let mut calls = Vec::new();
+    let mut sizes = Vec::new();
     for (i, field) in fields.iter().enumerate() {
         if is_skipped(field, errors) {
             continue;
@@ -286,19 +296,24 @@ fn struct_body(fields: &Fields, errors: &mut Errors) -> (TokenStream2, usize) {
         calls.push(quote_spanned! {span=>
             tracer.field(#label, &self.#member);
         });
+        sizes.push(quote_spanned! {span=>
+            __size += ::rcycle::Trace::heap_size(&self.#member);
+        });
     }
     let traced = calls.len();
-    (quote!(#(#calls)*), traced)
+    (quote!(#(#calls)*), quote!(#(#sizes)*), traced)
 }
 
-/// One `match` arm: `Self::Variant { a: __field_0, .. } => { ... }`.
+/// One `match` arm: `Self::Variant { a: __field_0, .. } => { ... }`, for
+/// `trace` and for `heap_size`.
 ///
 /// Bindings get generated names so that a field called `tracer` cannot
 /// shadow the tracer.
-fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, usize) {
+fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, TokenStream2, usize) {
     parse_options(&variant.attrs, Place::Variant, errors);
     let name = &variant.ident;
     let mut calls = Vec::new();
+    let mut sizes = Vec::new();
     let mut bindings = Vec::new();
     let mut skipped_any = false;
     for (i, field) in variant.fields.iter().enumerate() {
@@ -320,6 +335,9 @@ fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, us
         calls.push(quote_spanned! {span=>
             tracer.field(#label, #binding);
         });
+        sizes.push(quote_spanned! {span=>
+            __size += ::rcycle::Trace::heap_size(#binding);
+        });
     }
     let pattern = match &variant.fields {
         Fields::Named(_) => {
@@ -330,14 +348,18 @@ fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, us
         Fields::Unit => quote!(Self::#name),
     };
     let traced = calls.len();
-    (quote!(#pattern => { #(#calls)* }), traced)
+    (
+        quote!(#pattern => { #(#calls)* }),
+        quote!(#pattern => { #(#sizes)* }),
+        traced,
+    )
 }
 
 fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     let mut errors = Errors::default();
     let container = parse_options(&input.attrs, Place::Container, &mut errors);
     check_not_packed(&input.attrs, &mut errors);
-    let (body, traced) = trace_body(&input, &mut errors);
+    let (body, size_body, traced) = trace_body(&input, &mut errors);
     errors.finish()?;
 
     for param in &mut input.generics.params {
@@ -368,6 +390,26 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
         quote!()
     };
 
+    // The sum of the traced fields' `heap_size`, as the default computes it
+    // through `trace`, but without a `Tracer` per level: a deep structure
+    // (a `Box` list) recurses through this one small frame (issue 19).
+    let heap_size = if traced == 0 {
+        quote! {
+            fn heap_size(&self) -> usize {
+                0
+            }
+        }
+    } else {
+        quote! {
+            #[allow(deprecated)]
+            fn heap_size(&self) -> usize {
+                let mut __size = 0usize;
+                #size_body
+                __size
+            }
+        }
+    };
+
     // Located at the `finalize` key, so that a missing `Finalize` impl is
     // reported there.
     let finalize = match container.finalize {
@@ -394,6 +436,7 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
             fn trace(&self, #tracer_param: &mut ::rcycle::Tracer<'_>) {
                 #body
             }
+            #heap_size
             #may_contain_gc
             #finalize
         }

@@ -14,7 +14,7 @@ use crate::collect::HoldMemory;
 use crate::gc::ErasedGc;
 use crate::header::{Header, ACYCLIC};
 use crate::heap::{heap, Heap};
-use crate::trace::{EdgeSink, Tracer};
+use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// The identity of a live object: its address. It stays valid while the
 /// object lives; once the object is freed the address may be reused.
@@ -183,7 +183,7 @@ impl HeapGraph {
         let (mut out_target, mut out_label) = (Vec::new(), Vec::new());
         let mut interned = HashMap::new();
         let mut labels = Vec::new();
-        let mut path = String::new();
+        let mut path = LabelPath::new(false);
         // Tracing with labels formats map keys with their `Debug` impl: safe
         // user code, which may drop handles. A weak count on every object
         // keeps each header readable to the end, and a strong one on the

@@ -125,6 +125,9 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         (**self).trace(tracer)
     }
+    // In line, like `Option`'s: a `Box` list's sizes are added up through
+    // one frame per level (the content's `heap_size`).
+    #[inline]
     fn heap_size(&self) -> usize {
         std::mem::size_of_val(&**self) + (**self).heap_size()
     }
@@ -162,9 +165,7 @@ macro_rules! sequence {
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if T::may_contain_gc() {
-                    for (i, e) in self.iter().enumerate() {
-                        tracer.index(i, e);
-                    }
+                    tracer.elements(self.iter());
                 }
             }
             fn may_contain_gc() -> bool { T::may_contain_gc() }
@@ -189,9 +190,7 @@ unsafe impl<T: Trace> Trace for [T] {
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if T::may_contain_gc() {
-            for (i, e) in self.iter().enumerate() {
-                tracer.index(i, e);
-            }
+            tracer.elements(self.iter());
         }
     }
     fn heap_size(&self) -> usize {
@@ -317,6 +316,7 @@ unsafe impl<T: Trace> Trace for Option<T> {
     fn may_contain_gc() -> bool {
         T::may_contain_gc()
     }
+    #[inline]
     fn heap_size(&self) -> usize {
         self.as_ref().map_or(0, |v| v.heap_size())
     }
@@ -404,9 +404,7 @@ where
 {
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if <A::Item as Trace>::may_contain_gc() {
-            for (i, e) in self.iter().enumerate() {
-                tracer.index(i, e);
-            }
+            tracer.elements(self.iter());
         }
     }
     fn may_contain_gc() -> bool {
@@ -471,9 +469,9 @@ mod tests {
 
     fn labels<T: Trace + ?Sized>(value: &T) -> Vec<String> {
         let mut rec = Recorder::default();
-        let mut path = String::new();
+        let mut path = crate::trace::LabelPath::new(false);
         value.trace(&mut Tracer::new(&mut rec, Some(&mut path)));
-        assert!(path.is_empty(), "labels are popped again");
+        assert!(path.as_str().is_empty(), "labels are popped again");
         rec.0.into_iter().map(|(_, label)| label).collect()
     }
 
