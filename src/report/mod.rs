@@ -15,6 +15,7 @@ pub mod devtools;
 pub mod dot;
 mod graph;
 pub(crate) mod ids;
+mod related;
 mod retained;
 #[cfg(feature = "sites")]
 mod sites;
@@ -36,6 +37,7 @@ pub use cycles::{
 pub use daemon::install_report_signal;
 pub use daemon::{report_if_requested, request_report, DaemonReport};
 pub use graph::{HeapGraph, ObjectId, ObjectInfo};
+pub use related::{referents, referrers};
 pub use retained::{live_report_with_retained, retained_size, Dominators};
 #[cfg(feature = "sites")]
 pub use sites::{live_report_by_site, SiteReport, SiteRow};
@@ -510,60 +512,6 @@ pub struct Related {
     pub object: ObjectInfo,
     /// The label path of the edge, like `.children[2]`.
     pub label: String,
-}
-
-/// The objects that refer to `obj`, with the field that does
-/// (`gc.get_referrers`).
-///
-/// ```
-/// use rcycle::{Gc, Trace};
-/// #[derive(Trace)]
-/// struct Holder { held: Gc<u8> }
-/// let x = Gc::new(1u8);
-/// let h = Gc::new(Holder { held: x.clone() });
-/// let r = rcycle::referrers(&x);
-/// assert_eq!(r.len(), 1);
-/// assert_eq!(r[0].label, ".held");
-/// assert!(r[0].object.type_name.ends_with("Holder"));
-/// ```
-pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
-    related(obj, |g, n| {
-        g.referrers(n).map(|(m, l)| (m, l.to_string())).collect()
-    })
-}
-
-/// The objects `obj` refers to, with the field that does
-/// (`gc.get_referents`).
-///
-/// ```
-/// use rcycle::{Gc, Trace};
-/// #[derive(Trace)]
-/// struct Holder { held: Gc<u8> }
-/// let h = Gc::new(Holder { held: Gc::new(1u8) });
-/// let r = rcycle::referents(&h);
-/// assert_eq!((r.len(), r[0].label.as_str(), r[0].object.type_name), (1, ".held", "u8"));
-/// ```
-pub fn referents<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
-    related(obj, |g, n| {
-        g.referents(n).map(|(m, l)| (m, l.to_string())).collect()
-    })
-}
-
-fn related<T: ?Sized>(
-    obj: &Gc<T>,
-    query: impl Fn(&HeapGraph, usize) -> Vec<(usize, String)>,
-) -> Vec<Related> {
-    let graph = HeapGraph::capture();
-    let Some(node) = graph.find(ObjectId::of(obj)) else {
-        return Vec::new();
-    };
-    query(&graph, node)
-        .into_iter()
-        .map(|(m, label)| Related {
-            object: graph.objects()[m].clone(),
-            label,
-        })
-        .collect()
 }
 
 /// An object held from outside the heap, and by how many handles.

@@ -1,0 +1,205 @@
+//! `referrers` and `referents` without a graph: the questions about one
+//! object answered by one pass over the heap (Python's `gc.get_referrers`
+//! does the same), or by tracing the object alone.
+//!
+//! [`referrers`] first traces every object in the collector's plain mode,
+//! which runs no user code but `Trace::trace` (whose `unsafe` contract
+//! forbids it to mutate anything or drop a handle) and formats no label, and
+//! keeps the objects with an edge to the one asked about. Only those few
+//! are traced again with labels (map keys' `Debug`, user code) and measured
+//! (`heap_size`, user code), held as every report holds what it reads.
+
+use std::ptr::NonNull;
+
+use super::{ObjectId, ObjectInfo, Related};
+use crate::collect::HoldMemory;
+use crate::gc::{ErasedGc, Gc};
+use crate::header::{Header, ACYCLIC, MUT_BORROWED, VALUE_DROPPED};
+use crate::heap::{heap, Heap};
+use crate::trace::{EdgeSink, LabelPath, Tracer};
+
+/// The objects that refer to `obj`, with the field that does
+/// (`gc.get_referrers`). One entry per edge, in the order the heap lists the
+/// objects and each value reports its edges.
+///
+/// ```
+/// use rcycle::{Gc, Trace};
+/// #[derive(Trace)]
+/// struct Holder { held: Gc<u8> }
+/// let x = Gc::new(1u8);
+/// let h = Gc::new(Holder { held: x.clone() });
+/// let r = rcycle::referrers(&x);
+/// assert_eq!(r.len(), 1);
+/// assert_eq!(r[0].label, ".held");
+/// assert!(r[0].object.type_name.ends_with("Holder"));
+/// ```
+pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
+    let heap = heap();
+    let target = obj.header_ptr();
+    // Pass 1, no user code but `trace`: who has an edge to `target`.
+    let mut sources = Vec::new();
+    for header in heap.all_objects() {
+        if plain_trace(heap, header, &mut Count { target, hits: 0 }) > 0 {
+            sources.push(header);
+        }
+    }
+    // Pass 2 over those few, with user code: labels and sizes.
+    let _hold = HoldMemory::new(heap, &sources);
+    let mut related = Vec::new();
+    for &source in &sources {
+        labelled_edges(heap, source, |t, label| {
+            if t == target {
+                related.push((source, label.to_string()));
+            }
+        });
+    }
+    related
+        .into_iter()
+        .filter_map(|(source, label)| {
+            Some(Related {
+                object: object_info(heap, source)?,
+                label,
+            })
+        })
+        .collect()
+}
+
+/// The objects `obj` refers to, with the field that does
+/// (`gc.get_referents`), in the order the value reports its edges.
+///
+/// ```
+/// use rcycle::{Gc, Trace};
+/// #[derive(Trace)]
+/// struct Holder { held: Gc<u8> }
+/// let h = Gc::new(Holder { held: Gc::new(1u8) });
+/// let r = rcycle::referents(&h);
+/// assert_eq!((r.len(), r[0].label.as_str(), r[0].object.type_name), (1, ".held", "u8"));
+/// ```
+pub fn referents<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
+    let heap = heap();
+    let mut edges = Vec::new();
+    labelled_edges(heap, obj.header_ptr(), |t, label| {
+        edges.push((t, label.to_string()))
+    });
+    let mut targets: Vec<_> = edges.iter().map(|&(t, _)| t).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    // Each target was held by an edge when it was found; the weak counts
+    // keep every header readable whatever user code drops meanwhile.
+    let _hold = HoldMemory::new(heap, &targets);
+    edges
+        .into_iter()
+        .filter_map(|(target, label)| {
+            Some(Related {
+                object: object_info(heap, target)?,
+                label,
+            })
+        })
+        .collect()
+}
+
+/// Counts the edges to one object.
+struct Count {
+    target: NonNull<Header>,
+    hits: usize,
+}
+
+impl EdgeSink for Count {
+    #[inline]
+    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
+        self.hits += usize::from(target == self.target);
+    }
+}
+
+/// Traces `header`'s value in the collector's plain mode (no labels, no
+/// user code but `trace`), if it has one that may hold handles and that may
+/// be read; returns `sink`'s count of hits.
+fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut Count) -> usize {
+    // SAFETY: listed by `all_objects`, and nothing is freed during this
+    // pass: only `Trace::trace` runs, which drops no handle (its contract).
+    let h = unsafe { header.as_ref() };
+    if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC | MUT_BORROWED) != 0 {
+        return 0;
+    }
+    let trace = heap.type_of(h).info.trace;
+    let mut tracer = Tracer::new(sink, None);
+    // SAFETY: the value is intact (`VALUE_DROPPED` clear), not lent out
+    // (`MUT_BORROWED` clear), and nothing can drop it while `trace` runs.
+    unsafe { trace(header, &mut tracer) };
+    sink.hits
+}
+
+/// Calls `each(target, label)` for every edge of `header`'s value, traced
+/// with labels (map keys' `Debug`: user code), with the value pinned.
+/// Nothing if the value is gone, lent out, or cannot own a handle.
+fn labelled_edges(heap: &Heap, header: NonNull<Header>, each: impl FnMut(NonNull<Header>, &str)) {
+    struct Each<F>(F);
+    impl<F: FnMut(NonNull<Header>, &str)> EdgeSink for Each<F> {
+        fn edge(&mut self, target: NonNull<Header>, path: &str) {
+            (self.0)(target, path)
+        }
+    }
+    // SAFETY: the caller holds the object (a handle, or a weak count).
+    let h = unsafe { header.as_ref() };
+    if h.has(ACYCLIC) {
+        return;
+    }
+    // SAFETY: readable (caller).
+    let Some(_pin) = (unsafe { ErasedGc::new(heap, header) }) else {
+        return;
+    };
+    let trace = heap.type_of(h).info.trace;
+    let mut path = LabelPath::new(false);
+    let mut sink = Each(each);
+    let mut tracer = Tracer::new(&mut sink, Some(&mut path));
+    // SAFETY: the value is intact and pinned.
+    unsafe { trace(header, &mut tracer) };
+}
+
+/// What a report shows of one object, as [`HeapGraph`](super::HeapGraph)
+/// records it; `None` if no handle to it is left. The caller holds one
+/// weak count of it (subtracted here).
+fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
+    // SAFETY: the caller's weak count keeps the header readable.
+    let h = unsafe { header.as_ref() };
+    let strong = h.strong.get() as usize;
+    if strong == 0 {
+        return None;
+    }
+    let info = heap.type_of(h).info;
+    let mut size = info.alloc_size;
+    let dead = !h.value_alive();
+    // SAFETY: readable (see above).
+    let pin = unsafe { ErasedGc::new(heap, header) };
+    if pin.is_some() {
+        // SAFETY: the value is intact and pinned.
+        size += unsafe { (info.heap_size)(header) };
+    }
+    let mut untraceable = !dead && pin.is_none();
+    if pin.is_some() && !h.has(ACYCLIC) {
+        // Whether the value can be traced whole (a `RefCell` mutably
+        // borrowed cannot), as the capture records it.
+        let mut sink = Count {
+            target: header,
+            hits: 0,
+        };
+        let mut tracer = Tracer::new(&mut sink, None);
+        // SAFETY: the value is intact and pinned.
+        unsafe { (info.trace)(header, &mut tracer) };
+        untraceable = !tracer.is_complete();
+    }
+    drop(pin);
+    // Read after `heap_size` (user code) ran, as the capture does.
+    let strong = h.strong.get() as usize;
+    // Minus the caller's hold, and the implicit weak while the value is there.
+    let weak = (h.weak.get() as usize).saturating_sub(1 + usize::from(strong > 0));
+    Some(ObjectInfo {
+        id: ObjectId(header.as_ptr() as usize),
+        type_name: (info.type_name)(),
+        size,
+        strong,
+        weak,
+        dead,
+        untraceable,
+    })
+}
