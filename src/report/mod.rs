@@ -596,6 +596,9 @@ impl fmt::Display for Chain {
 /// assert!(chain.to_string().ends_with("Dispatcher .expected[42] -> alloc::string::String"));
 /// ```
 pub fn why_alive<T: ?Sized>(obj: &Gc<T>) -> Option<Chain> {
+    if let Some(chain) = related::why_alive_by_passes(obj) {
+        return chain;
+    }
     let graph = HeapGraph::capture();
     let node = graph.find(ObjectId::of(obj))?;
     let chain = graph.shortest_chain(node, 1)?;
