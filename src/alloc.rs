@@ -151,6 +151,32 @@ impl SizeClass {
     }
 }
 
+/// One chunk's memory, as [`Slabs::object_spans`] hands it out.
+///
+/// A chunk is returned to the allocator only by [`Slabs::release_all`],
+/// when no object is left: while any object of the heap stays allocated,
+/// every slot of every chunk stays readable, and its header is always
+/// initialized (a free slot has `state == 0`, a live one is an object). So a
+/// walk can read the slots of a span one by one while user code allocates
+/// and frees objects between them: each slot it reads is free, an object
+/// it listed, or one made meanwhile — never freed memory.
+#[derive(Clone, Copy)]
+pub(crate) struct ChunkSpan {
+    pub base: NonNull<u8>,
+    pub bytes: usize,
+    pub slot_size: usize,
+}
+
+impl ChunkSpan {
+    /// The header of every slot, free or not, in address order.
+    pub fn slots(self) -> impl Iterator<Item = NonNull<Header>> {
+        (0..self.bytes / self.slot_size).map(move |i| {
+            // SAFETY: `i * slot_size` is a slot boundary inside the chunk.
+            unsafe { self.base.add(i * self.slot_size).cast::<Header>() }
+        })
+    }
+}
+
 /// The link prefix of a large object.
 #[repr(C)]
 struct LargeLink {
@@ -423,6 +449,31 @@ impl Slabs {
             // SAFETY: list member.
             link = unsafe { (*link).next };
         }
+    }
+
+    /// Every chunk's memory and slot size, and every large object: what a
+    /// walk that runs user code between objects reads (see
+    /// [`ChunkSpan`]). Runs no user code.
+    pub fn object_spans(&self) -> (Vec<ChunkSpan>, Vec<NonNull<Header>>) {
+        let mut spans = Vec::new();
+        for c in &self.classes {
+            for chunk in &c.chunks {
+                spans.push(ChunkSpan {
+                    base: chunk.base,
+                    bytes: chunk.bytes,
+                    slot_size: c.slot_size,
+                });
+            }
+        }
+        let mut large = Vec::new();
+        let mut link = self.large;
+        while !link.is_null() {
+            // SAFETY: `link` is a member of our large-object list.
+            large.push(unsafe { Self::large_header(link) });
+            // SAFETY: list member.
+            link = unsafe { (*link).next };
+        }
+        (spans, large)
     }
 
     /// The header that follows a large object's link.

@@ -479,6 +479,21 @@ impl Heap {
         unsafe { (*self.slabs.get()).live() }
     }
 
+    /// Every chunk's memory and every large object (see
+    /// [`ChunkSpan`](crate::alloc::ChunkSpan)). Runs no user code.
+    pub fn object_spans(&self) -> (Vec<crate::alloc::ChunkSpan>, Vec<NonNull<Header>>) {
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.slabs.get()).object_spans() }
+    }
+
+    /// Calls `f` with every allocated object. `f` must not allocate or free
+    /// objects (it runs with the slabs borrowed).
+    pub fn for_each_object(&self, f: impl FnMut(NonNull<Header>)) {
+        // SAFETY: `f` neither allocates nor frees (caller), so the slabs are
+        // not borrowed mutably meanwhile.
+        unsafe { (*self.slabs.get()).for_each_object(f) }
+    }
+
     /// The number of objects freed since the heap was made (wrapping): while
     /// it stays the same, every object listed by
     /// [`all_objects`](Self::all_objects) is still allocated.
