@@ -136,7 +136,7 @@ fn the_new_objects_report_counts_exactly_the_new_ones() {
     );
     assert_eq!(
         lines[1],
-        " Index  Count   %     Size   % Cumulative  % Kind (type)"
+        " Index  Count   %     Size   % Cumulative  % Type"
     );
     assert_eq!(
         lines[2],
