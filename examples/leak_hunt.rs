@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rcycle::dot::DotOptions;
+use rcycle::dot::{DotOptions, Summary};
 use rcycle::{
     collect, collect_dry_run, live_report, why_alive, Gc, ObjectId, Snapshot, Trace, WeakGc,
 };
@@ -192,6 +192,8 @@ fn main() {
         &[ObjectId::of(&some_iq)],
         &DotOptions {
             max_depth: 2,
+            // Which Iq a box is, as objgraph shows `Iq(id=1)`.
+            summaries: vec![Summary::of(|iq: &Iq| format!("Iq(id={})", iq.id))],
             ..DotOptions::default()
         },
     );
