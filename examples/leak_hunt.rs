@@ -16,7 +16,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rcycle::dot::DotOptions;
+use rcycle::dot::{DotOptions, Summary};
 use rcycle::{
     collect, collect_dry_run, live_report, why_alive, Gc, ObjectId, Snapshot, Trace, WeakGc,
 };
@@ -147,9 +147,9 @@ fn main() {
     println!();
     println!("== What would a collection free? (a dry run frees nothing)");
     let dry = collect_dry_run();
+    // The report ends with its suggestions (which field to make a `WeakGc`).
     print!("{}", dry.garbage);
     let suggestion = dry.garbage.suggestions().next().expect("a cycle kind");
-    println!("{suggestion}");
     assert!(suggestion
         .to_string()
         .ends_with("consider WeakGc for the field 'parent'"));
@@ -192,6 +192,8 @@ fn main() {
         &[ObjectId::of(&some_iq)],
         &DotOptions {
             max_depth: 2,
+            // Which Iq a box is, as objgraph shows `Iq(id=1)`.
+            summaries: vec![Summary::of(|iq: &Iq| format!("Iq(id={})", iq.id))],
             ..DotOptions::default()
         },
     );

@@ -121,7 +121,7 @@ fn report_at_thread_exit() {
     let stderr = run_child("1");
     assert!(
         stderr.contains(
-            "rcycle: live objects at thread exit\nPartition of a set of 1 objects. Total size = "
+            "rcycle: live objects at thread exit\nPartition of a set of 1 object. Total size = "
         ),
         "{stderr}"
     );

@@ -62,11 +62,11 @@ fn report_table_in_guppy_layout() {
     );
     assert_eq!(
         lines[1],
-        " Index  Count   %     Size   % Cumulative  % Kind (type)"
+        " Index  Count   %     Size   % Cumulative  % Type"
     );
     assert_eq!(
         lines[2],
-        "     0      2  40      280  79       280  79 alloc::string::String"
+        "     0      2  40      280  80       280  80 alloc::string::String"
     );
     assert_eq!(lines[3], "     1      3  60       72  20       352 100 u64");
     assert!(lines[4].starts_with("Resident memory: ") || lines[4].starts_with("Collector: "));
@@ -95,7 +95,10 @@ fn ten_rows_then_more_and_alternate_shows_all() {
     let report = live_report();
     assert_eq!(report.rows().len(), 12);
     let short = report.to_string();
-    assert!(short.contains("\n<2 more rows>\n"), "{short}");
+    assert!(
+        short.contains("\n<2 more rows. Type e.g. '_.more' to view.>\n"),
+        "{short}"
+    );
     assert_eq!(short.lines().filter(|l| l.starts_with("     ")).count(), 10);
     let long = format!("{report:#}");
     assert!(!long.contains("more rows"));

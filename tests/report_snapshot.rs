@@ -136,7 +136,7 @@ fn the_new_objects_report_counts_exactly_the_new_ones() {
     );
     assert_eq!(
         lines[1],
-        " Index  Count   %     Size   % Cumulative  % Kind (type)"
+        " Index  Count   %     Size   % Cumulative  % Type"
     );
     assert_eq!(
         lines[2],
@@ -297,4 +297,58 @@ fn memory_reused_by_the_same_type_counts_as_new() {
     assert_eq!(before.new_objects_report().count(), 100);
     let newer = Gc::new(1u64);
     assert!(after.is_new(&newer) && before.is_new(&newer));
+}
+
+#[derive(Trace)]
+struct Ring {
+    next: std::cell::RefCell<Option<Gc<Ring>>>,
+}
+
+/// `n` garbage cycles of one `Ring` each.
+fn garbage_rings(n: usize) {
+    for _ in 0..n {
+        let r = Gc::new(Ring {
+            next: std::cell::RefCell::new(None),
+        });
+        *r.next.borrow_mut() = Some(r.clone());
+    }
+}
+
+#[test]
+fn collect_and_take_leaves_garbage_out_of_every_comparison_like_objgraph() {
+    let ring = std::any::type_name::<Ring>();
+    // Garbage before the snapshot: collected, so not recorded.
+    rcycle::disable();
+    garbage_rings(2);
+    let collecting = Snapshot::collect_and_take();
+    assert!(collecting.rows().iter().all(|r| r.kind != ring));
+    let plain = Snapshot::take();
+    garbage_rings(5);
+    let kept = Gc::new(Iq { id: 1 });
+
+    // Without collecting, the 5 garbage rings are growth.
+    let text = plain.growth().to_string();
+    assert!(
+        text.contains(&format!("{ring}        5        +5\n")),
+        "{text}"
+    );
+    assert_eq!(plain.new_objects_report().count(), 6);
+    // The collecting snapshot collects first: only the Iq grew. The
+    // collection did free the rings: the plain snapshot sees them go too.
+    assert_eq!(
+        collecting.growth().to_string(),
+        format!("{IQ}        1        +1\n")
+    );
+    assert!(plain.growth().rows().iter().all(|r| r.kind != ring));
+    garbage_rings(3);
+    assert_eq!(
+        collecting.changes().to_string(),
+        format!("{IQ}        1        +1\n")
+    );
+    garbage_rings(4);
+    let fresh = collecting.new_objects_report();
+    assert_eq!((fresh.count(), fresh.rows()[0].kind.as_str()), (1, IQ));
+    assert_eq!(rcycle::object_count(), live_report().count());
+    rcycle::enable();
+    drop(kept);
 }

@@ -36,9 +36,10 @@ const TOP_HOLDERS: usize = 10;
 /// fields to make weak. `Display` prints all three.
 ///
 /// ```
+/// let alive = rcycle::Gc::new(1u8);
 /// rcycle::request_report();
 /// let report = rcycle::report_if_requested().unwrap();
-/// assert!(report.to_string().starts_with("Partition of a set of"));
+/// assert!(report.to_string().starts_with("Partition of a set of 1 object."));
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]

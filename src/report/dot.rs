@@ -7,7 +7,10 @@
 //! into a PNG or SVG with Graphviz's `dot`, when it is installed.
 //!
 //! In the picture:
-//! - each object is a box with its type name, address, size and handle counts;
+//! - each object is a box with its type name (short, like objgraph's: `Iq`,
+//!   `Vec<Iq>`; [`DotOptions::full_type_names`] for the whole path), a
+//!   summary of its value when one is asked for ([`DotOptions::summaries`],
+//!   like objgraph's `Iq(id=1)`), its address, size and handle counts;
 //! - handles held from outside the heap (the stack, a static, something not
 //!   traced) are drawn as dashed edges from a `<held outside>` node, labelled
 //!   with their number;
@@ -18,6 +21,18 @@
 //!   `.children[2]`;
 //! - when an object has more than [`DotOptions::too_many`] neighbours, only
 //!   that many are drawn, and one `N more` node stands for the others.
+//!
+//! Every DOT file renders with Graphviz without a warning:
+//! - label lines (type names, summaries, edge labels with their map keys) are
+//!   cut to [`DotOptions::label_width`] characters (40, objgraph's cut), the
+//!   last one a `…`;
+//! - control characters and bidirectional or invisible formatting characters
+//!   (U+202E, U+2066..U+2069, U+200E, U+061C, ...) are written as visible
+//!   escapes (`\r`, `\t`, `\u{202e}`), so a key cannot reorder or hide the
+//!   text around it, and a line break inside a value shows as `\n`;
+//! - the drawing is at most 300 by 300 inches (`size="300,300"`): Graphviz
+//!   scales a larger one down, where its bitmap renderers would warn that
+//!   the graph is too large (above 32,767 pixels at the default 96 dpi).
 //!
 //! [highlighted]: DotOptions::highlight
 //!
@@ -34,19 +49,25 @@
 //! assert!(source.contains("n1 -> n0 [label=\".held\"];"));
 //! ```
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::ptr::NonNull;
+use std::sync::Arc;
 
 use super::{HeapGraph, ObjectId, ObjectInfo};
+use crate::gc::ErasedGc;
+use crate::header::{GcBox, Header};
+use crate::heap::{heap, Heap};
+use crate::trace::Trace;
 
 /// What [`backrefs`] and [`refs`] draw.
 ///
 /// ```
 /// use rcycle::dot::DotOptions;
 /// let options = DotOptions { max_depth: 5, ..DotOptions::default() };
-/// assert_eq!((options.max_depth, options.too_many), (5, 10));
+/// assert_eq!((options.max_depth, options.too_many, options.label_width), (5, 10, 40));
 /// ```
 #[derive(Clone, Debug)]
 pub struct DotOptions {
@@ -61,14 +82,31 @@ pub struct DotOptions {
     /// When set, neighbours for which it returns `false` are neither drawn
     /// nor counted in `N more` (the objects asked about are always drawn).
     pub filter: Option<fn(&ObjectInfo) -> bool>,
+    /// Type names with their whole paths (`leak_hunt::Iq`,
+    /// `alloc::vec::Vec<leak_hunt::Iq>`) rather than objgraph's short names
+    /// (`Iq`, `Vec<Iq>`). Default `false`.
+    pub full_type_names: bool,
+    /// The most characters of one label line (a type name, a summary, an edge
+    /// label): longer ones are cut, ending with `…`. Default 40 (objgraph cuts
+    /// its summaries at 40); 0 cuts nothing.
+    pub label_width: usize,
+    /// How to summarize values of some types, one line under the type name
+    /// (objgraph's `Iq(id=1)`); types with none show no summary. Only
+    /// [`backrefs`] and [`refs`] show summaries: they read the values while
+    /// they draw, right after capturing the graph. A [`HeapGraph`] kept from
+    /// earlier ([`HeapGraph::backrefs_dot`]) holds no values, so its pictures
+    /// have none.
+    pub summaries: Vec<Summary>,
 }
 
 impl Default for DotOptions {
-    /// `max_depth` 3, `too_many` 10, nothing highlighted, no filter.
+    /// `max_depth` 3, `too_many` 10, nothing highlighted, no filter, short
+    /// type names, labels cut at 40 characters, no summaries.
     ///
     /// ```
     /// let o = rcycle::dot::DotOptions::default();
-    /// assert!(o.highlight.is_empty() && o.filter.is_none());
+    /// assert!(o.highlight.is_empty() && o.filter.is_none() && o.summaries.is_empty());
+    /// assert!(!o.full_type_names);
     /// ```
     fn default() -> DotOptions {
         DotOptions {
@@ -76,7 +114,122 @@ impl Default for DotOptions {
             too_many: 10,
             highlight: Vec::new(),
             filter: None,
+            full_type_names: false,
+            label_width: 40,
+            summaries: Vec::new(),
         }
+    }
+}
+
+/// A summary of the values of one type for the boxes of a DOT picture: its
+/// `Debug` text ([`Summary::debug`]) or any text ([`Summary::of`]), cut to
+/// [`DotOptions::label_width`].
+///
+/// A summary is user code run while the picture is drawn, on the objects
+/// drawn only, each held by a handle meanwhile. If it frees an object (drops
+/// the last handle to one), the boxes drawn after that get no summary: the
+/// picture's addresses may no longer be the objects it captured.
+///
+/// ```
+/// use rcycle::dot::{self, DotOptions, Summary};
+/// use rcycle::{Gc, ObjectId, Trace};
+///
+/// #[derive(Trace, Debug)]
+/// struct Iq { id: u64 }
+/// #[derive(Trace)]
+/// struct Node { tag: String }
+/// let (a, b) = (Gc::new(Iq { id: 1 }), Gc::new(Node { tag: "item".into() }));
+/// let options = DotOptions {
+///     summaries: vec![Summary::debug::<Iq>(), Summary::of(|n: &Node| format!("<{}>", n.tag))],
+///     ..DotOptions::default()
+/// };
+/// let source = dot::refs(&[ObjectId::of(&a), ObjectId::of(&b)], &options);
+/// assert!(source.contains("label=\"Iq\\nIq { id: 1 }\\n"));
+/// assert!(source.contains("label=\"Node\\n<item>\\n"));
+/// ```
+#[derive(Clone)]
+pub struct Summary {
+    type_name: &'static str,
+    /// The type's index on `heap`, if it has one.
+    type_index: fn(&Heap) -> Option<u32>,
+    /// Writes the summary of the value of `header`, an object of this type.
+    /// Called only by [`summarize`], which checks the type and holds the
+    /// object.
+    write: Arc<WriteSummary>,
+}
+
+/// See [`Summary::write`].
+type WriteSummary = dyn Fn(NonNull<Header>, &mut Cut) + Send + Sync;
+
+impl Summary {
+    /// Summarizes a `T` with `summary`.
+    ///
+    /// ```
+    /// use rcycle::dot::Summary;
+    /// let s = Summary::of(|v: &Vec<u8>| format!("{} bytes", v.len()));
+    /// assert_eq!(format!("{s:?}"), "Summary(alloc::vec::Vec<u8>)");
+    /// ```
+    pub fn of<T: Trace + 'static>(summary: impl Fn(&T) -> String + Send + Sync + 'static) -> Self {
+        Self::writing::<T>(move |value, out| {
+            let _ = out.write_str(&summary(value));
+        })
+    }
+
+    /// Summarizes a `T` with its `Debug` text (`{:?}`), formatted only up to
+    /// the cut.
+    ///
+    /// ```
+    /// use rcycle::dot::Summary;
+    /// let s = Summary::debug::<String>();
+    /// assert_eq!(format!("{s:?}"), "Summary(alloc::string::String)");
+    /// ```
+    pub fn debug<T: Trace + fmt::Debug + 'static>() -> Self {
+        Self::writing::<T>(|value, out| {
+            // An error here is the cut stopping the formatting.
+            let _ = write!(out, "{value:?}");
+        })
+    }
+
+    fn writing<T: Trace + 'static>(write: impl Fn(&T, &mut Cut) + Send + Sync + 'static) -> Self {
+        Summary {
+            type_name: std::any::type_name::<T>(),
+            type_index: Heap::type_index_of::<T>,
+            write: Arc::new(move |header, out| {
+                // SAFETY: `summarize` calls this only for an object of type
+                // `T` (its type index is `T`'s), allocated, whose value is
+                // intact and held by a handle for the call; `Header` is at
+                // offset 0 of the `repr(C)` box.
+                let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+                write(value, out)
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Summary({})", self.type_name)
+    }
+}
+
+/// A text sink that keeps at most `width + 1` characters and then fails, so
+/// that a long `Debug` text is not formatted in full only to be cut.
+pub(crate) struct Cut {
+    text: String,
+    /// Characters still accepted (`usize::MAX`: no limit).
+    room: usize,
+}
+
+impl fmt::Write for Cut {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.room == 0 {
+                return Err(fmt::Error);
+            }
+            self.room -= 1;
+            self.text.push(c);
+        }
+        Ok(())
     }
 }
 
@@ -104,7 +257,7 @@ enum Direction {
 /// assert!(source.contains("outside -> n0 [label=\"1 handle\", style=dashed];"));
 /// ```
 pub fn backrefs(targets: &[ObjectId], options: &DotOptions) -> String {
-    HeapGraph::capture().backrefs_dot(targets, options)
+    capture_and_draw(targets, options, Direction::Back)
 }
 
 /// The DOT picture of the objects `targets` refer to, up to
@@ -118,7 +271,54 @@ pub fn backrefs(targets: &[ObjectId], options: &DotOptions) -> String {
 /// assert_eq!(source.matches("n0 -> n").count(), 2);
 /// ```
 pub fn refs(targets: &[ObjectId], options: &DotOptions) -> String {
-    HeapGraph::capture().refs_dot(targets, options)
+    capture_and_draw(targets, options, Direction::Forward)
+}
+
+/// Captures this thread's graph and draws it, with value summaries while the
+/// captured addresses are known to be the captured objects.
+fn capture_and_draw(targets: &[ObjectId], options: &DotOptions, dir: Direction) -> String {
+    let heap = heap();
+    let frees = heap.frees();
+    let graph = HeapGraph::capture_from(heap);
+    // The capture runs user code (`Debug` of map keys): if it freed an
+    // object, a captured address may be free, or another object's.
+    let values = (heap.frees() == frees).then_some(Values { heap, frees });
+    draw(&graph, targets, options, dir, values.as_ref())
+}
+
+/// The heap a graph was just captured from, and its count of freed objects
+/// then: while the count stays the same, every captured object is still
+/// allocated at its address, and its value may be summarized.
+struct Values {
+    heap: &'static Heap,
+    frees: u64,
+}
+
+impl Values {
+    /// The summary of the object `id`, if a summary in `summaries` is for
+    /// its type and the object can still be read.
+    fn summarize(&self, id: ObjectId, summaries: &[Summary], width: usize) -> Option<String> {
+        if summaries.is_empty() || self.heap.frees() != self.frees {
+            return None;
+        }
+        let header = NonNull::new(id.0 as *mut Header)?;
+        // SAFETY: a captured object, and nothing was freed since the capture
+        // (checked above): allocated, so readable.
+        let index = unsafe { header.as_ref() }.type_index();
+        let summary = summaries
+            .iter()
+            .find(|s| (s.type_index)(self.heap) == Some(index))?;
+        // SAFETY: readable (above), an object of this thread's heap. `None`
+        // for a dead box or a value lent out by a `GcMut`.
+        let _pin = unsafe { ErasedGc::new(self.heap, header) }?;
+        let mut out = Cut {
+            text: String::new(),
+            room: if width == 0 { usize::MAX } else { width + 1 },
+        };
+        // The object's type is the summary's, its value intact and held.
+        (summary.write)(header, &mut out);
+        Some(out.text)
+    }
 }
 
 impl HeapGraph {
@@ -133,7 +333,7 @@ impl HeapGraph {
     /// assert_eq!(source.matches(" -> ").count(), 3); // holder -> x, two outside edges
     /// ```
     pub fn backrefs_dot(&self, targets: &[ObjectId], options: &DotOptions) -> String {
-        draw(self, targets, options, Direction::Back)
+        draw(self, targets, options, Direction::Back, None)
     }
 
     /// [`dot::refs`](crate::dot::refs) on this snapshot.
@@ -146,13 +346,21 @@ impl HeapGraph {
     /// assert!(source.contains("n0 -> n1 [label=\"\"];"));
     /// ```
     pub fn refs_dot(&self, targets: &[ObjectId], options: &DotOptions) -> String {
-        draw(self, targets, options, Direction::Forward)
+        draw(self, targets, options, Direction::Forward, None)
     }
 }
 
 /// Breadth-first walk from `targets`; iterative (the drawn list is the
-/// queue).
-fn draw(graph: &HeapGraph, targets: &[ObjectId], options: &DotOptions, dir: Direction) -> String {
+/// queue). `values`: the heap the graph was just captured from, for the
+/// summaries.
+fn draw(
+    graph: &HeapGraph,
+    targets: &[ObjectId],
+    options: &DotOptions,
+    dir: Direction,
+    values: Option<&Values>,
+) -> String {
+    let width = options.label_width;
     const UNSEEN: usize = usize::MAX;
     // Drawing number of each graph node, and the drawn nodes with their depth.
     let mut slot = vec![UNSEEN; graph.len()];
@@ -202,7 +410,11 @@ fn draw(graph: &HeapGraph, targets: &[ObjectId], options: &DotOptions, dir: Dire
                 Direction::Back => (slot[m], me),
                 Direction::Forward => (me, slot[m]),
             };
-            let _ = writeln!(edges, "  n{from} -> n{to} [label=\"{}\"];", escape(label));
+            let _ = writeln!(
+                edges,
+                "  n{from} -> n{to} [label=\"{}\"];",
+                escape(&cut(label, width))
+            );
         }
         if skipped > 0 {
             let _ = writeln!(
@@ -217,11 +429,20 @@ fn draw(graph: &HeapGraph, targets: &[ObjectId], options: &DotOptions, dir: Dire
     }
 
     let mut out = String::from("digraph rcycle {\n");
+    // At most 300 x 300 inches: 28,800 pixels at 96 dpi, under the 32,767
+    // of Graphviz's cairo bitmaps (a larger drawing is scaled down with a
+    // warning).
+    out.push_str("  graph [size=\"300,300\"];\n");
     out.push_str("  node [shape=box, style=filled, fillcolor=white, fontsize=10];\n");
     out.push_str("  edge [fontsize=9];\n");
     for (i, &(node, _)) in drawn.iter().enumerate() {
         let info = &graph.objects()[node];
-        let _ = write!(out, "  n{i} [label=\"{}\"", escape(&node_label(info)));
+        let summary = values.and_then(|v| v.summarize(info.id, &options.summaries, width));
+        let _ = write!(
+            out,
+            "  n{i} [label=\"{}\"",
+            node_label(info, summary.as_deref(), options)
+        );
         if i < target_count {
             out.push_str(", penwidth=2");
         }
@@ -257,39 +478,107 @@ fn draw(graph: &HeapGraph, targets: &[ObjectId], options: &DotOptions, dir: Dire
     out
 }
 
-/// `app::Node`, then `0x55d0c0a1b2c0 48 B`, then `strong 3, weak 1`.
-fn node_label(info: &ObjectInfo) -> String {
-    let mut label = String::new();
+/// The escaped label of a box: `Node` (or `app::Node`), the summary if any,
+/// `0x55d0c0a1b2c0 48 B`, `strong 3, weak 1`, and `untraceable` if so; lines
+/// joined by DOT's `\n`.
+fn node_label(info: &ObjectInfo, summary: Option<&str>, options: &DotOptions) -> String {
+    let width = options.label_width;
+    let mut kind = String::new();
     if info.dead {
-        label.push_str("<dead> ");
+        kind.push_str("<dead> ");
+    }
+    if options.full_type_names {
+        kind.push_str(info.type_name);
+    } else {
+        kind.push_str(&short_type_name(info.type_name));
+    }
+    let mut label = escape(&cut(&kind, width));
+    if let Some(summary) = summary {
+        label.push_str("\\n");
+        label.push_str(&escape(&cut(summary, width)));
     }
     let _ = write!(
         label,
-        "{}\n{} {} B\nstrong {}",
-        info.type_name, info.id, info.size, info.strong
+        "\\n{} {} B\\nstrong {}",
+        info.id, info.size, info.strong
     );
     if info.weak > 0 {
         let _ = write!(label, ", weak {}", info.weak);
     }
     if info.untraceable {
-        label.push_str("\nuntraceable");
+        label.push_str("\\nuntraceable");
     }
     label
 }
 
-/// Escapes text for a DOT double-quoted string: `"` and `\` are escaped, a
-/// line break becomes DOT's `\n`, other control characters are shown as
-/// `\xNN` text.
+/// A type name without its paths, like objgraph's short names:
+/// `alloc::vec::Vec<app::Iq>` is `Vec<Iq>`, `app::main::{{closure}}` is
+/// `{{closure}}`.
+fn short_type_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    // Where the path being read started in `out`.
+    let mut path_start = 0;
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') && out.len() > path_start {
+            chars.next();
+            out.truncate(path_start);
+            continue;
+        }
+        out.push(c);
+        if !(c.is_alphanumeric() || c == '_' || c == '{' || c == '}') {
+            path_start = out.len();
+        }
+    }
+    out
+}
+
+/// `text` cut to `width` characters, the last one `…` (0: not cut).
+fn cut(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(width) {
+        Some(_) if width > 0 => {
+            let end = text.char_indices().nth(width - 1).map_or(0, |(i, _)| i);
+            format!("{}…", &text[..end]).into()
+        }
+        _ => text.into(),
+    }
+}
+
+/// Whether `c` is written as an escape in a label: control characters, and
+/// the formatting characters that reorder or hide text (bidirectional
+/// marks, embeddings, overrides and isolates; zero-width and invisible
+/// characters; line and paragraph separators).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+/// Escapes text for a DOT double-quoted string, as one line: `"` and `\` are
+/// escaped; a line break, a carriage return, a tab and NUL show as `\n`,
+/// `\r`, `\t`, `\0`, every other character of [`needs_escape`] as
+/// `\u{202e}` (Rust's notation), written with DOT's `\\` for the backslash.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => {}
-            c if c.is_control() => {
-                let _ = write!(out, "\\\\x{:02x}", c as u32);
+            '\n' => out.push_str("\\\\n"),
+            '\r' => out.push_str("\\\\r"),
+            '\t' => out.push_str("\\\\t"),
+            '\0' => out.push_str("\\\\0"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }

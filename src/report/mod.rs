@@ -146,8 +146,18 @@ impl CollectorCounters {
 /// A partition of this thread's live objects by type, largest first: what
 /// guppy's `hpy().heap()` prints for a Python process.
 ///
-/// `Display` prints guppy's layout with the first 10 rows; the alternate form
-/// (`{:#}`) prints every row. [`rows`](Self::rows) gives the data.
+/// `Display` prints guppy's text for a partition by type (`hpy().heap().bytype`:
+/// rcycle classifies objects by their Rust type, so the last column is headed
+/// `Type`), character for character for the same counts and sizes:
+/// percentages rounded to the nearest integer (halves to even, Python's
+/// `'%.0f'`), `1 object` in the singular, the first 10 rows and then
+/// `<N more rows. Type e.g. '_.more' to view.>` (11 rows are all shown, as
+/// guppy does), and `<Nothing>` for an empty heap. In rcycle the alternate
+/// form (`{:#}`) plays the part of guppy's `_.more` / `_.all`: it prints every
+/// row. Two differences: guppy wraps a kind name that would run past 100
+/// columns, rcycle never breaks a type name; and rcycle adds its own lines
+/// after the table (resident memory, the collector's counters).
+/// [`rows`](Self::rows) gives the data.
 ///
 /// ```
 /// let keep: Vec<_> = (0..3).map(|i| rcycle::Gc::new(i as u64)).collect();
@@ -166,6 +176,25 @@ pub struct LiveReport {
 }
 
 impl LiveReport {
+    /// A report of the given rows, in the given order, with no resident
+    /// memory and zero counters: for checking the printed layout against
+    /// guppy's with chosen counts and sizes.
+    ///
+    /// ```
+    /// use rcycle::{LiveReport, ReportRow};
+    /// let row = ReportRow { kind: "app::Dispatcher".into(), count: 1, size: 147, retained: None };
+    /// let text = LiveReport::from_rows(vec![row]).to_string();
+    /// assert!(text.starts_with("Partition of a set of 1 object. Total size = 147 bytes.\n"));
+    /// ```
+    #[doc(hidden)]
+    pub fn from_rows(rows: Vec<ReportRow>) -> LiveReport {
+        LiveReport {
+            rows,
+            resident: None,
+            counters: CollectorCounters::default(),
+        }
+    }
+
     /// The rows, largest total size first.
     ///
     /// ```
@@ -197,31 +226,68 @@ impl LiveReport {
     }
 }
 
-/// Rows shown by `Display` before `<N more rows>`.
+/// Rows shown by `Display` before `<N more rows. ...>` (guppy's
+/// `max_more_lines`).
 const SHOWN_ROWS: usize = 10;
 
-fn percent(part: usize, whole: usize) -> usize {
-    (part * 100).checked_div(whole).unwrap_or(0)
+/// `part` in percent of `whole` as guppy prints it:
+/// `int('%.0f' % (part * 100.0 / whole))`, the nearest integer with halves
+/// rounded to even. 0 when `whole` is 0 (guppy never divides by an empty
+/// total: it prints `<Nothing>`).
+fn percent(part: usize, whole: usize) -> i64 {
+    if whole == 0 {
+        return 0;
+    }
+    (part as f64 * 100.0 / whole as f64).round_ties_even() as i64
 }
 
 impl fmt::Display for LiveReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (count, size) = (self.count(), self.size());
+        if self.rows.is_empty() {
+            writeln!(f, "<Nothing>")?;
+        } else {
+            self.table(f, count, size)?;
+        }
+        if let Some(m) = self.resident {
+            writeln!(
+                f,
+                "Resident memory: {} bytes now, {} bytes at peak.",
+                m.current, m.peak
+            )?;
+        }
+        let c = &self.counters;
+        write!(
+            f,
+            "Collector: {} collections, {} objects freed by them, {} candidates waiting, automatic collection {}.",
+            c.collections,
+            c.freed,
+            c.candidates,
+            if c.enabled { "on" } else { "off" }
+        )
+    }
+}
+
+impl LiveReport {
+    /// guppy's table (`SetFormat` in guppy/heapy/Part.py), each line ended.
+    fn table(&self, f: &mut fmt::Formatter<'_>, count: usize, size: usize) -> fmt::Result {
+        let plural = if count == 1 { "" } else { "s" };
         writeln!(
             f,
-            "Partition of a set of {count} objects. Total size = {size} bytes."
+            "Partition of a set of {count} object{plural}. Total size = {size} bytes."
         )?;
         // The retained column, only in reports made with it.
         let with_retained = self.rows.iter().any(|r| r.retained.is_some());
         writeln!(
             f,
-            " Index  Count   %     Size   % Cumulative  % {}Kind (type)",
+            " Index  Count   %     Size   % Cumulative  % {}Type",
             if with_retained { " Retained   % " } else { "" }
         )?;
-        let shown = if f.alternate() {
+        // guppy prints one more row rather than `<1 more rows>`.
+        let shown = if f.alternate() || self.rows.len() <= SHOWN_ROWS + 1 {
             self.rows.len()
         } else {
-            SHOWN_ROWS.min(self.rows.len())
+            SHOWN_ROWS
         };
         let mut cumulative = 0;
         for (i, row) in self.rows[..shown].iter().enumerate() {
@@ -246,24 +312,13 @@ impl fmt::Display for LiveReport {
             )?;
         }
         if shown < self.rows.len() {
-            writeln!(f, "<{} more rows>", self.rows.len() - shown)?;
-        }
-        if let Some(m) = self.resident {
             writeln!(
                 f,
-                "Resident memory: {} bytes now, {} bytes at peak.",
-                m.current, m.peak
+                "<{} more rows. Type e.g. '_.more' to view.>",
+                self.rows.len() - shown
             )?;
         }
-        let c = &self.counters;
-        write!(
-            f,
-            "Collector: {} collections, {} objects freed by them, {} candidates waiting, automatic collection {}.",
-            c.collections,
-            c.freed,
-            c.candidates,
-            if c.enabled { "on" } else { "off" }
-        )
+        Ok(())
     }
 }
 

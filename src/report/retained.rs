@@ -486,7 +486,7 @@ pub fn retained_size<T: ?Sized>(obj: &Gc<T>) -> usize {
 /// let own = row.size;
 /// assert_eq!(row.retained, Some(own + 4 * 24));
 /// let text = report.to_string();
-/// assert!(text.contains(" Cumulative  %  Retained   % Kind (type)"));
+/// assert!(text.contains(" Cumulative  %  Retained   % Type"));
 /// ```
 pub fn live_report_with_retained() -> LiveReport {
     let graph = HeapGraph::capture();

@@ -41,6 +41,13 @@ use crate::heap::heap;
 /// A snapshot describes the heap of the thread that took it, so it cannot be
 /// sent to another thread (the [`Growth`] it produces can).
 ///
+/// **Garbage.** [`take`](Self::take) records what is allocated, garbage
+/// cycles included, and the comparisons count what is allocated then: garbage
+/// made in between counts as growth until a collection frees it. objgraph's
+/// `show_growth` runs `gc.collect()` before every count; a snapshot made by
+/// [`collect_and_take`](Self::collect_and_take) does the same: it collects
+/// before recording, and again before each comparison.
+///
 /// ```
 /// use rcycle::{Gc, Snapshot};
 /// let before = Snapshot::take();
@@ -55,6 +62,8 @@ pub struct Snapshot {
     rows: Vec<ReportRow>,
     /// The snapshot id of every live object, sorted.
     ids: Vec<u32>,
+    /// Whether the comparisons collect first (objgraph's behaviour).
+    collects: bool,
     _this_thread: PhantomData<*const ()>,
 }
 
@@ -145,8 +154,9 @@ impl fmt::Display for Growth {
 }
 
 impl Snapshot {
-    /// Records this thread's live objects now. It does not collect first:
-    /// call [`collect`](crate::collect()) before it to leave garbage out.
+    /// Records this thread's live objects now. It does not collect, nor do
+    /// its comparisons: garbage counts until a collection frees it (see
+    /// [`collect_and_take`](Self::collect_and_take) for objgraph's way).
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u8);
@@ -162,7 +172,47 @@ impl Snapshot {
         Snapshot {
             rows,
             ids,
+            collects: false,
             _this_thread: PhantomData,
+        }
+    }
+
+    /// Runs [`collect`](crate::collect()), then records this thread's live
+    /// objects; the comparisons of this snapshot ([`growth`](Self::growth),
+    /// [`changes`](Self::changes),
+    /// [`new_objects_report`](Self::new_objects_report)) collect again before
+    /// they count, as objgraph's `show_growth` does: garbage cycles never
+    /// count as growth. (objgraph compares with the peak counts of its
+    /// previous calls; a snapshot compares with itself, every time.)
+    ///
+    /// ```
+    /// use rcycle::{Gc, Snapshot, Trace};
+    /// use std::cell::RefCell;
+    /// #[derive(Trace)]
+    /// struct Ring { next: RefCell<Option<Gc<Ring>>> }
+    /// let plain = Snapshot::take();
+    /// let collecting = Snapshot::collect_and_take();
+    /// rcycle::disable(); // no automatic collection in between
+    /// for _ in 0..3 {
+    ///     let r = Gc::new(Ring { next: RefCell::new(None) });
+    ///     *r.next.borrow_mut() = Some(r.clone()); // a garbage cycle once `r` goes
+    /// }
+    /// assert_eq!(plain.growth().rows()[0].delta, 3); // the garbage counts
+    /// assert!(collecting.growth().is_empty()); // collected first
+    /// rcycle::enable();
+    /// ```
+    pub fn collect_and_take() -> Snapshot {
+        crate::collect();
+        Snapshot {
+            collects: true,
+            ..Snapshot::take()
+        }
+    }
+
+    /// Collects first if this snapshot was made by `collect_and_take`.
+    fn collect_if_asked(&self) {
+        if self.collects {
+            crate::collect();
         }
     }
 
@@ -230,7 +280,9 @@ impl Snapshot {
     /// growth: each type whose count or size changed, with the largest count
     /// change (up or down) first, then the largest size change, then by name
     /// (like tracemalloc's `compare_to`, which sorts by the absolute
-    /// difference). A type with no object left shows `count` 0.
+    /// difference). A type with no object left shows `count` 0. Collects
+    /// first only for a snapshot made by
+    /// [`collect_and_take`](Self::collect_and_take).
     ///
     /// ```
     /// use rcycle::{Gc, Snapshot};
@@ -244,6 +296,7 @@ impl Snapshot {
     /// assert_eq!(changes.rows()[1].delta, 3);
     /// ```
     pub fn changes(&self) -> Growth {
+        self.collect_if_asked();
         let mut then: HashMap<&str, (usize, usize)> = self
             .rows
             .iter()
@@ -286,7 +339,9 @@ impl Snapshot {
     }
 
     /// The types with more live objects now than at the snapshot, the
-    /// largest increase first, then by name (objgraph's `show_growth`).
+    /// largest increase first, then by name (objgraph's `show_growth`; it
+    /// collects first only for a snapshot made by
+    /// [`collect_and_take`](Self::collect_and_take)).
     ///
     /// ```
     /// use rcycle::{Gc, Snapshot};
@@ -306,6 +361,8 @@ impl Snapshot {
 
     /// A [`LiveReport`] of only the live objects allocated since the snapshot
     /// (guppy's `setrelheap()` followed by `heap()`), in the same layout.
+    /// Collects first only for a snapshot made by
+    /// [`collect_and_take`](Self::collect_and_take).
     ///
     /// ```
     /// use rcycle::{Gc, Snapshot};
@@ -317,6 +374,7 @@ impl Snapshot {
     /// print!("{report}");
     /// ```
     pub fn new_objects_report(&self) -> LiveReport {
+        self.collect_if_asked();
         LiveReport {
             // SAFETY: `partition` gives allocated objects of this thread's
             // heap.
