@@ -798,3 +798,99 @@ fn reverse_edges(nodes: usize, out_target: &[u32]) -> (Vec<u32>, Vec<u32>) {
     }
     (in_start, in_edge)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Finalize, Gc, Trace};
+    use std::cell::RefCell;
+
+    #[derive(Trace)]
+    struct Shapes {
+        one: Gc<u8>,
+        list: Vec<Gc<u8>>,
+        nested: Vec<Vec<Gc<u8>>>,
+        by_key: std::collections::BTreeMap<&'static str, Gc<u8>>,
+    }
+
+    fn labels_of(g: &HeapGraph, node: usize) -> Vec<String> {
+        g.referents(node).map(|(_, l)| l.to_string()).collect()
+    }
+
+    fn shapes() -> Gc<Shapes> {
+        Gc::new(Shapes {
+            one: Gc::new(0),
+            list: vec![Gc::new(1), Gc::new(2), Gc::new(3)],
+            nested: vec![vec![], vec![Gc::new(4)]],
+            by_key: [("a", Gc::new(5))].into(),
+        })
+    }
+
+    const EXPECTED: [&str; 6] = [
+        ".one",
+        ".list[0]",
+        ".list[1]",
+        ".list[2]",
+        ".nested[1][0]",
+        ".by_key[\"a\"]",
+    ];
+
+    #[test]
+    fn labels_from_templates_indices_and_keys() {
+        let s = shapes();
+        let g = HeapGraph::capture();
+        let n = g.find(ObjectId::of(&s)).unwrap();
+        assert_eq!(labels_of(&g, n), EXPECTED);
+        // Asked twice: the same (cached) text.
+        let first: Vec<*const u8> = g.referents(n).map(|(_, l)| l.as_ptr()).collect();
+        let again: Vec<*const u8> = g.referents(n).map(|(_, l)| l.as_ptr()).collect();
+        assert_eq!(first, again);
+        let k = g.find(ObjectId::of(&s.list[2])).unwrap();
+        assert_eq!(g.referrers(k).collect::<Vec<_>>(), [(n, ".list[2]")]);
+        assert_eq!(g.outside_count(k), 0);
+        // No flag is left on any object, and the candidate buffer is back.
+        let heap = heap();
+        for h in heap.all_objects() {
+            // SAFETY: enumerated objects are allocated.
+            assert!(!unsafe { h.as_ref() }.has(VISITED));
+        }
+    }
+
+    /// A cycle whose finalizer captures the graph from inside the
+    /// collection: the capture falls back to its address map.
+    #[derive(Trace)]
+    #[trace(finalize)]
+    struct Spy {
+        me: RefCell<Option<Gc<Spy>>>,
+    }
+
+    thread_local! {
+        static SEEN: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    }
+
+    impl Finalize for Spy {
+        fn finalize(&self) {
+            let g = HeapGraph::capture();
+            let kept = KEPT.with(|k| ObjectId::of(k.borrow().as_ref().unwrap()));
+            let n = g.find(kept).unwrap();
+            SEEN.with(|s| *s.borrow_mut() = Some(labels_of(&g, n)));
+        }
+    }
+
+    thread_local! {
+        static KEPT: RefCell<Option<Gc<Shapes>>> = const { RefCell::new(None) };
+    }
+
+    #[test]
+    fn a_capture_inside_a_collection_uses_the_address_map() {
+        KEPT.with(|k| *k.borrow_mut() = Some(shapes()));
+        let spy = Gc::new(Spy {
+            me: RefCell::new(None),
+        });
+        *spy.me.borrow_mut() = Some(spy.clone());
+        drop(spy);
+        assert_eq!(crate::collect(), 1);
+        assert_eq!(SEEN.with(|s| s.borrow_mut().take()).unwrap(), EXPECTED);
+        KEPT.with(|k| k.borrow_mut().take());
+    }
+}
