@@ -230,6 +230,36 @@ pub(crate) fn dry_run<R>(
     Some(inspect(roots, examined, &garbage))
 }
 
+/// The heap held still for a walk over every object that writes to their
+/// headers (the heap graph's capture): marked as collecting, so no
+/// collection starts, with the candidate buffer taken aside, so no object is
+/// `BUFFERED` and every `scratch` word is free (a `BUFFERED` object's scratch
+/// is its buffer index). On drop, on every path, every candidate goes back
+/// in the buffer in its old order (so with its old index), as after a dry
+/// run, and the heap stops being marked. `None` if a collection (or a dry
+/// run) is running: its objects may carry `VISITED`.
+///
+/// Whoever sets flags on objects meanwhile clears them before this drops
+/// (declare the guard that clears them after this one).
+pub(crate) struct Quiesced<'a> {
+    // Dropped in this order: the buffer is restored, then the mark goes.
+    _saved: Rebuffer<'a>,
+    _running: Running<'a>,
+}
+
+impl<'a> Quiesced<'a> {
+    pub(crate) fn start(heap: &'a Heap) -> Option<Quiesced<'a>> {
+        let running = Running::start(heap)?;
+        Some(Quiesced {
+            _saved: Rebuffer {
+                heap,
+                objects: heap.take_candidates(|_| true),
+            },
+            _running: running,
+        })
+    }
+}
+
 /// An extra weak count on every member of a set: user code run by a dry
 /// run's `inspect` may drop a member's last handle (then its value goes, but
 /// its header stays readable) and the memory is freed only when this drops.

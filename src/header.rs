@@ -41,8 +41,12 @@ use crate::trace::{Trace, Tracer};
 /// * `scratch` is the object's index in the thread's candidate buffer while
 ///   [`BUFFERED`] is set, and its *trial count* while [`VISITED`] is set
 ///   (only during a collection, which first empties the buffer; the two are
-///   never set together). [`ALIVE`] and [`UNTRACEABLE`] are only set along
-///   with `VISITED`.
+///   never set together). A heap graph capture uses the pair too: while the
+///   heap is quiesced (marked as collecting, so no collection runs, with the
+///   candidate buffer set aside), each object it lists gets `VISITED` and its
+///   node number in `scratch`, both cleared before the buffer is restored
+///   (`crate::report::graph`). [`ALIVE`] and [`UNTRACEABLE`] are only set
+///   along with `VISITED`.
 /// * A `BUFFERED` object is never freed: it leaves the buffer first.
 /// * [`MUT_BORROWED`] is set while a [`GcMut`](crate::GcMut) lends the value
 ///   out mutably (and stays set if that guard is leaked). While it is set,
@@ -67,7 +71,8 @@ pub(crate) const VALUE_DROPPED: u32 = 1 << 1;
 pub(crate) const COLLECTING: u32 = 1 << 2;
 /// The object's finalizer has run (it never runs twice).
 pub(crate) const FINALIZED: u32 = 1 << 3;
-/// The object is in the running collection's node table.
+/// The object is in the running collection's node table (or, with the heap
+/// quiesced, in the node table of a heap graph capture).
 pub(crate) const VISITED: u32 = 1 << 4;
 /// The object's type cannot own a `Gc`, so the object is never part of a
 /// cycle: it is not traced, and not buffered as a candidate when its count

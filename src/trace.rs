@@ -244,6 +244,13 @@ pub(crate) trait EdgeSink {
     /// path from the traced value to the `Gc`, e.g. `.expected[42]` (empty
     /// unless recording).
     fn edge(&mut self, target: NonNull<Header>, path: &str);
+
+    /// The same edge, with the whole label path (only when the tracer
+    /// records one). The heap graph's capture reads the path's indices from
+    /// it ([`LabelPath::template`]); every other sink takes the text.
+    fn edge_path(&mut self, target: NonNull<Header>, path: &LabelPath) {
+        self.edge(target, path.as_str())
+    }
 }
 
 /// The label path a reporting [`Tracer`] builds: the labels from the traced
@@ -253,11 +260,22 @@ pub(crate) trait EdgeSink {
 /// With `fold`, indices and keys are all written `[_]` (the dry run's edge
 /// kinds): the folding follows the labels as the tracer made them, whatever
 /// a key's `Debug` prints, and no key is formatted at all.
+///
+/// As a *template* ([`LabelPath::template`]), indices are written `[#]` and
+/// their values kept aside (with where each `[#]` starts), and keys are
+/// written `[_]` without being formatted (no user code runs): the heap
+/// graph's capture stores `.kids[#]` once and each edge's index as a number.
 #[derive(Default)]
 pub(crate) struct LabelPath {
     text: String,
     starts: Vec<usize>,
     fold: bool,
+    template: bool,
+    /// Template mode: `(start of its "[#]" in text, index)` of each index on
+    /// the path.
+    indices: Vec<(usize, usize)>,
+    /// Template mode: where each key on the path starts.
+    keys: Vec<usize>,
 }
 
 impl LabelPath {
@@ -269,10 +287,33 @@ impl LabelPath {
         }
     }
 
+    /// An empty template path: indices written `[#]` and kept as numbers
+    /// ([`indices`](Self::indices)), keys written `[_]` and never formatted
+    /// ([`has_key`](Self::has_key)).
+    pub(crate) fn template() -> Self {
+        LabelPath {
+            template: true,
+            ..LabelPath::default()
+        }
+    }
+
     /// Empties the path (after a panic in user code left labels on it).
     pub(crate) fn clear(&mut self) {
         self.text.clear();
         self.starts.clear();
+        self.indices.clear();
+        self.keys.clear();
+    }
+
+    /// Template mode: the indices on the path, outermost first, each with
+    /// the byte offset of its `[#]` in [`as_str`](Self::as_str).
+    pub(crate) fn indices(&self) -> &[(usize, usize)] {
+        &self.indices
+    }
+
+    /// Template mode: whether the path goes through a map key.
+    pub(crate) fn has_key(&self) -> bool {
+        !self.keys.is_empty()
     }
 
     /// The path as text, e.g. `.expected[42]`.
@@ -282,9 +323,23 @@ impl LabelPath {
 
     /// Appends one label.
     fn push(&mut self, label: Label<'_>) {
-        self.starts.push(self.text.len());
+        let start = self.text.len();
+        self.starts.push(start);
         match label {
             Label::Index(_) | Label::Key(_) if self.fold => self.text.push_str("[_]"),
+            Label::Index(i) if self.template => {
+                self.indices.push((start, i));
+                self.text.push_str("[#]");
+            }
+            Label::Key(_) if self.template => {
+                self.keys.push(start);
+                self.text.push_str("[_]");
+            }
+            // What `Display` writes, without the formatting machinery.
+            Label::Field(name) => {
+                self.text.push('.');
+                self.text.push_str(name);
+            }
             // Writing to a `String` cannot fail.
             _ => {
                 let _ = fmt::Write::write_fmt(&mut self.text, format_args!("{label}"));
@@ -296,6 +351,14 @@ impl LabelPath {
     fn pop(&mut self) {
         if let Some(start) = self.starts.pop() {
             self.text.truncate(start);
+            if self.template {
+                if self.indices.last().is_some_and(|&(s, _)| s == start) {
+                    self.indices.pop();
+                }
+                if self.keys.last() == Some(&start) {
+                    self.keys.pop();
+                }
+            }
         }
     }
 }
@@ -580,10 +643,9 @@ impl<'a> Tracer<'a> {
     /// Reports one owned edge. Only `Gc`'s own `Trace` impl calls this.
     #[inline]
     pub(crate) fn edge(&mut self, target: NonNull<Header>) {
-        let path: &str = match &self.path {
-            Some(p) => p.as_str(),
-            None => "",
-        };
-        self.sink.edge(target, path);
+        match &self.path {
+            Some(p) => self.sink.edge_path(target, p),
+            None => self.sink.edge(target, ""),
+        }
     }
 }
