@@ -281,9 +281,18 @@ fn too_many_referrers_become_one_more_node() {
         .collect();
     assert_eq!(held.len(), 10);
     assert!(held.iter().all(|e| e.2 == ".held"));
-    // Each holder is held by the Vec on this stack; `iq` by `iq`.
-    let outside: Vec<_> = pic.edges.iter().filter(|e| e.0 == "outside").collect();
+    // Each holder is held by the Vec on this stack; `iq` by `iq`. (More
+    // than 8 objects held: a `<held outside>` node for each.)
+    let outside: Vec<_> = pic
+        .edges
+        .iter()
+        .filter(|e| e.0.starts_with("outside"))
+        .collect();
     assert_eq!(outside.len(), 11);
+    assert!(outside
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.0 == format!("outside{i}") && e.1 == format!("n{i}")));
     assert!(outside.iter().all(|e| e.2 == "1 handle"));
     assert_eq!(holders.len(), 25);
 }
@@ -793,14 +802,24 @@ fn every_kind_of_picture_renders_without_a_warning() {
     for w in links.windows(2) {
         *w[0].next.borrow_mut() = Some(w[1].clone());
     }
-    // Only the head held from outside (`dot` takes minutes to lay out one
-    // `<held outside>` node with an edge to each of 400 ranks).
-    let head = links[0].clone();
-    drop(links);
     let deep = DotOptions {
         max_depth: 1000,
         ..DotOptions::default()
     };
+    // Every link held from outside too: one `<held outside>` node with an
+    // edge into each of 400 ranks took `dot` minutes to lay out; past 8
+    // objects held, each has its own. (The last 100 links are drawn: the
+    // layout of 400 such ranks takes `dot` about 25 s.)
+    let all_held = dot::refs(&[ObjectId::of(&links[0])], &deep);
+    assert_eq!(all_held.matches("[label=\"<held outside>\"").count(), 400);
+    let last_hundred = dot::refs(&[ObjectId::of(&links[300])], &deep);
+    assert_eq!(
+        last_hundred.matches("[label=\"<held outside>\"").count(),
+        100
+    );
+    pictures.push(("deep, every link held", last_hundred));
+    let head = links[0].clone();
+    drop(links);
     pictures.push(("deep", dot::refs(&[ObjectId::of(&head)], &deep)));
     // Dead boxes (a value dropped with its cycle while a `Drop` kept a
     // handle) and untraceable objects (a mutably borrowed `RefCell`).

@@ -13,7 +13,9 @@
 //!   like objgraph's `Iq(id=1)`), its address, size and handle counts;
 //! - handles held from outside the heap (the stack, a static, something not
 //!   traced) are drawn as dashed edges from a `<held outside>` node, labelled
-//!   with their number;
+//!   with their number (one node for all of them when at most 8 objects are
+//!   held, else one node for each: Graphviz lays out a node with edges into
+//!   hundreds of ranks very slowly);
 //! - the objects asked about have a thick border, [highlighted] ones are
 //!   filled, dead boxes are red, untraceable objects (a mutably borrowed
 //!   `RefCell`: their edges are unknown) dashed;
@@ -61,6 +63,10 @@ use crate::gc::ErasedGc;
 use crate::header::{GcBox, Header};
 use crate::heap::{heap, Heap};
 use crate::trace::Trace;
+
+/// At most this many objects held from outside share one `<held outside>`
+/// node in a picture; past that each gets its own.
+const SHARED_OUTSIDE_NODE_UP_TO: usize = 8;
 
 /// What [`backrefs`] and [`refs`] draw.
 ///
@@ -457,20 +463,35 @@ fn draw(
         }
         out.push_str("];\n");
     }
-    let mut outside_edges = String::new();
-    for (i, &(node, _)) in drawn.iter().enumerate() {
-        let handles = graph.outside_count(node);
-        if handles > 0 {
-            let plural = if handles == 1 { "" } else { "s" };
-            let _ = writeln!(
-                outside_edges,
-                "  outside -> n{i} [label=\"{handles} handle{plural}\", style=dashed];"
-            );
-        }
-    }
-    if !outside_edges.is_empty() {
+    // One `<held outside>` node for all, while they are few; past that, one
+    // per object held (an edge from one node into hundreds of ranks makes
+    // Graphviz's layout take minutes: a 400-link chain with every link held
+    // from the stack ran past five).
+    let held: Vec<(usize, usize)> = drawn
+        .iter()
+        .enumerate()
+        .map(|(i, &(node, _))| (i, graph.outside_count(node)))
+        .filter(|&(_, handles)| handles > 0)
+        .collect();
+    let shared = held.len() <= SHARED_OUTSIDE_NODE_UP_TO;
+    if shared && !held.is_empty() {
         out.push_str("  outside [label=\"<held outside>\", shape=ellipse, style=dashed];\n");
-        out.push_str(&outside_edges);
+    }
+    for (i, handles) in held {
+        let plural = if handles == 1 { "" } else { "s" };
+        let from = if shared {
+            "outside".to_string()
+        } else {
+            let _ = writeln!(
+                out,
+                "  outside{i} [label=\"<held outside>\", shape=ellipse, style=dashed];"
+            );
+            format!("outside{i}")
+        };
+        let _ = writeln!(
+            out,
+            "  {from} -> n{i} [label=\"{handles} handle{plural}\", style=dashed];"
+        );
     }
     out.push_str(&more_nodes);
     out.push_str(&edges);
