@@ -235,15 +235,12 @@ fn node_ids(graph: &HeapGraph) -> Vec<u32> {
     let live = ids::refresh(heap);
     let mut by_addr: Option<AddrMap<u32>> = None;
     let mut missing = 0;
-    let mut result: Vec<u32> = graph
-        .objects()
-        .iter()
-        .enumerate()
-        .map(|(n, o)| match live.get(n) {
-            Some(&(addr, id)) if addr == o.id.addr() => id,
+    let mut result: Vec<u32> = (0..graph.len())
+        .map(|n| match live.get(n) {
+            Some(&(addr, id)) if addr == graph.id(n).addr() => id,
             _ => {
                 let map = by_addr.get_or_insert_with(|| live.iter().copied().collect());
-                map.get(&o.id.addr()).copied().unwrap_or_else(|| {
+                map.get(&graph.id(n).addr()).copied().unwrap_or_else(|| {
                     missing += 1;
                     0
                 })
@@ -286,9 +283,6 @@ impl std::hash::Hasher for StrHasher {
 struct Strings {
     list: Vec<Box<str>>,
     index: HashMap<Box<str>, u32, BuildHasherDefault<StrHasher>>,
-    /// The last type name interned (type names are `'static`, so the same
-    /// address and length is the same text).
-    last_type: Option<(*const u8, usize, u32)>,
 }
 
 impl Strings {
@@ -300,17 +294,6 @@ impl Strings {
         self.list.push(s.into());
         self.index.insert(s.into(), i);
         i
-    }
-
-    fn intern_type(&mut self, name: &'static str) -> u32 {
-        match self.last_type {
-            Some((ptr, len, i)) if ptr == name.as_ptr() && len == name.len() => i,
-            _ => {
-                let i = self.intern(name);
-                self.last_type = Some((name.as_ptr(), name.len(), i));
-                i
-            }
-        }
     }
 }
 
@@ -348,16 +331,22 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
     out.row(true, &synthetic(root_name, ROOT_ID, 1))?;
     out.row(false, &synthetic(held_name, HELD_OUTSIDE_ID, holders.len()))?;
     let mut dead_name = String::new();
-    for (n, info) in graph.objects().iter().enumerate() {
-        let name = if info.dead {
-            dead_name.clear();
-            dead_name.push_str("<dead> ");
-            dead_name.push_str(info.type_name);
-            strings.intern(&dead_name)
-        } else {
-            strings.intern_type(info.type_name)
-        };
-        let size = u64::from(u32::try_from(info.size).unwrap_or(u32::MAX));
+    // Each type's name, interned once.
+    let mut names = vec![u32::MAX; graph.kind_keys()];
+    for n in 0..graph.len() {
+        let name = &mut names[graph.kind_key(n)];
+        if *name == u32::MAX {
+            *name = if graph.is_dead(n) {
+                dead_name.clear();
+                dead_name.push_str("<dead> ");
+                dead_name.push_str(graph.type_name(n));
+                strings.intern(&dead_name)
+            } else {
+                strings.intern(graph.type_name(n))
+            };
+        }
+        let name = *name;
+        let size = u64::from(u32::try_from(graph.size(n)).unwrap_or(u32::MAX));
         let edges = graph.referents(n).count() as u64;
         out.row(
             false,

@@ -399,7 +399,7 @@ fn draw(
         let (mut shown, mut skipped) = (0usize, 0usize);
         for &(m, label) in &neighbours {
             if let Some(keep) = options.filter {
-                if !keep(&graph.objects()[m]) {
+                if !keep(&graph.object(m)) {
                     continue;
                 }
             }
@@ -442,7 +442,7 @@ fn draw(
     out.push_str("  node [shape=box, style=filled, fillcolor=white, fontsize=10];\n");
     out.push_str("  edge [fontsize=9];\n");
     for (i, &(node, _)) in drawn.iter().enumerate() {
-        let info = &graph.objects()[node];
+        let info = &graph.object(node);
         let summary = values.and_then(|v| v.summarize(info.id, &options.summaries, width));
         let _ = write!(
             out,

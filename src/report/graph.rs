@@ -9,10 +9,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use crate::collect::{HoldMemory, Quiesced};
 use crate::gc::ErasedGc;
-use crate::header::{Header, ACYCLIC, VISITED};
+use crate::header::{Header, TypeEntry, ACYCLIC, MAX_TYPE_INDEX, VISITED};
 use crate::heap::{heap, Heap};
 use crate::trace::{EdgeSink, LabelPath, Tracer};
 
@@ -59,7 +60,7 @@ impl fmt::Display for ObjectId {
 /// ```
 /// let g = rcycle::Gc::new(String::with_capacity(100));
 /// let graph = rcycle::HeapGraph::capture();
-/// let info = &graph.objects()[graph.find(rcycle::ObjectId::of(&g)).unwrap()];
+/// let info = graph.object(graph.find(rcycle::ObjectId::of(&g)).unwrap());
 /// assert_eq!(info.type_name, "alloc::string::String");
 /// assert_eq!(info.size, 16 + 24 + 100); // header + String + its buffer
 /// assert_eq!(info.strong, 1);
@@ -88,13 +89,15 @@ pub struct ObjectInfo {
 
 use crate::addr_map::AddrMap;
 
-/// `out_index` of an edge whose label is a whole text (not a template).
+/// `index` of an edge whose label is a whole text (not a template).
 const WHOLE: u32 = u32::MAX;
 
 /// A snapshot of this thread's object graph.
 ///
-/// Nodes are numbered `0..len()` in address order; [`objects`](Self::objects)
-/// describes them. Edges carry the label path from the source value to the
+/// Nodes are numbered `0..len()` in address order; [`object`](Self::object)
+/// describes one, and [`id`](Self::id), [`type_name`](Self::type_name),
+/// [`size`](Self::size) and the like read one field without building an
+/// [`ObjectInfo`]. Edges carry the label path from the source value to the
 /// `Gc` field, like `.children[3]` or `.expected[9394860]`.
 ///
 /// ```
@@ -110,21 +113,236 @@ const WHOLE: u32 = u32::MAX;
 /// assert_eq!(g.outside_count(k), 1); // `kid`, on this stack
 /// ```
 pub struct HeapGraph {
-    /// Sorted by address (so [`find`](Self::find) is a binary search).
-    objects: Vec<ObjectInfo>,
+    /// The objects, as columns indexed by node.
+    nodes: Columns,
     /// Out-edges of node `i`: `out_target[out_start[i]..out_start[i + 1]]`.
     out_start: Vec<u32>,
     out_target: Vec<u32>,
-    /// Each out-edge's label: a text of `labels`, and the index written
-    /// into that text's `[#]` ([`WHOLE`]: the text is the label).
-    out_label: Vec<u32>,
-    out_index: Vec<u32>,
-    /// In-edges, as positions in the out-edge arrays.
-    in_start: Vec<u32>,
-    in_edge: Vec<u32>,
+    /// Each out-edge's label.
+    out_label: EdgeLabels,
+    /// In-edges (built on the first [`referrers`](Self::referrers) call).
+    in_edges: OnceLock<InEdges>,
+    /// Every [`ObjectInfo`] (built on the first [`objects`](Self::objects)
+    /// call).
+    objects: OnceLock<Vec<ObjectInfo>>,
     labels: Labels,
     /// The heap at the end of the capture (for the DevTools export's ids).
     pub(crate) stamp: crate::report::ids::HeapStamp,
+}
+
+/// In-edge lists: the in-edges of node `i` are the out-edges
+/// `edge[start[i]..start[i + 1]]`.
+struct InEdges {
+    start: Vec<u32>,
+    edge: Vec<u32>,
+}
+
+/// `kind` bit: the object is a dead box.
+const DEAD: u32 = 1 << 31;
+/// `kind` bit: the object's edges are unknown.
+const UNTRACEABLE_NODE: u32 = 1 << 30;
+/// `kind` bits of the type index (the heap's, [`MAX_TYPE_INDEX`] at most).
+const TYPE_MASK: u32 = UNTRACEABLE_NODE - 1;
+const _: () = assert!(MAX_TYPE_INDEX <= TYPE_MASK);
+/// `size`: the size is in `big_size`.
+const BIG_SIZE: u32 = u32::MAX;
+/// `counts`: strong in the low [`STRONG_BITS`], weak in the bits above,
+/// or [`BIG_COUNTS`] and both in `big_counts`.
+const STRONG_BITS: u32 = 20;
+const STRONG_MASK: u32 = (1 << STRONG_BITS) - 1;
+const WEAK_MAX: u32 = (1 << (31 - STRONG_BITS)) - 1;
+const BIG_COUNTS: u32 = 1 << 31;
+
+/// The objects of a graph, one column per field (about 24 bytes an object
+/// where `ObjectInfo` takes 56), sorted by address.
+#[derive(Default)]
+struct Columns {
+    /// Addresses (ids), ascending.
+    addr: Vec<usize>,
+    /// The heap's type index, with [`DEAD`] and [`UNTRACEABLE_NODE`].
+    kind: Vec<u32>,
+    /// Sizes; [`BIG_SIZE`] for the rare one that needs more bits.
+    size: Vec<u32>,
+    big_size: HashMap<u32, usize>,
+    /// Strong and weak counts, packed; [`BIG_COUNTS`]: in `big_counts`.
+    counts: Vec<u32>,
+    big_counts: HashMap<u32, (u32, u32)>,
+    /// Strong count minus the edges from other objects.
+    outside: Vec<u32>,
+    /// Type names by type index (`""`: no object of that type).
+    type_names: Vec<&'static str>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Columns {
+        Columns {
+            addr: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            size: Vec::with_capacity(n),
+            counts: Vec::with_capacity(n),
+            ..Columns::default()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.addr.len()
+    }
+
+    /// Adds the next node (in address order).
+    fn push(&mut self, addr: usize, entry: &TypeEntry, type_index: u32, size: usize) {
+        let n = self.len();
+        self.addr.push(addr);
+        let t = type_index as usize;
+        if t >= self.type_names.len() {
+            self.type_names.resize(t + 1, "");
+        }
+        if self.type_names[t].is_empty() {
+            self.type_names[t] = (entry.info.type_name)();
+        }
+        self.kind.push(type_index);
+        self.size.push(0);
+        self.counts.push(0);
+        self.set_size(n, size);
+    }
+
+    fn node(n: usize) -> u32 {
+        // (Node numbers fit: `HeapGraph::capture_from` checks.)
+        n as u32
+    }
+
+    fn size(&self, n: usize) -> usize {
+        match self.size[n] {
+            BIG_SIZE => self.big_size[&Self::node(n)],
+            s => s as usize,
+        }
+    }
+
+    fn set_size(&mut self, n: usize, size: usize) {
+        if self.size[n] == BIG_SIZE {
+            self.big_size.remove(&Self::node(n));
+        }
+        self.size[n] = match u32::try_from(size) {
+            Ok(s) if s != BIG_SIZE => s,
+            _ => {
+                self.big_size.insert(Self::node(n), size);
+                BIG_SIZE
+            }
+        };
+    }
+
+    /// `(strong, weak)`.
+    fn counts(&self, n: usize) -> (u32, u32) {
+        match self.counts[n] {
+            c if c & BIG_COUNTS != 0 => self.big_counts[&Self::node(n)],
+            c => (c & STRONG_MASK, c >> STRONG_BITS),
+        }
+    }
+
+    fn set_counts(&mut self, n: usize, strong: u32, weak: u32) {
+        if self.counts[n] & BIG_COUNTS != 0 {
+            self.big_counts.remove(&Self::node(n));
+        }
+        self.counts[n] = if strong <= STRONG_MASK && weak <= WEAK_MAX {
+            strong | weak << STRONG_BITS
+        } else {
+            self.big_counts.insert(Self::node(n), (strong, weak));
+            BIG_COUNTS
+        };
+    }
+
+    fn has(&self, n: usize, flag: u32) -> bool {
+        self.kind[n] & flag != 0
+    }
+
+    fn set_flag(&mut self, n: usize, flag: u32, on: bool) {
+        if on {
+            self.kind[n] |= flag;
+        } else {
+            self.kind[n] &= !flag;
+        }
+    }
+
+    fn type_name(&self, n: usize) -> &'static str {
+        self.type_names[(self.kind[n] & TYPE_MASK) as usize]
+    }
+
+    /// Fills `outside` from the strong counts and the edge targets.
+    fn count_outside(&mut self, out_target: &[u32]) {
+        let mut outside = vec![0u32; self.len()];
+        for &t in out_target {
+            outside[t as usize] += 1;
+        }
+        for (n, o) in outside.iter_mut().enumerate() {
+            *o = self.counts(n).0.saturating_sub(*o);
+        }
+        self.outside = outside;
+    }
+}
+
+/// `EdgeLabels` code tags (the top two bits): a template label, whose
+/// `[#]` index is stored as its distance from the edge's position among
+/// its source's edges (a `Vec`'s elements are usually its edges in order:
+/// `.kids[0]`, `.kids[1]`...).
+const TEMPLATE_TEXT_SHIFT: u32 = 20;
+const TEMPLATE_TEXTS: u32 = 1 << (31 - TEMPLATE_TEXT_SHIFT);
+const DELTA_MASK: u32 = (1 << TEMPLATE_TEXT_SHIFT) - 1;
+const DELTA_BIAS: i64 = 1 << (TEMPLATE_TEXT_SHIFT - 1);
+/// Tag: a whole label, the text in the low 30 bits.
+const WHOLE_TAG: u32 = 0b10 << 30;
+/// Tag: the `(text, index)` pair at the low 30 bits' position in `wide`.
+const WIDE_TAG: u32 = 0b11 << 30;
+const LOW_30: u32 = (1 << 30) - 1;
+
+/// The labels of a graph's edges, 4 bytes an edge: a text of [`Labels`]
+/// and the index written into its `[#]` ([`WHOLE`]: none), packed into
+/// one code, or kept whole in `wide` when they do not fit.
+#[derive(Default)]
+struct EdgeLabels {
+    code: Vec<u32>,
+    wide: Vec<(u32, u32)>,
+}
+
+impl EdgeLabels {
+    /// The code of label `(text, index)` for the edge at position `pos`
+    /// among its source's edges.
+    fn encode(&mut self, text: u32, index: u32, pos: usize) -> u32 {
+        if index == WHOLE {
+            if text <= LOW_30 {
+                return WHOLE_TAG | text;
+            }
+        } else if text < TEMPLATE_TEXTS {
+            let delta = i64::from(index) - pos as i64 + DELTA_BIAS;
+            if (0..=i64::from(DELTA_MASK)).contains(&delta) {
+                return text << TEMPLATE_TEXT_SHIFT | delta as u32;
+            }
+        }
+        let w = u32::try_from(self.wide.len())
+            .ok()
+            .filter(|&w| w <= LOW_30)
+            .expect("too many edge labels for a HeapGraph");
+        self.wide.push((text, index));
+        WIDE_TAG | w
+    }
+
+    fn push(&mut self, text: u32, index: u32, pos: usize) {
+        let code = self.encode(text, index, pos);
+        self.code.push(code);
+    }
+
+    /// `(text, index)` of edge `e`, at position `pos` among its source's
+    /// edges.
+    fn get(&self, e: usize, pos: usize) -> (u32, u32) {
+        let c = self.code[e];
+        match c & WIDE_TAG {
+            WIDE_TAG => self.wide[(c & LOW_30) as usize],
+            WHOLE_TAG => (c & LOW_30, WHOLE),
+            _ => {
+                let delta = i64::from(c & DELTA_MASK) - DELTA_BIAS;
+                // The index fitted in a `u32` when it was encoded.
+                (c >> TEMPLATE_TEXT_SHIFT, (pos as i64 + delta) as u32)
+            }
+        }
+    }
 }
 
 /// The label texts of a graph: whole labels (`.parent`, `.by_id["k"]`) and
@@ -248,12 +466,20 @@ impl Interner {
 struct Edges {
     start: Vec<u32>,
     target: Vec<u32>,
-    label: Vec<u32>,
-    index: Vec<u32>,
+    label: EdgeLabels,
     interner: Interner,
     /// Nodes with an edge through a map key, in order (their labels are
     /// made by a second, labelled trace).
     keyed: Vec<u32>,
+}
+
+impl Edges {
+    /// Adds an edge of the node being traced (the last `start`).
+    fn push(&mut self, target: u32, text: u32, index: u32) {
+        let pos = self.target.len() - *self.start.last().unwrap_or(&0) as usize;
+        self.target.push(target);
+        self.label.push(text, index, pos);
+    }
 }
 
 /// Collects one object's edges in the first pass; `resolve` gives the node
@@ -270,9 +496,7 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
         // (Only a tracer without a path calls this; the capture's has one.)
         if let Some(t) = (self.resolve)(target) {
             let l = self.edges.interner.intern(path, WHOLE);
-            self.edges.target.push(t);
-            self.edges.label.push(l);
-            self.edges.index.push(WHOLE);
+            self.edges.push(t, l, WHOLE);
         }
     }
 
@@ -282,9 +506,7 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
         };
         self.keyed |= path.has_key();
         let (l, i) = self.edges.interner.label_of(path);
-        self.edges.target.push(t);
-        self.edges.label.push(l);
-        self.edges.index.push(i);
+        self.edges.push(t, l, i);
     }
 }
 
@@ -293,32 +515,33 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
 /// `k`-th, else (user code changed the value meanwhile) the rest keep their
 /// first-pass labels.
 struct KeySink<'a> {
-    objects: &'a [ObjectInfo],
+    addrs: &'a [usize],
+    /// The node's edges: their targets, and the position of the first.
     targets: &'a [u32],
-    label: &'a mut [u32],
-    index: &'a mut [u32],
+    first: usize,
+    labels: &'a mut EdgeLabels,
     interner: &'a mut Interner,
     k: usize,
 }
 
 impl EdgeSink for KeySink<'_> {
     fn edge(&mut self, target: NonNull<Header>, path: &str) {
-        let Some(t) = find_in(self.objects, target.as_ptr() as usize) else {
+        let Some(t) = find_in(self.addrs, target.as_ptr() as usize) else {
             return;
         };
         if self.targets.get(self.k) != Some(&(t as u32)) {
             self.k = usize::MAX - 1; // out of step: stop here
             return;
         }
-        self.label[self.k] = self.interner.intern(path, WHOLE);
-        self.index[self.k] = WHOLE;
+        let text = self.interner.intern(path, WHOLE);
+        self.labels.code[self.first + self.k] = self.labels.encode(text, WHOLE, self.k);
         self.k += 1;
     }
 }
 
-/// The node at address `addr` in `objects` (sorted by address).
-fn find_in(objects: &[ObjectInfo], addr: usize) -> Option<usize> {
-    objects.binary_search_by_key(&addr, |o| o.id.0).ok()
+/// The node at address `addr` in `addrs` (ascending).
+fn find_in(addrs: &[usize], addr: usize) -> Option<usize> {
+    addrs.binary_search(&addr).ok()
 }
 
 /// Clears `VISITED` on every node at the end of the first pass, on every
@@ -381,12 +604,16 @@ impl HeapGraph {
             .collect();
         // Chunks are sorted runs: merging them is cheap.
         headers.sort();
-        let mut objects = Vec::with_capacity(headers.len());
+        // Node numbers are `u32`s (in headers' scratch words, in the edges).
+        assert!(
+            headers.len() < u32::MAX as usize,
+            "too many objects for a HeapGraph"
+        );
+        let mut objects = Columns::with_capacity(headers.len());
         let mut edges = Edges {
             start: Vec::with_capacity(headers.len() + 1),
             target: Vec::new(),
-            label: Vec::new(),
-            index: Vec::new(),
+            label: EdgeLabels::default(),
             interner: Interner::default(),
             keyed: Vec::new(),
         };
@@ -430,15 +657,18 @@ impl HeapGraph {
         second_pass(heap, &headers, &mut objects, &mut edges);
         drop(headers);
         let stamp = crate::report::ids::HeapStamp::of(heap);
-        let (in_start, in_edge) = reverse_edges(objects.len(), &edges.target);
+        objects.count_outside(&edges.target);
+        // (The edge arrays grew by doubling.)
+        edges.target.shrink_to_fit();
+        edges.label.code.shrink_to_fit();
+        edges.label.wide.shrink_to_fit();
         HeapGraph {
-            objects,
+            nodes: objects,
             out_start: edges.start,
             out_target: edges.target,
             out_label: edges.label,
-            out_index: edges.index,
-            in_start,
-            in_edge,
+            in_edges: OnceLock::new(),
+            objects: OnceLock::new(),
             labels: edges.interner.labels,
             stamp,
         }
@@ -450,7 +680,7 @@ impl HeapGraph {
     /// assert!(rcycle::HeapGraph::capture().len() < usize::MAX);
     /// ```
     pub fn len(&self) -> usize {
-        self.objects.len()
+        self.nodes.len()
     }
 
     /// Whether the heap had no objects.
@@ -460,10 +690,16 @@ impl HeapGraph {
     /// assert_eq!(g.is_empty(), g.len() == 0);
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
+        self.nodes.len() == 0
     }
 
     /// Every object, indexed by node number.
+    ///
+    /// The graph keeps its objects in compact columns; the first call builds
+    /// this list (56 bytes an object on 64-bit targets) and keeps it with
+    /// the graph. To read a few fields, [`object`](Self::object) or the
+    /// accessors ([`type_name`](Self::type_name), [`size`](Self::size)...)
+    /// cost nothing.
     ///
     /// ```
     /// let g = rcycle::Gc::new(5u64);
@@ -472,7 +708,135 @@ impl HeapGraph {
     /// # drop(g);
     /// ```
     pub fn objects(&self) -> &[ObjectInfo] {
-        &self.objects
+        self.objects
+            .get_or_init(|| (0..self.len()).map(|n| self.object(n)).collect())
+    }
+
+    /// What the graph knows about `node`.
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(5u64);
+    /// let graph = HeapGraph::capture();
+    /// let info = graph.object(graph.find(ObjectId::of(&g)).unwrap());
+    /// assert_eq!((info.type_name, info.size, info.strong, info.weak), ("u64", 24, 1, 0));
+    /// ```
+    pub fn object(&self, node: usize) -> ObjectInfo {
+        let (strong, weak) = self.nodes.counts(node);
+        ObjectInfo {
+            id: self.id(node),
+            type_name: self.type_name(node),
+            size: self.size(node),
+            strong: strong as usize,
+            weak: weak as usize,
+            dead: self.is_dead(node),
+            untraceable: self.is_untraceable(node),
+        }
+    }
+
+    /// The identity of `node` ([`ObjectInfo::id`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(5u64);
+    /// let graph = HeapGraph::capture();
+    /// let node = graph.find(ObjectId::of(&g)).unwrap();
+    /// assert_eq!(graph.id(node), ObjectId::of(&g));
+    /// ```
+    pub fn id(&self, node: usize) -> ObjectId {
+        ObjectId(self.nodes.addr[node])
+    }
+
+    /// The type name of `node`'s value ([`ObjectInfo::type_name`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(5u64);
+    /// let graph = HeapGraph::capture();
+    /// assert_eq!(graph.type_name(graph.find(ObjectId::of(&g)).unwrap()), "u64");
+    /// ```
+    pub fn type_name(&self, node: usize) -> &'static str {
+        self.nodes.type_name(node)
+    }
+
+    /// The bytes `node` takes ([`ObjectInfo::size`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(String::with_capacity(100));
+    /// let graph = HeapGraph::capture();
+    /// assert_eq!(graph.size(graph.find(ObjectId::of(&g)).unwrap()), 16 + 24 + 100);
+    /// ```
+    pub fn size(&self, node: usize) -> usize {
+        self.nodes.size(node)
+    }
+
+    /// `Gc` handles to `node` ([`ObjectInfo::strong`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(5u64);
+    /// let also = g.clone();
+    /// let graph = HeapGraph::capture();
+    /// assert_eq!(graph.strong(graph.find(ObjectId::of(&g)).unwrap()), 2);
+    /// # drop(also);
+    /// ```
+    pub fn strong(&self, node: usize) -> usize {
+        self.nodes.counts(node).0 as usize
+    }
+
+    /// `WeakGc` handles to `node` ([`ObjectInfo::weak`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(5u64);
+    /// let w = Gc::downgrade(&g);
+    /// let graph = HeapGraph::capture();
+    /// assert_eq!(graph.weak(graph.find(ObjectId::of(&g)).unwrap()), 1);
+    /// # drop(w);
+    /// ```
+    pub fn weak(&self, node: usize) -> usize {
+        self.nodes.counts(node).1 as usize
+    }
+
+    /// Whether `node` is a dead box ([`ObjectInfo::dead`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// let g = Gc::new(5u64);
+    /// let graph = HeapGraph::capture();
+    /// assert!(!graph.is_dead(graph.find(ObjectId::of(&g)).unwrap()));
+    /// ```
+    pub fn is_dead(&self, node: usize) -> bool {
+        self.nodes.has(node, DEAD)
+    }
+
+    /// Whether `node`'s edges are unknown ([`ObjectInfo::untraceable`]).
+    ///
+    /// ```
+    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use std::cell::RefCell;
+    /// let g = Gc::new(RefCell::new(Vec::<Gc<u8>>::new()));
+    /// let borrowed = g.borrow_mut();
+    /// let graph = HeapGraph::capture();
+    /// assert!(graph.is_untraceable(graph.find(ObjectId::of(&g)).unwrap()));
+    /// # drop(borrowed);
+    /// ```
+    pub fn is_untraceable(&self, node: usize) -> bool {
+        self.nodes.has(node, UNTRACEABLE_NODE)
+    }
+
+    /// A number for `node`'s type name and deadness, below
+    /// [`kind_keys`](Self::kind_keys): equal for nodes of one type that are
+    /// both dead or both not (for grouping without hashing names).
+    pub(crate) fn kind_key(&self, node: usize) -> usize {
+        let kind = self.nodes.kind[node];
+        ((kind & TYPE_MASK) as usize) << 1 | usize::from(kind & DEAD != 0)
+    }
+
+    /// The bound on [`kind_key`](Self::kind_key).
+    pub(crate) fn kind_keys(&self) -> usize {
+        self.nodes.type_names.len() << 1
     }
 
     /// The node number of an object, if it was in the snapshot.
@@ -482,7 +846,7 @@ impl HeapGraph {
     /// assert!(rcycle::HeapGraph::capture().find(rcycle::ObjectId::of(&g)).is_some());
     /// ```
     pub fn find(&self, id: ObjectId) -> Option<usize> {
-        find_in(&self.objects, id.0)
+        find_in(&self.nodes.addr, id.0)
     }
 
     /// The objects `node` refers to, with the label of each edge.
@@ -496,11 +860,15 @@ impl HeapGraph {
     /// assert_eq!(g.referents(o).count(), 1);
     /// ```
     pub fn referents(&self, node: usize) -> impl Iterator<Item = (usize, &str)> + '_ {
-        let range = self.out_start[node] as usize..self.out_start[node + 1] as usize;
-        range.map(move |e| (self.out_target[e] as usize, self.edge_label(e)))
+        let first = self.out_start[node] as usize;
+        let range = first..self.out_start[node + 1] as usize;
+        range.map(move |e| (self.out_target[e] as usize, self.edge_label(first, e)))
     }
 
     /// The objects that refer to `node`, with the label of each edge.
+    ///
+    /// The first call builds the graph's in-edge lists (4 bytes an object
+    /// and 4 an edge), kept with the graph.
     ///
     /// ```
     /// # use rcycle::{Gc, HeapGraph, ObjectId};
@@ -511,10 +879,12 @@ impl HeapGraph {
     /// assert_eq!(g.referrers(i).map(|(_, l)| l).collect::<Vec<_>>(), ["[0]"]);
     /// ```
     pub fn referrers(&self, node: usize) -> impl Iterator<Item = (usize, &str)> + '_ {
-        let range = self.in_start[node] as usize..self.in_start[node + 1] as usize;
-        range.map(move |i| {
-            let e = self.in_edge[i] as usize;
-            (self.source_of(e), self.edge_label(e))
+        let in_edges = self.in_edges();
+        let range = in_edges.start[node] as usize..in_edges.start[node + 1] as usize;
+        in_edges.edge[range].iter().map(move |&e| {
+            let e = e as usize;
+            let source = self.source_of(e);
+            (source, self.edge_label(self.out_start[source] as usize, e))
         })
     }
 
@@ -530,8 +900,7 @@ impl HeapGraph {
     /// assert_eq!(g.outside_count(g.find(ObjectId::of(&inner)).unwrap()), 1);
     /// ```
     pub fn outside_count(&self, node: usize) -> usize {
-        let internal = (self.in_start[node + 1] - self.in_start[node]) as usize;
-        self.objects[node].strong.saturating_sub(internal)
+        self.nodes.outside[node] as usize
     }
 
     /// The objects held from outside the heap ([`outside_count`] above 0), or
@@ -551,7 +920,7 @@ impl HeapGraph {
     /// ```
     pub fn outside_holders(&self) -> Vec<usize> {
         (0..self.len())
-            .filter(|&n| self.outside_count(n) > 0 || self.objects[n].untraceable)
+            .filter(|&n| self.outside_count(n) > 0 || self.is_untraceable(n))
             .collect()
     }
 
@@ -586,7 +955,7 @@ impl HeapGraph {
             if n == target {
                 outside = outside.saturating_sub(ignore_handles);
             }
-            if outside > 0 || self.objects[n].untraceable {
+            if outside > 0 || self.is_untraceable(n) {
                 *seen = true;
                 queue.push_back(n);
             }
@@ -611,16 +980,25 @@ impl HeapGraph {
         let mut n = target;
         while parent_edge[n] != NONE {
             let e = parent_edge[n] as usize;
-            chain.push((n, self.edge_label(e)));
-            n = self.source_of(e);
+            let source = self.source_of(e);
+            chain.push((n, self.edge_label(self.out_start[source] as usize, e)));
+            n = source;
         }
         chain.push((n, ""));
         chain.reverse();
         Some(chain)
     }
 
-    fn edge_label(&self, edge: usize) -> &str {
-        self.labels.get(self.out_label[edge], self.out_index[edge])
+    /// The label of out-edge `edge`, whose source's first edge is `first`.
+    fn edge_label(&self, first: usize, edge: usize) -> &str {
+        let (text, index) = self.out_label.get(edge, edge - first);
+        self.labels.get(text, index)
+    }
+
+    /// The in-edge lists, built on first use.
+    fn in_edges(&self) -> &InEdges {
+        self.in_edges
+            .get_or_init(|| reverse_edges(self.len(), &self.out_target))
     }
 
     /// The source node of out-edge `edge` (binary search over `out_start`).
@@ -645,7 +1023,7 @@ impl HeapGraph {
 fn first_pass(
     heap: &Heap,
     headers: &[NonNull<Header>],
-    objects: &mut Vec<ObjectInfo>,
+    objects: &mut Columns,
     edges: &mut Edges,
     resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
 ) {
@@ -661,9 +1039,9 @@ fn first_pass(
         // drops no handle, ran since).
         let h = unsafe { header.as_ref() };
         let entry = heap.type_of(h);
-        let strong = h.strong.get() as usize;
+        let strong = h.strong.get();
         // Minus the implicit weak while the value is there.
-        let weak = (h.weak.get() as usize).saturating_sub(usize::from(strong > 0));
+        let weak = h.weak.get().saturating_sub(u32::from(strong > 0));
         let dead = !h.value_alive();
         // A value lent out by a `GcMut` may not be read: its edges are
         // unknown, like those of a mutably borrowed `RefCell`.
@@ -681,26 +1059,21 @@ fn first_pass(
                 sink.edges.keyed.push(n as u32);
             }
         }
-        objects.push(ObjectInfo {
-            id: ObjectId(header.as_ptr() as usize),
-            type_name: (entry.info.type_name)(),
-            size: entry.info.alloc_size,
-            strong,
-            weak,
-            dead,
-            untraceable,
-        });
+        objects.push(
+            header.as_ptr() as usize,
+            &entry,
+            h.type_index(),
+            entry.info.alloc_size,
+        );
+        objects.set_counts(n, strong, weak);
+        objects.set_flag(n, DEAD, dead);
+        objects.set_flag(n, UNTRACEABLE_NODE, untraceable);
     }
 }
 
 /// The second pass of [`HeapGraph::capture_from`]: `heap_size`, and the
 /// labels of edges through map keys (user code, which may drop handles).
-fn second_pass(
-    heap: &Heap,
-    headers: &[NonNull<Header>],
-    objects: &mut [ObjectInfo],
-    edges: &mut Edges,
-) {
+fn second_pass(heap: &Heap, headers: &[NonNull<Header>], objects: &mut Columns, edges: &mut Edges) {
     // A weak count on every object keeps each header readable to the end,
     // and a strong one on the object being measured or traced keeps its
     // value from being dropped under us.
@@ -717,31 +1090,33 @@ fn second_pass(
         let is_keyed = keyed.next_if_eq(&(n as u32)).is_some();
         // The counts as at the node's turn (as the first pass read them,
         // unless user code changed them since).
-        let info = &mut objects[n];
-        info.strong = h.strong.get() as usize;
+        let strong = h.strong.get();
         // Minus our hold, and the implicit weak while the value is there.
-        info.weak = (h.weak.get() as usize).saturating_sub(1 + usize::from(info.strong > 0));
+        let weak = h.weak.get().saturating_sub(1 + u32::from(strong > 0));
+        objects.set_counts(n, strong, weak);
         // SAFETY: readable (see above).
         let Some(pin) = (unsafe { ErasedGc::new(heap, header) }) else {
-            if !h.value_alive() && !info.dead {
-                info.dead = true;
-                info.untraceable = false;
+            let dead = objects.has(n, DEAD);
+            if !h.value_alive() && !dead {
+                objects.set_flag(n, DEAD, true);
+                objects.set_flag(n, UNTRACEABLE_NODE, false);
                 died |= edges.start[n] != edges.start[n + 1];
-            } else if !info.dead {
+            } else if !dead {
                 // Lent out by a `GcMut` since the first pass.
-                info.untraceable = true;
+                objects.set_flag(n, UNTRACEABLE_NODE, true);
             }
             continue;
         };
         // SAFETY: the value is intact and pinned.
-        objects[n].size += unsafe { (entry.info.heap_size)(header) };
+        let heap_size = unsafe { (entry.info.heap_size)(header) };
+        objects.set_size(n, objects.size(n).saturating_add(heap_size));
         if is_keyed && !h.has(ACYCLIC) {
             let range = edges.start[n] as usize..edges.start[n + 1] as usize;
             let mut sink = KeySink {
-                objects,
+                addrs: &objects.addr,
                 targets: &edges.target[range.clone()],
-                label: &mut edges.label[range.clone()],
-                index: &mut edges.index[range],
+                first: range.start,
+                labels: &mut edges.label,
                 interner: &mut edges.interner,
                 k: 0,
             };
@@ -758,18 +1133,18 @@ fn second_pass(
 }
 
 /// Takes the edges of dead nodes out of `edges` (rare: user code in the
-/// second pass dropped a value).
-fn drop_edges_of_dead(objects: &[ObjectInfo], edges: &mut Edges) {
+/// second pass dropped a value). An edge keeps its position among its
+/// source's edges, which its label's code may depend on.
+fn drop_edges_of_dead(objects: &Columns, edges: &mut Edges) {
     let mut w = 0;
     let mut from = edges.start[0] as usize;
-    for (n, o) in objects.iter().enumerate() {
+    for n in 0..objects.len() {
         let end = edges.start[n + 1] as usize;
         edges.start[n] = w as u32;
-        if !o.dead {
+        if !objects.has(n, DEAD) {
             for e in from..end {
                 edges.target[w] = edges.target[e];
-                edges.label[w] = edges.label[e];
-                edges.index[w] = edges.index[e];
+                edges.label.code[w] = edges.label.code[e];
                 w += 1;
             }
         }
@@ -777,26 +1152,25 @@ fn drop_edges_of_dead(objects: &[ObjectInfo], edges: &mut Edges) {
     }
     edges.start[objects.len()] = w as u32;
     edges.target.truncate(w);
-    edges.label.truncate(w);
-    edges.index.truncate(w);
+    edges.label.code.truncate(w);
 }
 
 /// In-edge lists (positions in the out-edge arrays), by counting sort.
-fn reverse_edges(nodes: usize, out_target: &[u32]) -> (Vec<u32>, Vec<u32>) {
-    let mut in_start = vec![0u32; nodes + 1];
+fn reverse_edges(nodes: usize, out_target: &[u32]) -> InEdges {
+    let mut start = vec![0u32; nodes + 1];
     for &t in out_target {
-        in_start[t as usize + 1] += 1;
+        start[t as usize + 1] += 1;
     }
     for i in 0..nodes {
-        in_start[i + 1] += in_start[i];
+        start[i + 1] += start[i];
     }
-    let mut fill = in_start.clone();
-    let mut in_edge = vec![0u32; out_target.len()];
+    let mut fill = start[..nodes].to_vec();
+    let mut edge = vec![0u32; out_target.len()];
     for (e, &t) in out_target.iter().enumerate() {
-        in_edge[fill[t as usize] as usize] = e as u32;
+        edge[fill[t as usize] as usize] = e as u32;
         fill[t as usize] += 1;
     }
-    (in_start, in_edge)
+    InEdges { start, edge }
 }
 
 #[cfg(test)]
@@ -892,5 +1266,90 @@ mod tests {
         assert_eq!(crate::collect(), 1);
         assert_eq!(SEEN.with(|s| s.borrow_mut().take()).unwrap(), EXPECTED);
         KEPT.with(|k| k.borrow_mut().take());
+    }
+
+    #[test]
+    fn columns_keep_what_does_not_fit_on_the_side() {
+        let entry = heap().type_of(
+            // SAFETY: a live object's header.
+            unsafe { Gc::new(0u8).header_ptr().as_ref() },
+        );
+        let mut c = Columns::with_capacity(2);
+        c.push(0x10, &entry, 3, 24);
+        c.push(0x20, &entry, 3, usize::MAX);
+        assert_eq!((c.size(0), c.size(1)), (24, usize::MAX));
+        c.set_size(0, u32::MAX as usize);
+        c.set_size(1, u32::MAX as usize - 1);
+        assert_eq!(
+            (c.size(0), c.size(1)),
+            (u32::MAX as usize, u32::MAX as usize - 1)
+        );
+        assert_eq!(c.big_size.len(), 1);
+        for (strong, weak) in [
+            (0, 0),
+            (STRONG_MASK, WEAK_MAX),
+            (STRONG_MASK + 1, 0),
+            (1, WEAK_MAX + 1),
+            (u32::MAX, u32::MAX),
+        ] {
+            c.set_counts(0, strong, weak);
+            assert_eq!(c.counts(0), (strong, weak));
+        }
+        c.set_counts(0, 1, 2);
+        assert_eq!((c.counts(0), c.big_counts.len()), ((1, 2), 0));
+        c.set_flag(1, DEAD, true);
+        c.set_flag(1, UNTRACEABLE_NODE, true);
+        c.set_flag(1, UNTRACEABLE_NODE, false);
+        assert_eq!((c.has(1, DEAD), c.has(1, UNTRACEABLE_NODE)), (true, false));
+        assert_eq!((c.has(0, DEAD), c.type_name(1)), (false, "u8"));
+        assert_eq!(c.type_names.len(), 4);
+    }
+
+    #[test]
+    fn edge_labels_pack_what_fits_and_keep_the_rest_whole() {
+        let mut l = EdgeLabels::default();
+        let bias = DELTA_BIAS as u32;
+        let cases = [
+            (0, WHOLE, 0),
+            (LOW_30, WHOLE, 7),
+            (LOW_30 + 1, WHOLE, 7), // wide
+            (5, 0, 0),
+            (5, 3, 9),
+            (TEMPLATE_TEXTS - 1, u32::MAX - 1, (u32::MAX - 1) as usize),
+            (TEMPLATE_TEXTS, 1, 1), // wide
+            (2, bias - 1, 0),
+            (2, bias, 0),              // wide
+            (2, 0, bias as usize + 1), // wide
+            (2, 0, bias as usize),
+        ];
+        for (e, &(text, index, pos)) in cases.iter().enumerate() {
+            l.push(text, index, pos);
+            assert_eq!(l.get(e, pos), (text, index), "case {e}");
+        }
+        assert_eq!(l.wide.len(), 4);
+    }
+
+    #[test]
+    fn big_counts_and_far_indices_survive_a_capture() {
+        let shared = Gc::new(1u8);
+        let clones: Vec<Gc<u8>> = (0..STRONG_MASK).map(|_| shared.clone()).collect();
+        let weaks: Vec<_> = (0..=WEAK_MAX).map(|_| Gc::downgrade(&shared)).collect();
+        // One element far past its position among the vector's edges.
+        let far = (DELTA_BIAS + 5) as usize;
+        let mut sparse: Vec<Option<Gc<u8>>> = vec![None; far + 1];
+        sparse[far] = Some(shared.clone());
+        let sparse = Gc::new(sparse);
+        let g = HeapGraph::capture();
+        let s = g.find(ObjectId::of(&shared)).unwrap();
+        let v = g.find(ObjectId::of(&sparse)).unwrap();
+        assert_eq!(g.strong(s), STRONG_MASK as usize + 2);
+        assert_eq!(g.weak(s), WEAK_MAX as usize + 1);
+        assert_eq!(g.outside_count(s), STRONG_MASK as usize + 1);
+        let label = format!("[{far}]");
+        assert_eq!(g.referents(v).collect::<Vec<_>>(), [(s, label.as_str())]);
+        assert_eq!(g.referrers(s).collect::<Vec<_>>(), [(v, label.as_str())]);
+        assert_eq!(g.out_label.wide.len(), 1);
+        assert_eq!(g.objects()[s], g.object(s));
+        drop((clones, weaks));
     }
 }

@@ -597,7 +597,7 @@ pub fn outside_holders() -> Vec<OutsideHolder> {
         .outside_holders()
         .into_iter()
         .map(|n| OutsideHolder {
-            object: graph.objects()[n].clone(),
+            object: graph.object(n),
             handles: graph.outside_count(n),
         })
         .collect();
@@ -661,7 +661,7 @@ pub fn why_alive<T: ?Sized>(obj: &Gc<T>) -> Option<Chain> {
         links: chain
             .into_iter()
             .map(|(n, label)| Related {
-                object: graph.objects()[n].clone(),
+                object: graph.object(n),
                 label: label.to_string(),
             })
             .collect(),

@@ -144,7 +144,7 @@ impl HeapGraph {
         // everything it dominates, so one backward sweep sums the subtrees.
         let mut sum = vec![0usize; count + 1];
         for k in 2..=count {
-            sum[k] = self.objects()[vertex[k] as usize].size;
+            sum[k] = self.size(vertex[k] as usize);
         }
         for k in (2..=count).rev() {
             sum[idom_num[k] as usize] += sum[k];
@@ -397,14 +397,22 @@ impl<'g> Dominators<'g> {
     /// assert_eq!(node.1, 2 * 24); // the head retains both; the tail is not counted again
     /// ```
     pub fn retained_by_type(&self) -> Vec<(String, usize)> {
-        let objects = self.graph.objects();
-        let n = objects.len();
+        let graph = self.graph;
+        let n = graph.len();
+        // Kinds by name (two types may share one), through a table by the
+        // graph's kind key.
         let mut kinds: HashMap<(&str, bool), u32> = HashMap::new();
-        let kind_of: Vec<u32> = objects
-            .iter()
-            .map(|o| {
-                let next = kinds.len() as u32;
-                *kinds.entry((o.type_name, o.dead)).or_insert(next)
+        let mut by_key = vec![u32::MAX; graph.kind_keys()];
+        let kind_of: Vec<u32> = (0..n)
+            .map(|v| {
+                let key = &mut by_key[graph.kind_key(v)];
+                if *key == u32::MAX {
+                    let next = kinds.len() as u32;
+                    *key = *kinds
+                        .entry((graph.type_name(v), graph.is_dead(v)))
+                        .or_insert(next);
+                }
+                *key
             })
             .collect();
         let mut total = vec![0usize; kinds.len()];
