@@ -210,7 +210,7 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
 /// object in plain mode and keeps the edges into the current level), until
 /// a level holds an object held from outside. Then the chain is chosen
 /// exactly as the graph's forward search from every outside holder would
-/// choose it (holders in heap order, edges in trace order), and only its
+/// choose it (holders in address order, edges in trace order), and only its
 /// links are traced with labels and measured.
 ///
 /// `None` from the outer `Option` when the search would take more than
@@ -361,7 +361,8 @@ fn plain_trace_into(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSin
 }
 
 /// The chain the graph's forward search would find: from the holders of
-/// level `top` (in heap order), edges in trace order, first parent wins.
+/// level `top` (in address order, as the graph numbers its nodes), edges in
+/// trace order, first parent wins.
 fn chain_from(
     heap: &Heap,
     levels: &[Vec<NonNull<Header>>],
@@ -385,6 +386,9 @@ fn chain_from(
         })
         .map(|(_, &h)| h)
         .collect();
+    // The graph numbers its nodes in address order, and its search starts
+    // from the holders in that order.
+    order.sort_unstable();
     for k in (0..top).rev() {
         // Out-edges of the level above into level k, per source, in trace
         // order: gather them from the in-edge lists.
