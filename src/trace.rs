@@ -167,6 +167,22 @@ pub unsafe trait Trace {
     fn heap_size(&self) -> usize {
         Tracer::measure(self)
     }
+
+    /// Whether [`heap_size`](Trace::heap_size) runs no code but this
+    /// crate's own, which drops, frees and allocates nothing: true only for
+    /// the leaf types of `std` (integers, strings, ...). A report then
+    /// measures the value without pinning it. Not for your impls: returning
+    /// `true` for a type whose `heap_size` could drop a handle, allocate or
+    /// collect breaks the contract of this `unsafe` trait (the value could
+    /// be dropped while it is measured).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __heap_size_is_inert() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }
 
 /// The user-facing half of a finalizer: implement it and add

@@ -459,9 +459,17 @@ pub(crate) fn walk_measured(
         if !keep(header, index) {
             continue;
         }
-        let info = heap.type_entry(index).info;
+        let entry = heap.type_entry(index);
+        let info = entry.info;
         let value = if !h.value_alive() {
             Value::Dead
+        } else if !h.value_readable() {
+            Value::LentOut
+        } else if entry.heap_size_inert {
+            // SAFETY: the value is intact and not lent out; its `heap_size`
+            // runs no user code (the type's `Trace` contract), so nothing
+            // can drop it meanwhile: no pin needed.
+            Value::Measured(unsafe { (info.heap_size)(header) })
         } else if let Some(_pin) = {
             // SAFETY: readable (see above).
             unsafe { crate::gc::ErasedGc::new(heap, header) }

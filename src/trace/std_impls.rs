@@ -22,6 +22,7 @@ macro_rules! leaf {
             fn may_contain_gc() -> bool { false }
             #[inline(always)]
             fn heap_size(&self) -> usize { 0 }
+            fn __heap_size_is_inert() -> bool { true }
         }
     )*};
 }
@@ -71,6 +72,7 @@ macro_rules! string {
             #[inline(always)]
             fn may_contain_gc() -> bool { false }
             fn heap_size(&self) -> usize { self.capacity() }
+            fn __heap_size_is_inert() -> bool { true }
         }
     )*};
 }
