@@ -39,7 +39,9 @@ pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
     // Pass 1, no user code but `trace`: who has an edge to `target`.
     let mut sources = Vec::new();
     for header in heap.all_objects() {
-        if plain_trace(heap, header, &mut Count { target, hits: 0 }) > 0 {
+        let mut count = Count { target, hits: 0 };
+        plain_trace(heap, header, &mut count);
+        if count.hits > 0 {
             sources.push(header);
         }
     }
@@ -111,24 +113,6 @@ impl EdgeSink for Count {
     }
 }
 
-/// Traces `header`'s value in the collector's plain mode (no labels, no
-/// user code but `trace`), if it has one that may hold handles and that may
-/// be read; returns `sink`'s count of hits.
-fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut Count) -> usize {
-    // SAFETY: listed by `all_objects`, and nothing is freed during this
-    // pass: only `Trace::trace` runs, which drops no handle (its contract).
-    let h = unsafe { header.as_ref() };
-    if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC | MUT_BORROWED) != 0 {
-        return 0;
-    }
-    let trace = heap.type_of(h).info.trace;
-    let mut tracer = Tracer::new(sink, None);
-    // SAFETY: the value is intact (`VALUE_DROPPED` clear), not lent out
-    // (`MUT_BORROWED` clear), and nothing can drop it while `trace` runs.
-    unsafe { trace(header, &mut tracer) };
-    sink.hits
-}
-
 /// Calls `each(target, label)` for every edge of `header`'s value, traced
 /// with labels (map keys' `Debug`: user code), with the value pinned.
 /// Nothing if the value is gone, lent out, or cannot own a handle.
@@ -175,19 +159,9 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
         // SAFETY: the value is intact and pinned.
         size += unsafe { (info.heap_size)(header) };
     }
-    let mut untraceable = !dead && pin.is_none();
-    if pin.is_some() && !h.has(ACYCLIC) {
-        // Whether the value can be traced whole (a `RefCell` mutably
-        // borrowed cannot), as the capture records it.
-        let mut sink = Count {
-            target: header,
-            hits: 0,
-        };
-        let mut tracer = Tracer::new(&mut sink, None);
-        // SAFETY: the value is intact and pinned.
-        unsafe { (info.trace)(header, &mut tracer) };
-        untraceable = !tracer.is_complete();
-    }
+    // Whether the value can be traced whole (a `RefCell` mutably borrowed
+    // cannot; a value lent out is not read), as the capture records it.
+    let untraceable = !dead && (pin.is_none() || is_untraceable(heap, header));
     drop(pin);
     // Read after `heap_size` (user code) ran, as the capture does.
     let strong = h.strong.get() as usize;
@@ -252,7 +226,7 @@ pub(super) fn why_alive_by_passes<T: ?Sized>(obj: &Gc<T>) -> Option<Option<super
         for &source in &listed {
             sink.ordinal = 0;
             sink.hits.clear();
-            let complete = plain_trace_into(heap, source, &mut sink);
+            let complete = plain_trace(heap, source, &mut sink);
             if let Some(&(l, i)) = seen.get(&(source.as_ptr() as usize)) {
                 if l == level && !complete {
                     untraceable[i] = true;
@@ -342,10 +316,14 @@ impl EdgeSink for LevelSink<'_> {
     }
 }
 
-/// [`plain_trace`] for any sink; returns whether the value was traced whole
-/// (`false` for a value lent out, or a `RefCell` mutably borrowed).
-fn plain_trace_into(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
-    // SAFETY: as in `plain_trace`.
+/// Traces `header`'s value in the collector's plain mode (no labels, no
+/// user code but `trace`), if it has one that may hold handles and that may
+/// be read; returns whether it was traced whole (`false` for a value lent
+/// out, or a `RefCell` mutably borrowed).
+fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
+    // SAFETY: the caller holds the object, or listed it with nothing freed
+    // since: only `Trace::trace` runs in these passes, which drops no
+    // handle (its contract).
     let h = unsafe { header.as_ref() };
     if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
         return true;
@@ -355,7 +333,8 @@ fn plain_trace_into(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSin
     }
     let trace = heap.type_of(h).info.trace;
     let mut tracer = Tracer::new(sink, None);
-    // SAFETY: as in `plain_trace`.
+    // SAFETY: the value is intact (`VALUE_DROPPED` clear), not lent out
+    // (`MUT_BORROWED` clear), and nothing can drop it while `trace` runs.
     unsafe { trace(header, &mut tracer) };
     tracer.is_complete()
 }
@@ -463,5 +442,5 @@ fn is_untraceable(heap: &Heap, header: NonNull<Header>) -> bool {
     impl EdgeSink for Nothing {
         fn edge(&mut self, _: NonNull<Header>, _: &str) {}
     }
-    !plain_trace_into(heap, header, &mut Nothing)
+    !plain_trace(heap, header, &mut Nothing)
 }

@@ -152,27 +152,27 @@ fn reports_skip_a_value_lent_out() {
         let info = &graph.objects()[me];
         assert!(info.untraceable && !info.dead);
         assert_eq!(graph.referents(me).count(), 0);
-        let report = rcycle::live_report();
-        let row = report
-            .rows()
-            .iter()
-            .find(|r| r.kind.starts_with("alloc::vec::Vec<"))
-            .unwrap();
+        let row = vec_row();
         assert_eq!(row.count, 1);
         // The object alone: its value (and so its buffer) is not measured.
         assert_eq!(row.size, info.size);
         lent_size = row.size;
     }
-    let report = rcycle::live_report();
-    let row = report
-        .rows()
-        .iter()
-        .find(|r| r.kind.starts_with("alloc::vec::Vec<"))
-        .unwrap();
+    let row = vec_row();
     // Measured again: the buffer of one handle.
     assert_eq!(g.capacity(), 1);
     assert_eq!(row.size, lent_size + std::mem::size_of::<Gc<Node>>());
     drop(g);
     assert_eq!(take_log(), ["drop r"]);
     assert_eq!(object_count(), base);
+}
+
+/// The live report's row of the one `Vec` object.
+fn vec_row() -> rcycle::ReportRow {
+    rcycle::live_report()
+        .rows()
+        .iter()
+        .find(|r| r.kind.starts_with("alloc::vec::Vec<"))
+        .unwrap()
+        .clone()
 }
