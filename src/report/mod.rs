@@ -444,20 +444,30 @@ pub(crate) fn walk_measured(
         .find(|h| unsafe { h.as_ref() }.state.get() != 0);
     let held: Vec<_> = large.iter().copied().chain(first_small).collect();
     let _hold = crate::collect::HoldMemory::new(heap, &held);
-    let objects = spans
-        .iter()
-        .flat_map(|span| span.slots())
-        .chain(large.iter().copied());
-    for header in objects {
+    // One object; a function rather than a closure so that it is inlined
+    // into both loops below (a closure was called, saving and restoring six
+    // registers per object).
+    #[inline(always)]
+    fn one(
+        heap: &crate::heap::Heap,
+        header: std::ptr::NonNull<crate::header::Header>,
+        keep: &mut impl FnMut(std::ptr::NonNull<crate::header::Header>, u32) -> bool,
+        visit: &mut impl FnMut(
+            std::ptr::NonNull<crate::header::Header>,
+            u32,
+            &'static crate::header::TypeInfo,
+            Value,
+        ),
+    ) {
         // SAFETY: a chunk slot (readable, see `ChunkSpan`: `_hold` keeps the
         // chunks), or a large object held by `_hold`.
         let h = unsafe { header.as_ref() };
         if h.state.get() == 0 || h.strong.get() == 0 {
-            continue; // a free slot, or an object being dropped right now
+            return; // a free slot, or an object being dropped right now
         }
         let index = h.type_index();
         if !keep(header, index) {
-            continue;
+            return;
         }
         let entry = heap.type_entry(index);
         let info = entry.info;
@@ -480,6 +490,17 @@ pub(crate) fn walk_measured(
             Value::LentOut
         };
         visit(header, index, info, value);
+    }
+    // Plain loops, not `flat_map(..).chain(..)`: this is the whole cost of
+    // `live_report`, and the adapters' state checks cost a third more
+    // instructions per object.
+    for span in &spans {
+        for header in span.slots() {
+            one(heap, header, &mut keep, &mut visit);
+        }
+    }
+    for &header in &large {
+        one(heap, header, &mut keep, &mut visit);
     }
 }
 
