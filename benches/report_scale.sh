@@ -45,6 +45,15 @@
 # candidates buffered), where gc.collect() traverses every object: the
 # first collect() after the build, which scans the candidates the build
 # left, is shown too.
+#
+# RCYCLE_REPORT_HUGE_N (e.g. 100000000) adds a one-off run of rcycle alone
+# at that size (one round per query; the Python side is not run there) as
+# one more column: issue 20's "documented one-off run at 100M objects".
+# RCYCLE_REPORT_WRITE=<file> also writes the table as a Markdown section,
+# with the conditions of the run (date, commit, machine, load, Python and
+# its packages), to <file>: benches/report_scale.md is the one BENCHMARKS.md
+# includes (`benches/run.sh`, or RCYCLE_BENCH_WRITE_ONLY=1 benches/run.sh
+# to rewrite BENCHMARKS.md alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +62,8 @@ rounds=${2:-${RCYCLE_REPORT_ROUNDS:-3}}
 pairs=${3:-1}
 growth_n=${RCYCLE_REPORT_GROWTH_N:-}
 growth_rounds=${RCYCLE_REPORT_GROWTH_ROUNDS:-1}
+huge_n=${RCYCLE_REPORT_HUGE_N:-}
+write=${RCYCLE_REPORT_WRITE:-}
 py=${RCYCLE_REPORT_PYTHON:-}
 if [ -z "$py" ]; then
   if [ -x /work/venv-report/bin/python ]; then py=/work/venv-report/bin/python; else py=python3; fi
@@ -67,6 +78,8 @@ bin=$(cargo bench --bench report_scale --no-run --message-format=json |
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+date_start=$(date -u '+%Y-%m-%d %H:%M UTC')
 files=()
 for k in $(seq 1 "$pairs"); do
   echo "== pair $k/$pairs: rcycle, N = $n" >&2
@@ -82,8 +95,16 @@ if [ -n "$growth_n" ]; then
   RCYCLE_REPORT_N=$growth_n RCYCLE_REPORT_ROUNDS=$growth_rounds "$bin" --bench >"$growth_file"
 fi
 
+huge_file=
+if [ -n "$huge_n" ]; then
+  echo "== rcycle alone, one-off, N = $huge_n" >&2
+  huge_file="$out/rust-$huge_n-huge.jsonl"
+  RCYCLE_REPORT_N=$huge_n RCYCLE_REPORT_ROUNDS=1 "$bin" --bench >"$huge_file"
+fi
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
 echo "== table (commit $commit, N = $n, $rounds rounds, $pairs pair(s))" >&2
-RCYCLE_REPORT_STAT=${RCYCLE_REPORT_STAT:-median_ms} \
+table=$(RCYCLE_REPORT_STAT=${RCYCLE_REPORT_STAT:-median_ms} RCYCLE_REPORT_HUGE_FILE="$huge_file" \
   "$py" - "$n" "$growth_n" "$growth_file" "${files[@]}" <<'EOF'
 import json, os, statistics, sys
 
@@ -127,8 +148,15 @@ rows = [
     ("devtools::write_heap_snapshot_to", "devtools", "collect", 1.0),
 ]
 head = ["query", "rcycle ms", "Python", "Python ms", "ratio", "min ratio", "target", "met"]
+huge = {}
+if os.environ.get("RCYCLE_REPORT_HUGE_FILE"):
+    lines = map(json.loads, filter(str.strip, open(os.environ["RCYCLE_REPORT_HUGE_FILE"])))
+    huge = {l["query"]: l for l in lines}
+    huge_n = next(iter(huge.values()))["n"]
 if growth:
     head += [f"rcycle ms at {int(growth_n):,}", "growth", f"<= {growth_limit:.3g}x"]
+if huge:
+    head += [f"rcycle ms at {huge_n:,} (one-off)", "peak MB there"]
 table = [head]
 all_ratios = []
 for name, q, pq, target in rows:
@@ -157,10 +185,15 @@ for name, q, pq, target in rows:
         g = growth.get(q)
         if g and r:
             factor = g[stat] / r
-            row += [f"{g[stat]:.3f}", f"{factor:.1f}x",
-                    "met" if factor <= growth_limit else "MISSED"]
+            verdict = "met" if factor <= growth_limit else "MISSED"
+            if name.endswith("(reference)"):
+                verdict = "-"  # not a query: no growth target
+            row += [f"{g[stat]:.3f}", f"{factor:.1f}x", verdict]
         else:
             row += ["-", "-", "-"]
+    if huge:
+        h = huge.get(q)
+        row += [f"{h['min_ms']:.0f}", f"{h['peak_bytes'] / 1e6:.0f}"] if h else ["-", "-"]
     table.append(row)
 # Memory rows.
 held = [run["capture"]["held_bytes_per_object"] for run, _ in pairs if "capture" in run]
@@ -171,6 +204,9 @@ if held:
     if growth:
         g = growth.get("capture")
         row += [f"{g['held_bytes_per_object']:.1f}" if g else "-", "-", "-"]
+    if huge:
+        h = huge.get("capture")
+        row += [f"{h['held_bytes_per_object']:.1f}" if h else "-", "-"]
     table.append(row)
 dev = [run["devtools"]["bytes_per_object"] for run, _ in pairs if "devtools" in run]
 if dev:
@@ -178,6 +214,9 @@ if dev:
     if growth:
         g = growth.get("devtools")
         row += [f"{g['bytes_per_object']:.1f}" if g else "-", "-", "-"]
+    if huge:
+        h = huge.get("devtools")
+        row += [f"{h['bytes_per_object']:.1f}" if h else "-", "-"]
     table.append(row)
 
 widths = [max(len(str(r[i])) for r in table) for i in range(len(head))]
@@ -192,3 +231,23 @@ if len(pairs) > 1:
         if ratios:
             print(f"  {name}: " + ", ".join(f"{x:.3g}" for x in ratios))
 EOF
+)
+echo "$table"
+if [ -n "$write" ]; then
+  pyver=$("$py" -c 'import sys; print(sys.version.split()[0])')
+  pkgs=$("$py" -m pip list --format=freeze 2>/dev/null | grep -iE '^(guppy3|objgraph)==' | tr '\n' ' ' | sed 's/ $//' || true)
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+  {
+    echo "Written by \`benches/report_scale.sh\` (\`RCYCLE_REPORT_WRITE\`); do not edit by hand."
+    echo
+    echo "- date: $date_start; rcycle commit: $commit"
+    echo "- machine: $(nproc) logical CPUs, $cpu; load average before/after: $load_before / $load_after"
+    echo "- the tree: fan-out 8, \`Node { id: u64, kids: RefCell<Vec<Gc<Node>>> }\` (Python: a \`__slots__\` class), $n nodes"
+    echo "- $pairs pair(s) of runs (rcycle, then Python $pyver with ${pkgs:-guppy3 and objgraph}), $rounds rounds per query each; times are medians of the rounds, the ratio the median of the pairs' ratios (judged for \"met\"), the min ratio that of the fastest rounds"
+    [ -n "$growth_n" ] && echo "- growth: rcycle alone at $growth_n nodes, $growth_rounds round(s); target at most 12x from 1M to 10M"
+    [ -n "$huge_n" ] && echo "- one-off: rcycle alone at $huge_n nodes, one round per query, with its peak memory on top of the heap (counting allocator)"
+    echo
+    echo "$table"
+  } >"$write"
+  echo "== written: $write" >&2
+fi

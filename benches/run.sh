@@ -20,7 +20,10 @@
 #     targets are judged;
 #  5. the same binary with RCYCLE_BENCH_WRITE writes BENCHMARKS.md from
 #     criterion's estimates (target/criterion/*/*/new/estimates.json, median),
-#     the interleaved rounds and the measurements of step 2, appending
+#     the interleaved rounds and the measurements of step 2, with the
+#     reporter-at-scale section that `benches/report_scale.sh` wrote to
+#     benches/report_scale.md (RCYCLE_REPORT_WRITE; not rerun here: it takes
+#     Python's tools and about 10 minutes of its own), appending
 #     benches/notes.md.
 #
 # Needs jq. Extra arguments go to criterion (e.g. a filter), but a filtered

@@ -531,6 +531,24 @@ pub fn write(path: &str) {
         let _ = writeln!(w, "Not measured in this run.\n");
     }
 
+    // The reporter on a big heap against Python's tools (issue 20): the
+    // section `benches/report_scale.sh` writes with RCYCLE_REPORT_WRITE.
+    let _ = writeln!(w, "## The reporter at scale, against Python's tools\n");
+    match std::fs::read_to_string(env_path(
+        "RCYCLE_BENCH_REPORT_SCALE",
+        "benches/report_scale.md",
+    )) {
+        Ok(text) => {
+            let _ = writeln!(w, "{}\n", text.trim_end());
+        }
+        Err(_) => {
+            let _ = writeln!(
+                w,
+                "Not measured (`RCYCLE_REPORT_WRITE=benches/report_scale.md benches/report_scale.sh`).\n"
+            );
+        }
+    }
+
     let _ = writeln!(w, "## Workloads\n");
     md.push_str(&sections);
     if !notes.trim().is_empty() {
