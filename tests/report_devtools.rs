@@ -563,7 +563,9 @@ fn size_of_one(kind: &str) -> u64 {
 /// heap snapshot worker of the npm package `chrome-devtools-frontend` loads
 /// both files, and `calculateSnapshotDiff` of b against a, the call behind
 /// the Memory panel's Comparison view, gives `u64` +100 new, -100 deleted,
-/// and no other class; of the same heap twice, no class at all.
+/// and no other class; of the same heap twice, no class at all; of a heap
+/// where one `String` was freed and one `u8` made (a `u32` kept), exactly
+/// `String` -1 and `u8` +1.
 ///
 /// To run it (Node 20 or later on PATH):
 ///
@@ -610,9 +612,36 @@ fn devtools_frontend_compares_the_repro_snapshots() {
     let c = dir.join("c.heapsnapshot");
     devtools::write_heap_snapshot(&c).unwrap();
     let same = devtools_loader(&frontend, &["diff".as_ref(), b.as_ref(), c.as_ref()]);
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(same, serde_json::json!({}));
-    drop(new);
+
+    // Other classes: one String freed, one u8 made, a u32 kept throughout
+    // (and the 100 u64): only the String (-1) and the u8 (+1) are listed.
+    let gone = Gc::new(String::from("gone"));
+    let kept = Gc::new(7u32);
+    let string = std::any::type_name::<String>();
+    let string_size = size_of_one(string);
+    devtools::write_heap_snapshot(&c).unwrap();
+    drop(gone);
+    let born = Gc::new(8u8);
+    let u8_size = size_of_one("u8");
+    let d = dir.join("d.heapsnapshot");
+    devtools::write_heap_snapshot(&d).unwrap();
+    let mixed = devtools_loader(&frontend, &["diff".as_ref(), c.as_ref(), d.as_ref()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        mixed,
+        serde_json::json!({
+            string: {
+                "added": 0, "removed": 1, "countDelta": -1,
+                "addedSize": 0, "removedSize": string_size, "sizeDelta": -(string_size as i64),
+            },
+            "u8": {
+                "added": 1, "removed": 0, "countDelta": 1,
+                "addedSize": u8_size, "removedSize": 0, "sizeDelta": u8_size,
+            },
+        })
+    );
+    drop((new, kept, born));
 }
 
 /// DevTools' own Retainers view code on our export: the retainers of an
