@@ -552,7 +552,8 @@ fn devtools_loader(frontend: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> Val
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
 }
 
-/// The self size of one `T` object, as the snapshot gives it.
+/// The self size of one object of the type named `kind` (live_report's, the
+/// snapshot's node self size).
 fn size_of_one(kind: &str) -> u64 {
     let report = live_report();
     let row = report.rows().iter().find(|r| r.kind == kind).unwrap();
