@@ -7,10 +7,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rcycle::{
-    candidate_count, collect, collect_dry_run, collect_explained, object_count, EdgeCount,
-    EdgeKind, Gc, Trace, Tracer, TypeCount,
-};
+use rcycle::report::{collect_explained, EdgeCount, EdgeKind, TypeCount};
+use rcycle::{candidate_count, collect, collect_dry_run, object_count, Gc, Trace, Tracer};
 
 thread_local! {
     static DROPS: Cell<usize> = const { Cell::new(0) };
