@@ -146,7 +146,7 @@ fn display_summarises() {
     let text = collect_dry_run().to_string();
     let expected = "\
 Dry run (2 roots, 5 objects examined; nothing freed): 5 garbage objects, 160 bytes, on or reachable from 2 cycles.
-  Count     Size Kind (type)
+  Count     Size Type
       3       96 report_cycles::Ring
       2       64 report_cycles::Pair
 1 cycles (3 objects) of report_cycles::Ring, closed by:

@@ -297,7 +297,7 @@ impl fmt::Display for GarbageReport {
         if self.by_type.is_empty() {
             return Ok(());
         }
-        writeln!(f, "  Count     Size Kind (type)")?;
+        writeln!(f, "  Count     Size Type")?;
         for t in &self.by_type {
             writeln!(f, "{:7} {:8} {}", t.count, t.size, t.type_name)?;
         }
