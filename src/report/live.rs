@@ -7,6 +7,13 @@ use super::tally::{sort_rows, RowOrder, TypeTally};
 use crate::heap::heap;
 
 /// One row of a [`LiveReport`]: the live objects of one type.
+///
+/// ```
+/// let keep = rcycle::Gc::new(5u32);
+/// let report = rcycle::live_report();
+/// let row = report.rows().iter().find(|r| r.kind == "u32").unwrap();
+/// assert_eq!((row.count, row.size, row.retained), (1, 24, None));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReportRow {
     /// `std::any::type_name` of the value; dead boxes (objects whose value
@@ -26,6 +33,13 @@ pub struct ReportRow {
 }
 
 /// The process's resident memory, from `/proc/self/status` (Linux).
+///
+/// ```
+/// let report = rcycle::live_report();
+/// if let Some(m) = report.resident {
+///     assert!(m.current > 0);
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ResidentMemory {
     /// Resident set size now, in bytes (`VmRSS`).
@@ -66,6 +80,13 @@ impl ResidentMemory {
 }
 
 /// The collector's counters for this thread.
+///
+/// ```
+/// rcycle::disable();
+/// let counters = rcycle::live_report().counters;
+/// assert!(!counters.enabled);
+/// rcycle::enable();
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CollectorCounters {
     /// Collections run (automatic and explicit).

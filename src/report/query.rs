@@ -79,6 +79,13 @@ fn objects_of<T: Trace + 'static>() -> Vec<std::ptr::NonNull<crate::header::Head
 }
 
 /// An object found by a graph query, with the label of the edge involved.
+///
+/// ```
+/// let inner = rcycle::Gc::new(1u8);
+/// let outer = rcycle::Gc::new(vec![inner.clone()]);
+/// let found = rcycle::report::referrers(&inner);
+/// assert_eq!((found[0].label.as_str(), found[0].object.id), ("[0]", rcycle::report::ObjectId::of(&outer)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Related {
     /// The other object.
@@ -88,6 +95,13 @@ pub struct Related {
 }
 
 /// An object held from outside the heap, and by how many handles.
+///
+/// ```
+/// let held = rcycle::Gc::new(vec![rcycle::Gc::new(1u8)]);
+/// let holders = rcycle::report::outside_holders();
+/// assert_eq!(holders[0].object.id, rcycle::report::ObjectId::of(&held));
+/// assert_eq!(holders[0].handles, 1);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutsideHolder {
     /// The object.
@@ -130,6 +144,15 @@ pub fn outside_holders() -> Vec<OutsideHolder> {
 /// The chain of references that keeps an object alive, from something held
 /// outside the heap. `Display` prints it like objgraph's `show_chain`:
 /// `<held outside> app::Dispatcher .expected[9394860] -> app::Iq`.
+///
+/// ```
+/// let iq = rcycle::Gc::new(7u64);
+/// let holder = rcycle::Gc::new(vec![iq.clone()]);
+/// let chain = rcycle::why_alive(&iq).unwrap();
+/// assert_eq!(chain.links.len(), 2);
+/// assert_eq!(chain.links[1].label, "[0]");
+/// assert!(chain.to_string().ends_with(" [0] -> u64"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chain {
     /// The objects from the outside holder to the object asked about, each
