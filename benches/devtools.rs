@@ -11,7 +11,8 @@ use std::cell::RefCell;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rcycle::{devtools, Gc, HeapGraph, Trace};
+use rcycle::report::{devtools, HeapGraph};
+use rcycle::{Gc, Trace};
 
 #[derive(Trace)]
 struct Node {

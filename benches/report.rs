@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rcycle::{Gc, HeapGraph, Trace};
+use rcycle::report::HeapGraph;
+use rcycle::{Gc, Trace};
 
 #[derive(Trace)]
 struct Node {

@@ -50,8 +50,9 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use rcycle::dot::DotOptions;
-use rcycle::{Gc, HeapGraph, ObjectId, Trace};
+use rcycle::report::dot::DotOptions;
+use rcycle::report::{HeapGraph, ObjectId};
+use rcycle::{Gc, Trace};
 
 /// The system allocator, counting the bytes live and the peak since the
 /// last reset.
@@ -298,14 +299,14 @@ fn main() {
         assert_eq!(r.count(), n, "live_report: every node and nothing else");
         fields(&[("size", r.size().into())])
     });
-    bench.run("count", rounds, rcycle::count::<Node>, |&c| {
+    bench.run("count", rounds, rcycle::report::count::<Node>, |&c| {
         assert_eq!(c, n, "count::<Node>()");
         fields(&[])
     });
     bench.run(
         "referrers",
         rounds,
-        || rcycle::referrers(&leaf),
+        || rcycle::report::referrers(&leaf),
         |r| {
             assert_eq!(r.len(), 1, "referrers(&leaf): its parent only");
             let parent = &r[0];
@@ -344,7 +345,7 @@ fn main() {
     bench.run(
         "retained_size",
         rounds,
-        || rcycle::retained_size(&root),
+        || rcycle::report::retained_size(&root),
         |&size| {
             assert_eq!(
                 size,
@@ -361,7 +362,7 @@ fn main() {
     bench.run(
         "dot_backrefs",
         rounds,
-        || rcycle::dot::backrefs(&[leaf_id], &DotOptions::default()),
+        || rcycle::report::dot::backrefs(&[leaf_id], &DotOptions::default()),
         |dot| {
             assert!(dot.starts_with("digraph rcycle {"));
             // Three levels of parents, and the bench's handle on the leaf.
@@ -403,7 +404,7 @@ fn main() {
                 bytes: 0,
                 tail: Vec::new(),
             };
-            let result = rcycle::devtools::write_heap_snapshot_to(&mut out);
+            let result = rcycle::report::devtools::write_heap_snapshot_to(&mut out);
             (result, out)
         },
         |(result, out)| {

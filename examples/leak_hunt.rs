@@ -16,10 +16,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rcycle::dot::{DotOptions, Summary};
-use rcycle::{
-    collect, collect_dry_run, live_report, why_alive, Gc, ObjectId, Snapshot, Trace, WeakGc,
-};
+use rcycle::report::dot::{DotOptions, Summary};
+use rcycle::report::ObjectId;
+use rcycle::{collect, collect_dry_run, live_report, why_alive, Gc, Snapshot, Trace, WeakGc};
 
 /// An outgoing request, remembered until its answer arrives.
 #[derive(Trace)]
@@ -171,7 +170,7 @@ fn main() {
 
     println!();
     println!("== Why are the Iq objects alive?");
-    let some_iq = rcycle::objects::<Iq>()
+    let some_iq = rcycle::report::objects::<Iq>()
         .into_iter()
         .filter_map(|w| w.upgrade())
         .min_by_key(|iq| iq.id)
@@ -179,7 +178,7 @@ fn main() {
     let chain = why_alive(&some_iq).expect("held by something");
     println!("{chain}");
     assert!(chain.to_string().contains(".expected[1] -> leak_hunt::Iq"));
-    let holders = rcycle::outside_holders();
+    let holders = rcycle::report::outside_holders();
     println!(
         "outside holders: {}",
         holders
@@ -188,7 +187,7 @@ fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let dot = rcycle::dot::backrefs(
+    let dot = rcycle::report::dot::backrefs(
         &[ObjectId::of(&some_iq)],
         &DotOptions {
             max_depth: 2,
@@ -206,10 +205,10 @@ fn main() {
     print!("{dot}");
     println!(
         "retained size of the dispatcher: {} bytes",
-        rcycle::retained_size(&dispatcher)
+        rcycle::report::retained_size(&dispatcher)
     );
     let snapshot_path = std::env::temp_dir().join("leak_hunt.heapsnapshot");
-    rcycle::devtools::write_heap_snapshot(&snapshot_path).expect("write the heap snapshot");
+    rcycle::report::devtools::write_heap_snapshot(&snapshot_path).expect("write the heap snapshot");
     println!(
         "heap snapshot for Chrome DevTools (Memory tab, Load): {}",
         snapshot_path.display()

@@ -50,7 +50,7 @@ use crate::weak::WeakGc;
 ///
 /// Unlike `Rc<T>`, `Gc<T>` is *invariant* in `T`: a `Gc<&'static str>` is
 /// not a `Gc<&'a str>`. Every object is on a heap that can hand out handles
-/// to it by type ([`objects`](crate::objects())), typed as it was made; a
+/// to it by type ([`objects`](crate::report::objects())), typed as it was made; a
 /// handle that forgot part of a lifetime could write a shorter-lived value
 /// through [`Gc::get_mut`] that such a handle would then read after it is
 /// gone.
@@ -316,7 +316,7 @@ impl<T: ?Sized> Gc<T> {
     /// `&mut T`. While the guard lives, the heap keeps its hands off the
     /// value: the collector treats the object as held from outside and does
     /// not trace it, reports skip its value, and no handle to it can be made
-    /// ([`WeakGc::upgrade`], [`objects`](crate::objects())). The strong and
+    /// ([`WeakGc::upgrade`], [`objects`](crate::report::objects())). The strong and
     /// weak counts alone cannot promise that, because the heap itself can
     /// reach every object.
     ///
@@ -383,7 +383,7 @@ impl<T: ?Sized> Gc<T> {
 /// exist or be made meanwhile:
 /// * user code has no other handle, and cannot make one: `clone` and
 ///   `downgrade` need the borrowed handle, `WeakGc::upgrade` and
-///   [`objects`](crate::objects()) refuse a `MUT_BORROWED` object;
+///   [`objects`](crate::report::objects()) refuse a `MUT_BORROWED` object;
 /// * the heap does not read the value: the collector does not trace it
 ///   (the object counts as held from outside, so it is never garbage, and
 ///   whatever it points to stays alive), and reports neither measure nor
@@ -401,10 +401,10 @@ impl<T: ?Sized> Gc<T> {
 /// {
 ///     let mut s: GcMut<'_, String> = Gc::get_mut(&mut g).unwrap();
 ///     s.push('b');
-///     assert!(rcycle::objects::<String>().is_empty()); // lent out
+///     assert!(rcycle::report::objects::<String>().is_empty()); // lent out
 /// }
 /// assert_eq!(*g, "ab");
-/// assert_eq!(rcycle::objects::<String>().len(), 1);
+/// assert_eq!(rcycle::report::objects::<String>().len(), 1);
 /// ```
 pub struct GcMut<'a, T: ?Sized> {
     gc: &'a mut Gc<T>,

@@ -38,6 +38,26 @@
 //! candidates only; the garbage it finds is freed in a fixed order that keeps
 //! `Drop` impls, finalizers and panics sound (see `src/collect.rs`).
 //!
+//! ## What is alive, and why
+//!
+//! The leak reporter lives in [`report`]. The four calls a leak hunt starts
+//! with are also here: [`live_report`] (what is alive, by type),
+//! [`Snapshot`] (what grew), [`collect_dry_run`] (what a collection would
+//! free, and which field to make weak) and [`why_alive`] (who holds an
+//! object, through which fields).
+//!
+//! ```
+//! use rcycle::{why_alive, Gc, Trace};
+//!
+//! #[derive(Trace)]
+//! struct Dispatcher { expected: Vec<Gc<u64>> }
+//!
+//! let iq = Gc::new(42u64);
+//! let d = Gc::new(Dispatcher { expected: vec![iq.clone()] });
+//! assert!(why_alive(&iq).unwrap().to_string().ends_with(".expected[0] -> u64"));
+//! assert_eq!(rcycle::report::count::<Dispatcher>(), 1);
+//! ```
+//!
 //! ## Implementing `Trace`
 //!
 //! Every value in a `Gc` implements [`Trace`]. Use `#[derive(Trace)]`; mark
@@ -55,29 +75,15 @@ mod collect;
 mod gc;
 mod header;
 mod heap;
-mod report;
+pub mod report;
 mod stats;
 mod trace;
 mod weak;
 
 pub use crate::gc::{Gc, GcMut};
-#[cfg(unix)]
-pub use crate::report::install_report_signal;
-pub use crate::report::{
-    collect_dry_run, collect_explained, report_if_requested, request_report, CycleKind,
-    DaemonReport, DryRun, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount,
-};
-pub use crate::report::{
-    count, live_report, most_common_types, objects, outside_holders, referents, referrers,
-    why_alive, Chain, CollectorCounters, HeapGraph, LiveReport, ObjectId, ObjectInfo,
-    OutsideHolder, Related, ReportRow, ResidentMemory,
-};
-pub use crate::report::{devtools, dot};
-#[cfg(feature = "sites")]
-pub use crate::report::{live_report_by_site, SiteReport, SiteRow};
-pub use crate::report::{
-    live_report_with_retained, retained_size, Dominators, Growth, GrowthRow, Snapshot,
-};
+// The four calls of the README's leak hunt, one per question it starts
+// with; the rest of the reporter is under `rcycle::report`.
+pub use crate::report::{collect_dry_run, live_report, why_alive, Snapshot};
 pub use crate::stats::{
     add_collect_callback, collect_with_stats, remove_collect_callback, CallbackId, CollectPhase,
     CollectStats,

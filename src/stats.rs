@@ -110,7 +110,7 @@ pub enum CollectPhase {
 /// on a Linux VM, as much as a whole collection of a handful of candidates.
 /// So a collection whose own duration nobody will see (a plain `collect()`
 /// or an automatic one, with no callback registered) only adds to the
-/// thread's total ([`crate::CollectorCounters::duration`]), estimated so
+/// thread's total ([`crate::report::CollectorCounters::duration`]), estimated so
 /// that it is right on average over many collections:
 ///
 /// - it is timed with the *coarse* monotonic clock (`CLOCK_MONOTONIC_COARSE`,

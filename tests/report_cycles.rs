@@ -7,10 +7,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rcycle::{
-    candidate_count, collect, collect_dry_run, collect_explained, object_count, EdgeCount,
-    EdgeKind, Gc, Trace, Tracer, TypeCount,
-};
+use rcycle::report::{collect_explained, EdgeCount, EdgeKind, TypeCount};
+use rcycle::{candidate_count, collect, collect_dry_run, object_count, Gc, Trace, Tracer};
 
 thread_local! {
     static DROPS: Cell<usize> = const { Cell::new(0) };
@@ -148,7 +146,7 @@ fn display_summarises() {
     let text = collect_dry_run().to_string();
     let expected = "\
 Dry run (2 roots, 5 objects examined; nothing freed): 5 garbage objects, 160 bytes, on or reachable from 2 cycles.
-  Count     Size Kind (type)
+  Count     Size Type
       3       96 report_cycles::Ring
       2       64 report_cycles::Pair
 1 cycles (3 objects) of report_cycles::Ring, closed by:

@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::process::Command;
 
-use rcycle::{report_if_requested, request_report, Gc, Trace};
+use rcycle::report::{report_if_requested, request_report};
+use rcycle::{Gc, Trace};
 
 #[derive(Trace)]
 struct Pair {
@@ -34,7 +35,10 @@ struct Dispatcher {
 #[cfg_attr(miri, ignore = "Miri cannot install signal handlers")]
 fn a_signal_asks_and_the_main_loop_reports() {
     assert!(report_if_requested().is_none());
-    assert_eq!(rcycle::install_report_signal(None).unwrap(), libc::SIGUSR1);
+    assert_eq!(
+        rcycle::report::install_report_signal(None).unwrap(),
+        libc::SIGUSR1
+    );
 
     let dispatcher = Gc::new(Dispatcher {
         pending: RefCell::new((0..3).map(|i| Gc::new(format!("iq {i}"))).collect()),
@@ -80,7 +84,7 @@ fn a_signal_asks_and_the_main_loop_reports() {
     assert!(report_if_requested().is_none());
 
     // A signal that cannot be caught is refused.
-    assert!(rcycle::install_report_signal(Some(libc::SIGKILL)).is_err());
+    assert!(rcycle::report::install_report_signal(Some(libc::SIGKILL)).is_err());
     drop(dispatcher);
 }
 

@@ -9,7 +9,8 @@
 use std::cell::RefCell;
 use std::mem::size_of;
 
-use rcycle::{collect, collect_dry_run, live_report, why_alive, Gc, HeapGraph, ObjectId, Trace};
+use rcycle::report::{HeapGraph, ObjectId};
+use rcycle::{collect, collect_dry_run, live_report, why_alive, Gc, Trace};
 
 /// A list node; the deepest holds the handle that closes the cycle.
 #[derive(Trace)]

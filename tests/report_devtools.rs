@@ -5,8 +5,9 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use rcycle::devtools::node_id;
-use rcycle::{collect, devtools, live_report, outside_holders, Gc, ObjectId, Trace};
+use rcycle::report::devtools::node_id;
+use rcycle::report::{devtools, outside_holders, ObjectId};
+use rcycle::{collect, live_report, Gc, Trace};
 use serde_json::Value;
 
 #[derive(Trace)]
@@ -274,7 +275,7 @@ fn snapshot_file_is_a_consistent_v8_heap_snapshot() {
         [("element".to_string(), "[1]".to_string())]
     );
     assert_eq!(snap.name(second), "u32");
-    let graph = rcycle::HeapGraph::capture();
+    let graph = rcycle::report::HeapGraph::capture();
     let info = &graph.objects()[graph.find(ObjectId::of(&list[1])).unwrap()];
     assert_eq!(snap.field(second, 3), info.size as u64);
 
@@ -292,7 +293,10 @@ fn snapshot_file_is_a_consistent_v8_heap_snapshot() {
     let mut bytes = Vec::new();
     devtools::write_heap_snapshot_to(&mut bytes).unwrap();
     assert_eq!(String::from_utf8(bytes).unwrap(), text);
-    assert_eq!(rcycle::HeapGraph::capture().heap_snapshot_json(), text);
+    assert_eq!(
+        rcycle::report::HeapGraph::capture().heap_snapshot_json(),
+        text
+    );
 
     drop((root, dispatcher, list, name));
     assert_eq!(collect(), 4);
@@ -451,7 +455,7 @@ fn retainers_of_an_object_held_from_outside_show_held_outside() {
 fn a_graph_gets_the_objects_ids_only_while_nothing_was_freed() {
     collect();
     let kept = Gc::new(5u32);
-    let graph = rcycle::HeapGraph::capture();
+    let graph = rcycle::report::HeapGraph::capture();
     let fresh = Snapshot::parse(&graph.heap_snapshot_json());
     assert_eq!(objects(&fresh), [("u32".to_string(), node_id(&kept))]);
 

@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::io::ErrorKind;
 
-use rcycle::dot::{self, DotOptions, Summary};
-use rcycle::{collect, Gc, HeapGraph, ObjectId, ObjectInfo, Trace};
+use rcycle::report::dot::{self, DotOptions, Summary};
+use rcycle::report::{HeapGraph, ObjectId, ObjectInfo};
+use rcycle::{collect, Gc, Trace};
 
 #[derive(Trace)]
 struct Node {

@@ -7,7 +7,7 @@
 //! and prints its output; `hpy().Nothing` is the empty set. Only rcycle's own
 //! trailer line (the collector's counters) is added here.
 
-use rcycle::{LiveReport, ReportRow};
+use rcycle::report::{LiveReport, ReportRow};
 
 fn report(rows: &[(usize, usize, &str)]) -> LiveReport {
     LiveReport::from_rows(

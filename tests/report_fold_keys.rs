@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use rcycle::{collect, collect_dry_run, EdgeKind, Gc, Trace, Tracer};
+use rcycle::report::EdgeKind;
+use rcycle::{collect, collect_dry_run, Gc, Trace, Tracer};
 
 /// A key whose `Debug` prints an unbalanced `]` (even numbers) or `[`
 /// (odd numbers).

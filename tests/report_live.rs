@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rcycle::{collect, live_report, why_alive, Gc, HeapGraph, ObjectId, Trace};
+use rcycle::report::{HeapGraph, ObjectId};
+use rcycle::{collect, live_report, why_alive, Gc, Trace};
 
 #[derive(Trace)]
 struct Iq {
@@ -135,16 +136,16 @@ fn count_objects_and_most_common_types() {
     collect();
     let iqs: Vec<Gc<Iq>> = (0..5).map(|id| Gc::new(Iq { id })).collect();
     let one = Gc::new(7u16);
-    assert_eq!(rcycle::count::<Iq>(), 5);
-    assert_eq!(rcycle::count::<u16>(), 1);
-    assert_eq!(rcycle::count::<u128>(), 0);
-    let found = rcycle::objects::<Iq>();
+    assert_eq!(rcycle::report::count::<Iq>(), 5);
+    assert_eq!(rcycle::report::count::<u16>(), 1);
+    assert_eq!(rcycle::report::count::<u128>(), 0);
+    let found = rcycle::report::objects::<Iq>();
     assert_eq!(found.len(), 5);
     let mut ids: Vec<u64> = found.iter().map(|w| w.upgrade().unwrap().id).collect();
     ids.sort();
     assert_eq!(ids, [0, 1, 2, 3, 4]);
     assert_eq!(
-        rcycle::most_common_types(2),
+        rcycle::report::most_common_types(2),
         [("report_live::Iq".to_string(), 5), ("u16".to_string(), 1)]
     );
     // A query keeps nothing alive and changes no count.
@@ -169,18 +170,18 @@ fn referrers_referents_and_outside_holders() {
             .insert(id, Gc::new(Iq { id }));
     }
     let nine = dispatcher.expected.borrow()[&9].clone();
-    let r = rcycle::referrers(&nine);
+    let r = rcycle::report::referrers(&nine);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].label, ".expected[9]");
     assert_eq!(r[0].object.type_name, "report_live::Dispatcher");
     assert_eq!(r[0].object.id, ObjectId::of(&dispatcher));
-    let mut labels: Vec<String> = rcycle::referents(&dispatcher)
+    let mut labels: Vec<String> = rcycle::report::referents(&dispatcher)
         .into_iter()
         .map(|r| r.label)
         .collect();
     labels.sort();
     assert_eq!(labels, [".expected[3]", ".expected[9]"]);
-    let holders = rcycle::outside_holders();
+    let holders = rcycle::report::outside_holders();
     let mut described: Vec<(&str, usize)> = holders
         .iter()
         .map(|h| (h.object.type_name, h.handles))
@@ -360,7 +361,7 @@ fn referrers_and_referents_agree_with_the_graph() {
         let graph = HeapGraph::capture();
         for x in &nodes {
             let node = graph.find(ObjectId::of(x)).unwrap();
-            let from_graph: Vec<(ObjectId, String, rcycle::ObjectInfo)> = graph
+            let from_graph: Vec<(ObjectId, String, rcycle::report::ObjectInfo)> = graph
                 .referrers(node)
                 .map(|(m, l)| {
                     (
@@ -370,7 +371,7 @@ fn referrers_and_referents_agree_with_the_graph() {
                     )
                 })
                 .collect();
-            let direct: Vec<_> = rcycle::referrers(x)
+            let direct: Vec<_> = rcycle::report::referrers(x)
                 .into_iter()
                 .map(|r| (r.object.id, r.label, r.object))
                 .collect();
@@ -388,7 +389,7 @@ fn referrers_and_referents_agree_with_the_graph() {
                     )
                 })
                 .collect();
-            let direct: Vec<_> = rcycle::referents(x)
+            let direct: Vec<_> = rcycle::report::referents(x)
                 .into_iter()
                 .map(|r| (r.object.id, r.label, r.object))
                 .collect();

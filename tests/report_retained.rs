@@ -3,9 +3,8 @@
 
 use std::cell::RefCell;
 
-use rcycle::{
-    collect, live_report, live_report_with_retained, retained_size, Gc, HeapGraph, ObjectId, Trace,
-};
+use rcycle::report::{live_report_with_retained, retained_size, HeapGraph, ObjectId};
+use rcycle::{collect, live_report, Gc, Trace};
 
 #[derive(Trace)]
 struct Tree {

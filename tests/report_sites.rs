@@ -2,7 +2,8 @@
 //! that allocated them. Run with `cargo test --features sites`.
 #![cfg(feature = "sites")]
 
-use rcycle::{collect, live_report_by_site, Gc, Trace};
+use rcycle::report::live_report_by_site;
+use rcycle::{collect, Gc, Trace};
 
 #[derive(Trace)]
 struct Iq {

@@ -272,8 +272,10 @@ fn memory_reused_by_the_same_type_counts_as_new() {
     collect();
     let old: Vec<Gc<u64>> = (0..100).map(Gc::new).collect();
     let kept = Gc::new(7u64);
-    let old_addrs: std::collections::HashSet<usize> =
-        old.iter().map(|g| rcycle::ObjectId::of(g).addr()).collect();
+    let old_addrs: std::collections::HashSet<usize> = old
+        .iter()
+        .map(|g| rcycle::report::ObjectId::of(g).addr())
+        .collect();
     let before = Snapshot::take();
     drop(old);
     let new: Vec<Gc<u64>> = (1000..1100).map(Gc::new).collect();
@@ -281,7 +283,7 @@ fn memory_reused_by_the_same_type_counts_as_new() {
     // address got wrong).
     assert!(new
         .iter()
-        .all(|g| old_addrs.contains(&rcycle::ObjectId::of(g).addr())));
+        .all(|g| old_addrs.contains(&rcycle::report::ObjectId::of(g).addr())));
     assert!(new.iter().all(|g| before.is_new(g)));
     assert!(!before.is_new(&kept));
     let report = before.new_objects_report();

@@ -10,7 +10,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
-use rcycle::{collect, object_count, Gc, HeapGraph, Snapshot, Trace, Tracer};
+use rcycle::report::HeapGraph;
+use rcycle::{collect, object_count, Gc, Snapshot, Trace, Tracer};
 
 thread_local! {
     /// Handles a key's `Debug` drops when it runs.
@@ -199,7 +200,7 @@ fn big_garbage(cycles: u32) {
 }
 
 /// The number of `Big`s in a set of report rows.
-fn big_count(rows: &[rcycle::ReportRow]) -> usize {
+fn big_count(rows: &[rcycle::report::ReportRow]) -> usize {
     rows.iter()
         .filter(|r| r.kind.ends_with("::Big"))
         .map(|r| r.count)
@@ -235,7 +236,7 @@ fn a_heap_size_impl_that_collects_during_live_report() {
 #[test]
 fn a_heap_size_impl_that_collects_during_most_common_types() {
     collect_while_measuring(|| {
-        rcycle::most_common_types(usize::MAX)
+        rcycle::report::most_common_types(usize::MAX)
             .iter()
             .filter(|(kind, _)| kind.ends_with("::Big"))
             .map(|(_, n)| n)

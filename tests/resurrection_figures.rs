@@ -7,9 +7,10 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
+use rcycle::report::CollectorCounters;
 use rcycle::{
     add_collect_callback, collect, collect_with_stats, object_count, remove_collect_callback,
-    CollectPhase, CollectorCounters, Finalize, Gc, Trace, Tracer,
+    CollectPhase, Finalize, Gc, Trace, Tracer,
 };
 
 thread_local! {

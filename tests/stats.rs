@@ -8,9 +8,10 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use rcycle::report::CollectorCounters;
 use rcycle::{
     add_collect_callback, candidate_count, collect, collect_with_stats, object_count,
-    remove_collect_callback, CollectPhase, CollectStats, CollectorCounters, Finalize, Gc, Trace,
+    remove_collect_callback, CollectPhase, CollectStats, Finalize, Gc, Trace,
 };
 
 #[derive(Trace)]

@@ -77,7 +77,7 @@ pub struct GarbageReport {
 /// Objects of one type.
 ///
 /// ```
-/// let t = rcycle::TypeCount { type_name: "app::Node", count: 2, size: 96 };
+/// let t = rcycle::report::TypeCount { type_name: "app::Node", count: 2, size: 96 };
 /// assert_eq!(t.count, 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub struct CycleKind {
 /// `app::Node.parent -> app::Node`.
 ///
 /// ```
-/// let e = rcycle::EdgeKind { source: "app::Node", label: ".children[_]".into(), target: "app::Node" };
+/// let e = rcycle::report::EdgeKind { source: "app::Node", label: ".children[_]".into(), target: "app::Node" };
 /// assert_eq!(e.to_string(), "app::Node.children[_] -> app::Node");
 /// assert!(!e.is_plain_field());
 /// ```
@@ -138,7 +138,7 @@ impl EdgeKind {
     /// or key in its label.
     ///
     /// ```
-    /// let e = rcycle::EdgeKind { source: "A", label: ".parent".into(), target: "A" };
+    /// let e = rcycle::report::EdgeKind { source: "A", label: ".parent".into(), target: "A" };
     /// assert!(e.is_plain_field());
     /// ```
     pub fn is_plain_field(&self) -> bool {
@@ -174,8 +174,8 @@ impl fmt::Display for EdgeKind {
 /// An edge kind and how many edges of it there are.
 ///
 /// ```
-/// let e = rcycle::EdgeKind { source: "A", label: ".next".into(), target: "A" };
-/// let c = rcycle::EdgeCount { edge: e, count: 3 };
+/// let e = rcycle::report::EdgeKind { source: "A", label: ".next".into(), target: "A" };
+/// let c = rcycle::report::EdgeCount { edge: e, count: 3 };
 /// assert_eq!(c.count, 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,7 +297,7 @@ impl fmt::Display for GarbageReport {
         if self.by_type.is_empty() {
             return Ok(());
         }
-        writeln!(f, "  Count     Size Kind (type)")?;
+        writeln!(f, "  Count     Size Type")?;
         for t in &self.by_type {
             writeln!(f, "{:7} {:8} {}", t.count, t.size, t.type_name)?;
         }
@@ -384,7 +384,7 @@ pub fn collect_dry_run() -> DryRun {
 /// let b = Gc::new(Pair { other: RefCell::new(Some(a.clone())) });
 /// *a.other.borrow_mut() = Some(b);
 /// drop(a);
-/// let (stats, garbage) = rcycle::collect_explained();
+/// let (stats, garbage) = rcycle::report::collect_explained();
 /// assert_eq!((stats.freed, garbage.objects), (2, 2));
 /// let s = garbage.suggestions().next().unwrap().to_string();
 /// assert!(s.ends_with("consider WeakGc for the field 'other'"));

@@ -37,8 +37,8 @@ const TOP_HOLDERS: usize = 10;
 ///
 /// ```
 /// let alive = rcycle::Gc::new(1u8);
-/// rcycle::request_report();
-/// let report = rcycle::report_if_requested().unwrap();
+/// rcycle::report::request_report();
+/// let report = rcycle::report::report_if_requested().unwrap();
 /// assert!(report.to_string().starts_with("Partition of a set of 1 object."));
 /// ```
 #[derive(Clone, Debug)]
@@ -84,13 +84,13 @@ impl fmt::Display for DaemonReport {
 /// signal number. Unix only.
 ///
 /// ```
-/// rcycle::install_report_signal(None).expect("sigaction");
+/// rcycle::report::install_report_signal(None).expect("sigaction");
 /// # // What `kill -USR1 <pid>` does from outside:
 /// # // SAFETY: the handler only stores to an atomic.
 /// # unsafe { libc::raise(libc::SIGUSR1) };
 /// loop {
 ///     // ... the daemon's work ...
-///     if let Some(report) = rcycle::report_if_requested() {
+///     if let Some(report) = rcycle::report::report_if_requested() {
 ///         eprintln!("{report}"); // `kill -USR1 <pid>` prints this
 ///         break;
 ///     }
@@ -127,8 +127,8 @@ pub fn install_report_signal(
 /// next [`report_if_requested`] (on any thread) returns one.
 ///
 /// ```
-/// rcycle::request_report();
-/// assert!(rcycle::report_if_requested().is_some());
+/// rcycle::report::request_report();
+/// assert!(rcycle::report::report_if_requested().is_some());
 /// ```
 pub fn request_report() {
     REQUESTED.store(true, Ordering::Relaxed);
@@ -143,7 +143,7 @@ pub fn request_report() {
 /// still counted in the live report.
 ///
 /// ```
-/// assert!(rcycle::report_if_requested().is_none());
+/// assert!(rcycle::report::report_if_requested().is_none());
 /// ```
 pub fn report_if_requested() -> Option<DaemonReport> {
     if !REQUESTED.load(Ordering::Relaxed) || !REQUESTED.swap(false, Ordering::Relaxed) {

@@ -16,7 +16,7 @@
 //!   dominators DevTools computes start where the program's own handles are;
 //! - each object is an `object` node named by its full type name (`<dead>
 //!   TypeName` for a dead box, as in [`live_report`](crate::live_report)),
-//!   whose self size is the object's [`size`](crate::ObjectInfo::size);
+//!   whose self size is the object's [`size`](crate::report::ObjectInfo::size);
 //! - each edge is a `property` edge named by its field path without the
 //!   leading dot (`children[2]`), or an `element` edge for a bare position
 //!   (`[3]`).
@@ -39,7 +39,8 @@
 //! the root: call [`collect`](crate::collect()) first to leave them out.
 //!
 //! ```
-//! use rcycle::{devtools, Gc};
+//! use rcycle::Gc;
+//! use rcycle::report::devtools;
 //! let list = Gc::new(vec![Gc::new(1u8)]);
 //! let json = devtools::heap_snapshot_json();
 //! assert!(json.starts_with("{\"snapshot\":{\"meta\":{\"node_fields\":[\"type\",\"name\""));
@@ -85,7 +86,8 @@ const FIRST_OBJECT: usize = 2;
 /// given to another object. See the [module documentation](self).
 ///
 /// ```
-/// use rcycle::{devtools, Gc};
+/// use rcycle::Gc;
+/// use rcycle::report::devtools;
 /// let a = Gc::new(1u8);
 /// let id = devtools::node_id(&a);
 /// assert_eq!(id % 2, 1);
@@ -104,7 +106,7 @@ pub fn node_id<T: ?Sized>(obj: &Gc<T>) -> u64 {
 ///
 /// ```
 /// let g = rcycle::Gc::new(String::from("hello"));
-/// let json = rcycle::devtools::heap_snapshot_json();
+/// let json = rcycle::report::devtools::heap_snapshot_json();
 /// assert!(json.contains("\"alloc::string::String\""));
 /// ```
 pub fn heap_snapshot_json() -> String {
@@ -117,7 +119,7 @@ pub fn heap_snapshot_json() -> String {
 /// ```
 /// let g = rcycle::Gc::new(7u64);
 /// let path = std::env::temp_dir().join(format!("rcycle-doc-{}.heapsnapshot", std::process::id()));
-/// rcycle::devtools::write_heap_snapshot(&path).unwrap();
+/// rcycle::report::devtools::write_heap_snapshot(&path).unwrap();
 /// assert!(std::fs::read_to_string(&path).unwrap().contains("\"u64\""));
 /// std::fs::remove_file(&path).unwrap();
 /// ```
@@ -131,7 +133,7 @@ pub fn write_heap_snapshot(path: impl AsRef<Path>) -> io::Result<()> {
 /// ```
 /// let g = rcycle::Gc::new(7u64);
 /// let mut bytes = Vec::new();
-/// rcycle::devtools::write_heap_snapshot_to(&mut bytes).unwrap();
+/// rcycle::report::devtools::write_heap_snapshot_to(&mut bytes).unwrap();
 /// assert!(bytes.ends_with(b"]}\n"));
 /// ```
 pub fn write_heap_snapshot_to(out: impl Write) -> io::Result<()> {
@@ -140,11 +142,11 @@ pub fn write_heap_snapshot_to(out: impl Write) -> io::Result<()> {
 
 impl HeapGraph {
     /// This snapshot in DevTools' `.heapsnapshot` format (JSON text); see
-    /// [`devtools`](crate::devtools) for how objects and edges are mapped.
+    /// [`devtools`](crate::report::devtools) for how objects and edges are mapped.
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u8);
-    /// let graph = rcycle::HeapGraph::capture();
+    /// let graph = rcycle::report::HeapGraph::capture();
     /// let json = graph.heap_snapshot_json();
     /// // The objects, the root and `(held outside)`.
     /// let nodes = format!("\"node_count\":{},", graph.len() + 2);
@@ -170,7 +172,7 @@ impl HeapGraph {
     /// ```
     /// let g = rcycle::Gc::new(1u8);
     /// let mut bytes = Vec::new();
-    /// rcycle::HeapGraph::capture().write_heap_snapshot(&mut bytes).unwrap();
+    /// rcycle::report::HeapGraph::capture().write_heap_snapshot(&mut bytes).unwrap();
     /// assert!(bytes.starts_with(b"{\"snapshot\":"));
     /// ```
     pub fn write_heap_snapshot(&self, out: impl Write) -> io::Result<()> {

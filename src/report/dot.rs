@@ -39,8 +39,9 @@
 //! [highlighted]: DotOptions::highlight
 //!
 //! ```
-//! use rcycle::dot::{self, DotOptions};
-//! use rcycle::{Gc, ObjectId, Trace};
+//! use rcycle::report::dot::{self, DotOptions};
+//! use rcycle::{Gc, Trace};
+//! use rcycle::report::ObjectId;
 //!
 //! #[derive(Trace)]
 //! struct Holder { held: Gc<u8> }
@@ -71,7 +72,7 @@ const SHARED_OUTSIDE_NODE_UP_TO: usize = 8;
 /// What [`backrefs`] and [`refs`] draw.
 ///
 /// ```
-/// use rcycle::dot::DotOptions;
+/// use rcycle::report::dot::DotOptions;
 /// let options = DotOptions { max_depth: 5, ..DotOptions::default() };
 /// assert_eq!((options.max_depth, options.too_many, options.label_width), (5, 10, 40));
 /// ```
@@ -110,7 +111,7 @@ impl Default for DotOptions {
     /// type names, labels cut at 40 characters, no summaries.
     ///
     /// ```
-    /// let o = rcycle::dot::DotOptions::default();
+    /// let o = rcycle::report::dot::DotOptions::default();
     /// assert!(o.highlight.is_empty() && o.filter.is_none() && o.summaries.is_empty());
     /// assert!(!o.full_type_names);
     /// ```
@@ -137,8 +138,9 @@ impl Default for DotOptions {
 /// picture's addresses may no longer be the objects it captured.
 ///
 /// ```
-/// use rcycle::dot::{self, DotOptions, Summary};
-/// use rcycle::{Gc, ObjectId, Trace};
+/// use rcycle::report::dot::{self, DotOptions, Summary};
+/// use rcycle::{Gc, Trace};
+/// use rcycle::report::ObjectId;
 ///
 /// #[derive(Trace, Debug)]
 /// struct Iq { id: u64 }
@@ -171,7 +173,7 @@ impl Summary {
     /// Summarizes a `T` with `summary`.
     ///
     /// ```
-    /// use rcycle::dot::Summary;
+    /// use rcycle::report::dot::Summary;
     /// let s = Summary::of(|v: &Vec<u8>| format!("{} bytes", v.len()));
     /// assert_eq!(format!("{s:?}"), "Summary(alloc::vec::Vec<u8>)");
     /// ```
@@ -185,7 +187,7 @@ impl Summary {
     /// the cut.
     ///
     /// ```
-    /// use rcycle::dot::Summary;
+    /// use rcycle::report::dot::Summary;
     /// let s = Summary::debug::<String>();
     /// assert_eq!(format!("{s:?}"), "Summary(alloc::string::String)");
     /// ```
@@ -255,7 +257,8 @@ enum Direction {
 /// [`HeapGraph`] snapshot; ids not found in it are ignored.
 ///
 /// ```
-/// use rcycle::{dot, Gc, ObjectId};
+/// use rcycle::Gc;
+/// use rcycle::report::{dot, ObjectId};
 /// let x = Gc::new(5u32);
 /// let holder = Gc::new(vec![x.clone()]);
 /// let source = dot::backrefs(&[ObjectId::of(&x)], &Default::default());
@@ -271,7 +274,8 @@ pub fn backrefs(targets: &[ObjectId], options: &DotOptions) -> String {
 /// Takes a [`HeapGraph`] snapshot; ids not found in it are ignored.
 ///
 /// ```
-/// use rcycle::{dot, Gc, ObjectId};
+/// use rcycle::Gc;
+/// use rcycle::report::{dot, ObjectId};
 /// let list = Gc::new(vec![Gc::new(1u8), Gc::new(2u8)]);
 /// let source = dot::refs(&[ObjectId::of(&list)], &Default::default());
 /// assert_eq!(source.matches("n0 -> n").count(), 2);
@@ -328,10 +332,11 @@ impl Values {
 }
 
 impl HeapGraph {
-    /// [`dot::backrefs`](crate::dot::backrefs) on this snapshot.
+    /// [`dot::backrefs`](crate::report::dot::backrefs) on this snapshot.
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let x = Gc::new(5u32);
     /// let holder = Gc::new(Some(x.clone()));
     /// let graph = HeapGraph::capture();
@@ -342,10 +347,11 @@ impl HeapGraph {
         draw(self, targets, options, Direction::Back, None)
     }
 
-    /// [`dot::refs`](crate::dot::refs) on this snapshot.
+    /// [`dot::refs`](crate::report::dot::refs) on this snapshot.
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let holder = Gc::new(Some(Gc::new(5u32)));
     /// let graph = HeapGraph::capture();
     /// let source = graph.refs_dot(&[ObjectId::of(&holder)], &Default::default());
@@ -617,7 +623,8 @@ fn escape(text: &str) -> String {
 /// extension, and an error with `dot`'s message when it fails.
 ///
 /// ```
-/// use rcycle::{dot, Gc, ObjectId};
+/// use rcycle::Gc;
+/// use rcycle::report::{dot, ObjectId};
 /// let x = Gc::new(1u8);
 /// let source = dot::refs(&[ObjectId::of(&x)], &Default::default());
 /// let path = std::env::temp_dir().join(format!("rcycle-doc-{}.svg", std::process::id()));

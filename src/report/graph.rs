@@ -25,7 +25,7 @@ use labels::{EdgeLabels, Labels};
 ///
 /// ```
 /// let g = rcycle::Gc::new(1u8);
-/// assert_eq!(rcycle::ObjectId::of(&g), rcycle::ObjectId::of(&g.clone()));
+/// assert_eq!(rcycle::report::ObjectId::of(&g), rcycle::report::ObjectId::of(&g.clone()));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct ObjectId(pub(crate) usize);
@@ -35,7 +35,7 @@ impl ObjectId {
     ///
     /// ```
     /// let (a, b) = (rcycle::Gc::new(1u8), rcycle::Gc::new(1u8));
-    /// assert_ne!(rcycle::ObjectId::of(&a), rcycle::ObjectId::of(&b));
+    /// assert_ne!(rcycle::report::ObjectId::of(&a), rcycle::report::ObjectId::of(&b));
     /// ```
     pub fn of<T: ?Sized>(gc: &crate::Gc<T>) -> ObjectId {
         ObjectId(gc.header_ptr().as_ptr() as usize)
@@ -45,7 +45,7 @@ impl ObjectId {
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u8);
-    /// assert_ne!(rcycle::ObjectId::of(&g).addr(), 0);
+    /// assert_ne!(rcycle::report::ObjectId::of(&g).addr(), 0);
     /// ```
     pub fn addr(self) -> usize {
         self.0
@@ -62,8 +62,8 @@ impl fmt::Display for ObjectId {
 ///
 /// ```
 /// let g = rcycle::Gc::new(String::with_capacity(100));
-/// let graph = rcycle::HeapGraph::capture();
-/// let info = graph.object(graph.find(rcycle::ObjectId::of(&g)).unwrap());
+/// let graph = rcycle::report::HeapGraph::capture();
+/// let info = graph.object(graph.find(rcycle::report::ObjectId::of(&g)).unwrap());
 /// assert_eq!(info.type_name, "alloc::string::String");
 /// assert_eq!(info.size, 16 + 24 + 100); // header + String + its buffer
 /// assert_eq!(info.strong, 1);
@@ -102,7 +102,8 @@ const WHOLE: u32 = u32::MAX;
 /// `Gc` field, like `.children[3]` or `.expected[9394860]`.
 ///
 /// ```
-/// use rcycle::{Gc, HeapGraph, ObjectId, Trace};
+/// use rcycle::{Gc, Trace};
+/// use rcycle::report::{HeapGraph, ObjectId};
 /// #[derive(Trace)]
 /// struct Parent { kids: Vec<Gc<u32>> }
 /// let kid = Gc::new(7u32);
@@ -146,9 +147,9 @@ impl HeapGraph {
     /// nothing else): it does not collect, and it keeps nothing alive.
     ///
     /// ```
-    /// let before = rcycle::HeapGraph::capture().len();
+    /// let before = rcycle::report::HeapGraph::capture().len();
     /// let g = rcycle::Gc::new(1u8);
-    /// assert_eq!(rcycle::HeapGraph::capture().len(), before + 1);
+    /// assert_eq!(rcycle::report::HeapGraph::capture().len(), before + 1);
     /// # drop(g);
     /// ```
     pub fn capture() -> HeapGraph {
@@ -158,7 +159,7 @@ impl HeapGraph {
     /// The number of objects.
     ///
     /// ```
-    /// assert!(rcycle::HeapGraph::capture().len() < usize::MAX);
+    /// assert!(rcycle::report::HeapGraph::capture().len() < usize::MAX);
     /// ```
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -167,7 +168,7 @@ impl HeapGraph {
     /// Whether the heap had no objects.
     ///
     /// ```
-    /// let g = rcycle::HeapGraph::capture();
+    /// let g = rcycle::report::HeapGraph::capture();
     /// assert_eq!(g.is_empty(), g.len() == 0);
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -184,7 +185,7 @@ impl HeapGraph {
     ///
     /// ```
     /// let g = rcycle::Gc::new(5u64);
-    /// let graph = rcycle::HeapGraph::capture();
+    /// let graph = rcycle::report::HeapGraph::capture();
     /// assert!(graph.objects().iter().any(|o| o.type_name == "u64" && o.size == 24));
     /// # drop(g);
     /// ```
@@ -196,7 +197,8 @@ impl HeapGraph {
     /// What the graph knows about `node`.
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(5u64);
     /// let graph = HeapGraph::capture();
     /// let info = graph.object(graph.find(ObjectId::of(&g)).unwrap());
@@ -218,7 +220,8 @@ impl HeapGraph {
     /// The identity of `node` ([`ObjectInfo::id`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(5u64);
     /// let graph = HeapGraph::capture();
     /// let node = graph.find(ObjectId::of(&g)).unwrap();
@@ -231,7 +234,8 @@ impl HeapGraph {
     /// The type name of `node`'s value ([`ObjectInfo::type_name`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(5u64);
     /// let graph = HeapGraph::capture();
     /// assert_eq!(graph.type_name(graph.find(ObjectId::of(&g)).unwrap()), "u64");
@@ -243,7 +247,8 @@ impl HeapGraph {
     /// The bytes `node` takes ([`ObjectInfo::size`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(String::with_capacity(100));
     /// let graph = HeapGraph::capture();
     /// assert_eq!(graph.size(graph.find(ObjectId::of(&g)).unwrap()), 16 + 24 + 100);
@@ -255,7 +260,8 @@ impl HeapGraph {
     /// `Gc` handles to `node` ([`ObjectInfo::strong`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(5u64);
     /// let also = g.clone();
     /// let graph = HeapGraph::capture();
@@ -269,7 +275,8 @@ impl HeapGraph {
     /// `WeakGc` handles to `node` ([`ObjectInfo::weak`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(5u64);
     /// let w = Gc::downgrade(&g);
     /// let graph = HeapGraph::capture();
@@ -283,7 +290,8 @@ impl HeapGraph {
     /// Whether `node` is a dead box ([`ObjectInfo::dead`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let g = Gc::new(5u64);
     /// let graph = HeapGraph::capture();
     /// assert!(!graph.is_dead(graph.find(ObjectId::of(&g)).unwrap()));
@@ -295,7 +303,8 @@ impl HeapGraph {
     /// Whether `node`'s edges are unknown ([`ObjectInfo::untraceable`]).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// use std::cell::RefCell;
     /// let g = Gc::new(RefCell::new(Vec::<Gc<u8>>::new()));
     /// let borrowed = g.borrow_mut();
@@ -324,7 +333,7 @@ impl HeapGraph {
     ///
     /// ```
     /// let g = rcycle::Gc::new(5u64);
-    /// assert!(rcycle::HeapGraph::capture().find(rcycle::ObjectId::of(&g)).is_some());
+    /// assert!(rcycle::report::HeapGraph::capture().find(rcycle::report::ObjectId::of(&g)).is_some());
     /// ```
     pub fn find(&self, id: ObjectId) -> Option<usize> {
         find_in(&self.nodes.addr, id.0)
@@ -333,7 +342,8 @@ impl HeapGraph {
     /// The objects `node` refers to, with the label of each edge.
     ///
     /// ```
-    /// # use rcycle::{Gc, HeapGraph, ObjectId};
+    /// # use rcycle::Gc;
+    /// # use rcycle::report::{HeapGraph, ObjectId};
     /// let inner = Gc::new(1u8);
     /// let outer = Gc::new(Some(inner.clone()));
     /// let g = HeapGraph::capture();
@@ -352,7 +362,8 @@ impl HeapGraph {
     /// and 4 an edge), kept with the graph.
     ///
     /// ```
-    /// # use rcycle::{Gc, HeapGraph, ObjectId};
+    /// # use rcycle::Gc;
+    /// # use rcycle::report::{HeapGraph, ObjectId};
     /// let inner = Gc::new(1u8);
     /// let outer = Gc::new(vec![inner.clone()]);
     /// let g = HeapGraph::capture();
@@ -374,7 +385,8 @@ impl HeapGraph {
     /// in a static, or in something that is not traced.
     ///
     /// ```
-    /// # use rcycle::{Gc, HeapGraph, ObjectId};
+    /// # use rcycle::Gc;
+    /// # use rcycle::report::{HeapGraph, ObjectId};
     /// let inner = Gc::new(1u8);
     /// let outer = Gc::new(vec![inner.clone()]);
     /// let g = HeapGraph::capture();
@@ -390,7 +402,8 @@ impl HeapGraph {
     /// [`outside_count`]: Self::outside_count
     ///
     /// ```
-    /// # use rcycle::{Gc, HeapGraph, ObjectId};
+    /// # use rcycle::Gc;
+    /// # use rcycle::report::{HeapGraph, ObjectId};
     /// let inner = Gc::new(1u8);
     /// let outer = Gc::new(vec![inner.clone()]);
     /// drop(inner);
@@ -412,7 +425,8 @@ impl HeapGraph {
     /// holds it (it is only reachable from garbage).
     ///
     /// ```
-    /// # use rcycle::{Gc, HeapGraph, ObjectId};
+    /// # use rcycle::Gc;
+    /// # use rcycle::report::{HeapGraph, ObjectId};
     /// let inner = Gc::new(1u8);
     /// let outer = Gc::new(vec![inner.clone()]);
     /// let g = HeapGraph::capture();
@@ -490,7 +504,8 @@ impl HeapGraph {
     /// All edges as `(source, target, label)`.
     ///
     /// ```
-    /// # use rcycle::{Gc, HeapGraph};
+    /// # use rcycle::Gc;
+    /// # use rcycle::report::HeapGraph;
     /// let a = Gc::new(vec![Gc::new(1u8)]);
     /// assert!(HeapGraph::capture().edges().any(|(_, _, l)| l == "[0]"));
     /// ```

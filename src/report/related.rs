@@ -28,7 +28,7 @@ use crate::trace::{EdgeSink, LabelPath, Tracer};
 /// struct Holder { held: Gc<u8> }
 /// let x = Gc::new(1u8);
 /// let h = Gc::new(Holder { held: x.clone() });
-/// let r = rcycle::referrers(&x);
+/// let r = rcycle::report::referrers(&x);
 /// assert_eq!(r.len(), 1);
 /// assert_eq!(r[0].label, ".held");
 /// assert!(r[0].object.type_name.ends_with("Holder"));
@@ -74,7 +74,7 @@ pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
 /// #[derive(Trace)]
 /// struct Holder { held: Gc<u8> }
 /// let h = Gc::new(Holder { held: Gc::new(1u8) });
-/// let r = rcycle::referents(&h);
+/// let r = rcycle::report::referents(&h);
 /// assert_eq!((r.len(), r[0].label.as_str(), r[0].object.type_name), (1, ".held", "u8"));
 /// ```
 pub fn referents<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {

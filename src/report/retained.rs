@@ -34,7 +34,8 @@ const UNREACHABLE: u32 = u32::MAX;
 /// object; made by [`HeapGraph::dominators`].
 ///
 /// ```
-/// use rcycle::{Gc, HeapGraph, ObjectId, Trace};
+/// use rcycle::{Gc, Trace};
+/// use rcycle::report::{HeapGraph, ObjectId};
 /// #[derive(Trace)]
 /// struct Owner { parts: Vec<Gc<u64>> }
 /// let owner = Gc::new(Owner { parts: vec![Gc::new(1), Gc::new(2)] });
@@ -65,7 +66,8 @@ impl HeapGraph {
     /// [`capture`](Self::capture) costs more).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let list = Gc::new(vec![Gc::new(1u64), Gc::new(2u64)]);
     /// let graph = HeapGraph::capture();
     /// let node = graph.find(ObjectId::of(&list)).unwrap();
@@ -257,7 +259,7 @@ impl<'g> Dominators<'g> {
     /// The graph these dominators are of.
     ///
     /// ```
-    /// let graph = rcycle::HeapGraph::capture();
+    /// let graph = rcycle::report::HeapGraph::capture();
     /// assert_eq!(graph.dominators().graph().len(), graph.len());
     /// ```
     pub fn graph(&self) -> &'g HeapGraph {
@@ -271,8 +273,8 @@ impl<'g> Dominators<'g> {
     ///
     /// ```
     /// let leaf = rcycle::Gc::new(7u64);
-    /// let graph = rcycle::HeapGraph::capture();
-    /// let node = graph.find(rcycle::ObjectId::of(&leaf)).unwrap();
+    /// let graph = rcycle::report::HeapGraph::capture();
+    /// let node = graph.find(rcycle::report::ObjectId::of(&leaf)).unwrap();
     /// assert_eq!(graph.dominators().retained(node), Some(24)); // header + u64
     /// ```
     pub fn retained(&self, node: usize) -> Option<usize> {
@@ -286,7 +288,8 @@ impl<'g> Dominators<'g> {
     /// ([`is_reachable`](Self::is_reachable) tells which).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let outer = Gc::new(Some(Gc::new(1u8)));
     /// let graph = HeapGraph::capture();
     /// let o = graph.find(ObjectId::of(&outer)).unwrap();
@@ -306,8 +309,8 @@ impl<'g> Dominators<'g> {
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u8);
-    /// let graph = rcycle::HeapGraph::capture();
-    /// let node = graph.find(rcycle::ObjectId::of(&g)).unwrap();
+    /// let graph = rcycle::report::HeapGraph::capture();
+    /// let node = graph.find(rcycle::report::ObjectId::of(&g)).unwrap();
     /// assert!(graph.dominators().is_reachable(node));
     /// ```
     pub fn is_reachable(&self, node: usize) -> bool {
@@ -318,7 +321,8 @@ impl<'g> Dominators<'g> {
     /// dominator tree), in node order.
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let list = Gc::new(vec![Gc::new(1u8), Gc::new(2u8), Gc::new(3u8)]);
     /// let graph = HeapGraph::capture();
     /// let node = graph.find(ObjectId::of(&list)).unwrap();
@@ -333,7 +337,8 @@ impl<'g> Dominators<'g> {
     /// dominates (held from outside, or reached from several holders).
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, ObjectId};
+    /// use rcycle::Gc;
+    /// use rcycle::report::{HeapGraph, ObjectId};
     /// let list = Gc::new(vec![Gc::new(1u8)]);
     /// let graph = HeapGraph::capture();
     /// let node = graph.find(ObjectId::of(&list)).unwrap();
@@ -348,7 +353,7 @@ impl<'g> Dominators<'g> {
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u64);
-    /// assert!(rcycle::HeapGraph::capture().dominators().reachable_size() >= 24);
+    /// assert!(rcycle::report::HeapGraph::capture().dominators().reachable_size() >= 24);
     /// ```
     pub fn reachable_size(&self) -> usize {
         self.top_level().map(|t| self.retained[t]).sum()
@@ -359,7 +364,8 @@ impl<'g> Dominators<'g> {
     /// dominator and count in no retained size.
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, Trace};
+    /// use rcycle::{Gc, Trace};
+    /// use rcycle::report::HeapGraph;
     /// use std::cell::RefCell;
     /// #[derive(Trace)]
     /// struct Ring { next: RefCell<Option<Gc<Ring>>> }
@@ -387,7 +393,8 @@ impl<'g> Dominators<'g> {
     /// nowhere; a type with only unreachable objects is listed with 0.
     ///
     /// ```
-    /// use rcycle::{Gc, HeapGraph, Trace};
+    /// use rcycle::{Gc, Trace};
+    /// use rcycle::report::HeapGraph;
     /// #[derive(Trace)]
     /// struct Node { next: Option<Gc<Node>> }
     /// let list = Gc::new(Node { next: Some(Gc::new(Node { next: None })) });
@@ -465,8 +472,8 @@ impl<'g> Dominators<'g> {
 /// let shared = Gc::new(3u64);
 /// let pair = Gc::new(Pair { a: Gc::new(1), b: shared.clone() });
 /// // `pair` (16-byte header + two pointers) and `a`; not `shared`, held here too.
-/// assert_eq!(rcycle::retained_size(&pair), 32 + 24);
-/// assert_eq!(rcycle::retained_size(&shared), 24);
+/// assert_eq!(rcycle::report::retained_size(&pair), 32 + 24);
+/// assert_eq!(rcycle::report::retained_size(&shared), 24);
 /// ```
 pub fn retained_size<T: ?Sized>(obj: &Gc<T>) -> usize {
     let graph = HeapGraph::capture();
@@ -489,7 +496,7 @@ pub fn retained_size<T: ?Sized>(obj: &Gc<T>) -> usize {
 /// #[derive(Trace)]
 /// struct Dispatcher { expected: Vec<Gc<u64>> }
 /// let d = Gc::new(Dispatcher { expected: (0..4).map(Gc::new).collect() });
-/// let report = rcycle::live_report_with_retained();
+/// let report = rcycle::report::live_report_with_retained();
 /// let row = report.rows().iter().find(|r| r.kind.ends_with("Dispatcher")).unwrap();
 /// let own = row.size;
 /// assert_eq!(row.retained, Some(own + 4 * 24));

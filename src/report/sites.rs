@@ -31,7 +31,7 @@ impl SiteReport {
     ///
     /// ```
     /// let g = rcycle::Gc::new(1u64);
-    /// let report = rcycle::live_report_by_site();
+    /// let report = rcycle::report::live_report_by_site();
     /// assert!(report.rows()[0].site.contains(".rs:"));
     /// ```
     pub fn rows(&self) -> &[SiteRow] {
@@ -75,7 +75,7 @@ impl fmt::Display for SiteReport {
 /// ```
 /// use rcycle::Gc;
 /// let requests: Vec<Gc<[u8; 112]>> = (0..3).map(|_| Gc::new([0; 112])).collect();
-/// let report = rcycle::live_report_by_site();
+/// let report = rcycle::report::live_report_by_site();
 /// let row = report.rows().iter().find(|r| r.count == 3).unwrap();
 /// assert_eq!(row.size, 3 * 128);
 /// assert!(report.to_string().contains("count=3, average=128 B"));
@@ -83,15 +83,15 @@ impl fmt::Display for SiteReport {
 pub fn live_report_by_site() -> SiteReport {
     let heap = heap();
     let mut by_site: std::collections::HashMap<String, (usize, usize)> = Default::default();
-    super::walk_measured(
+    super::live::walk_measured(
         heap,
         // Dead boxes are not counted here.
         // SAFETY: `walk_measured` passes readable headers.
         |header, _| unsafe { header.as_ref() }.value_alive(),
         |header, _, info, value| {
             let owned = match value {
-                super::Value::Measured(owned) => owned,
-                super::Value::LentOut | super::Value::Dead => 0,
+                super::live::Value::Measured(owned) => owned,
+                super::live::Value::LentOut | super::live::Value::Dead => 0,
             };
             let site = match heap.site_of(header) {
                 Some(l) => format!("{}:{}", l.file(), l.line()),

@@ -22,7 +22,7 @@ use crate::heap::heap;
 /// sizes, and the identity of each object.
 ///
 /// Identity is the object's *snapshot id*, the id it also has in DevTools
-/// exports ([`devtools::node_id`](crate::devtools::node_id)): an object keeps
+/// exports ([`devtools::node_id`](crate::report::devtools::node_id)): an object keeps
 /// it for its whole life and no other object ever gets it, so a new object
 /// that took the memory of one freed since the snapshot is still new to
 /// [`is_new`](Self::is_new) and

@@ -5,7 +5,8 @@
 //! in each.
 
 use super::*;
-use rcycle::{candidate_count, count, objects, CollectorCounters};
+use rcycle::candidate_count;
+use rcycle::report::{count, objects, CollectorCounters};
 
 /// The issue's repro: a second handle from the heap's own listing, then the
 /// buffer reallocated through the `&mut`.
@@ -144,10 +145,10 @@ fn reports_skip_a_value_lent_out() {
     let base = baseline();
     let mut g = Gc::new(vec![node("r", noop)]);
     let lent_size;
-    let id = rcycle::ObjectId::of(&g);
+    let id = rcycle::report::ObjectId::of(&g);
     {
         let _m = Gc::get_mut(&mut g).unwrap();
-        let graph = rcycle::HeapGraph::capture();
+        let graph = rcycle::report::HeapGraph::capture();
         let me = graph.find(id).unwrap();
         let info = &graph.objects()[me];
         assert!(info.untraceable && !info.dead);
@@ -168,7 +169,7 @@ fn reports_skip_a_value_lent_out() {
 }
 
 /// The live report's row of the one `Vec` object.
-fn vec_row() -> rcycle::ReportRow {
+fn vec_row() -> rcycle::report::ReportRow {
     rcycle::live_report()
         .rows()
         .iter()

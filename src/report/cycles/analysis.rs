@@ -11,6 +11,7 @@ use crate::addr_map::AddrMap;
 use crate::gc::ErasedGc;
 use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
+use crate::report::tally::{sort_rows, RowOrder, TypeTally};
 use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// A directed graph in compressed-row form, each edge with a kind.
@@ -99,7 +100,7 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
     let mut graph = Csr::default();
     let mut kinds = EdgeKinds::default();
     let mut node_type = Vec::with_capacity(garbage.len());
-    let mut sizes = vec![(0usize, 0usize); heap.type_count() + 1];
+    let mut by_type = TypeTally::with_types(heap.type_count());
     // Indices and keys folded as the tracer makes them.
     let mut path = LabelPath::new(true);
     for &header in garbage {
@@ -110,18 +111,20 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         let type_index = h.type_index();
         node_type.push(type_index);
         let entry = heap.type_entry(type_index);
-        let slot = &mut sizes[type_index as usize];
-        slot.0 += 1;
-        slot.1 += entry.info.alloc_size;
         // User code run meanwhile (`heap_size`, `Trace`; keys are folded,
         // not formatted) may drop handles: the pin keeps this value from
         // going meanwhile.
         // SAFETY: readable (see above).
-        let Some(_pin) = (unsafe { ErasedGc::new(heap, header) }) else {
-            continue; // its value went meanwhile
+        let pin = unsafe { ErasedGc::new(heap, header) };
+        let owned = match pin {
+            // SAFETY: the value is intact and pinned.
+            Some(_) => unsafe { (entry.info.heap_size)(header) },
+            None => 0, // its value went meanwhile: the object counts alone
         };
-        // SAFETY: the value is intact and pinned.
-        slot.1 += unsafe { (entry.info.heap_size)(header) };
+        by_type.add(type_index, entry.info.alloc_size + owned);
+        let Some(_pin) = pin else {
+            continue;
+        };
         if !h.has(ACYCLIC) {
             let mut sink = LabelSink {
                 index: &index,
@@ -138,15 +141,17 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
     graph.start.push(graph.target.len() as u32);
 
     let name = |t: u32| (heap.type_entry(t).info.type_name)();
-    let mut by_type: Vec<TypeCount> = (1..sizes.len())
-        .filter(|&t| sizes[t].0 > 0)
-        .map(|t| TypeCount {
-            type_name: name(t as u32),
-            count: sizes[t].0,
-            size: sizes[t].1,
+    let mut by_type: Vec<TypeCount> = by_type
+        .types(heap)
+        .map(|(type_name, count, size)| TypeCount {
+            type_name,
+            count,
+            size,
         })
         .collect();
-    by_type.sort_by(|a, b| (b.count, b.size, a.type_name).cmp(&(a.count, a.size, b.type_name)));
+    sort_rows(&mut by_type, RowOrder::Most, |t| {
+        (t.size, t.count, t.type_name)
+    });
     let edge_kind = |id: u32| {
         let (source, label, target) = kinds.list[id as usize];
         EdgeKind {
