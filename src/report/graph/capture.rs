@@ -5,7 +5,7 @@ use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use crate::addr_map::AddrMap;
-use crate::collect::{HoldMemory, Quiesced};
+use crate::collect::Quiesced;
 use crate::gc::ErasedGc;
 use crate::header::{Header, ACYCLIC, VISITED};
 use crate::heap::Heap;
@@ -99,16 +99,62 @@ pub(super) fn find_in(addrs: &[usize], addr: usize) -> Option<usize> {
 
 /// Clears `VISITED` on every node at the end of the first pass, on every
 /// path (a panic in user `Trace` code included).
-pub(super) struct Numbered<'a>(&'a [NonNull<Header>]);
+pub(super) struct Numbered<'a>(&'a [usize]);
 
 impl Drop for Numbered<'_> {
     fn drop(&mut self) {
-        for h in self.0 {
-            // SAFETY: nodes are live (strong > 0 when enumerated, and only
+        for &a in self.0 {
+            // SAFETY: nodes are live (strong > 0 when listed, and only
             // `Trace` code, which drops no handle, ran since).
-            unsafe { h.as_ref() }.clear(VISITED);
+            unsafe { &*(a as *const Header) }.clear(VISITED);
         }
     }
+}
+
+/// The heap's objects with `strong > 0`, in address order, read from the
+/// chunks' slots in place (no list of every object, no sort). With
+/// `number`, each one also gets `VISITED` and its node number in its
+/// `scratch` word.
+///
+/// # Safety
+/// With `number`, the heap is [`Quiesced`] (every scratch word is free and
+/// no object carries `VISITED`), and the caller clears `VISITED` on every
+/// listed node ([`Numbered`]) before the quiesced state ends.
+unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<usize> {
+    let (mut spans, mut large) = heap.object_spans();
+    // Chunks do not overlap: sorted by base, their slots are in address
+    // order; so are the large objects, merged in between.
+    spans.sort_unstable_by_key(|s| s.base);
+    large.sort_unstable();
+    let mut addr = Vec::with_capacity(heap.live_objects());
+    #[inline(always)]
+    fn one(addr: &mut Vec<usize>, header: NonNull<Header>, number: bool) {
+        // SAFETY: a chunk slot (readable, see `ChunkSpan`; no user code
+        // runs here) or a large object of the heap.
+        let h = unsafe { header.as_ref() };
+        if h.state.get() == 0 || h.strong.get() == 0 {
+            return; // a free slot, or an object being dropped right now
+        }
+        if number {
+            // (Node numbers fit: checked below, before any is used.)
+            h.scratch.set(addr.len() as u32);
+            h.set(VISITED);
+        }
+        addr.push(header.as_ptr() as usize);
+    }
+    let mut large = large.into_iter().peekable();
+    for span in spans {
+        while let Some(l) = large.next_if(|l| l.cast::<u8>() < span.base) {
+            one(&mut addr, l, number);
+        }
+        for header in span.slots() {
+            one(&mut addr, header, number);
+        }
+    }
+    for l in large {
+        one(&mut addr, l, number);
+    }
+    addr
 }
 
 impl HeapGraph {
@@ -121,39 +167,35 @@ impl HeapGraph {
     ///    target becomes a node number through the target's own header:
     ///    while the heap is [`Quiesced`] (no collection runs, the candidate
     ///    buffer is set aside, so no object is `BUFFERED`), each node gets
-    ///    `VISITED` and its number in its `scratch` word; an edge to an
-    ///    object without `VISITED` (one being dropped) is left out. No hash
-    ///    lookup per edge. `VISITED` is cleared on every node and the buffer
-    ///    restored before the pass returns (on a panic too). Inside a
-    ///    collection or a dry run (user code there asking for a report),
-    ///    whose objects may carry `VISITED`, the pass looks targets up in a
-    ///    hash map of addresses instead, touching no header.
-    /// 2. With every node's memory held ([`HoldMemory`]) and each object
-    ///    pinned in turn: `heap_size` (user code), and, for the objects with
+    ///    `VISITED` and its number in its `scratch` word as it is listed;
+    ///    an edge to an object without `VISITED` (one being dropped) is
+    ///    left out. No hash lookup per edge. `VISITED` is cleared on every
+    ///    node and the buffer restored before the pass returns (on a panic
+    ///    too). Inside a collection or a dry run (user code there asking for
+    ///    a report), whose objects may carry `VISITED`, the pass looks
+    ///    targets up in a hash map of addresses instead, touching no header.
+    ///    Values whose type's `heap_size` is inert
+    ///    ([`TypeEntry::heap_size_inert`]: it runs no user code) are
+    ///    measured here, unpinned, like the rest of this pass.
+    /// 2. Only if some node needs user code (a `heap_size` that is not
+    ///    inert, or an edge through a map key): with every node's memory
+    ///    held (a weak count each) and each object pinned in turn,
+    ///    `heap_size` (user code) of the others, and, for the objects with
     ///    an edge through a map key, a labelled trace that formats the keys
-    ///    (user code, which may drop handles).
+    ///    (user code, which may drop handles); every node's counts and
+    ///    state are read again at its turn.
+    ///
+    /// [`TypeEntry::heap_size_inert`]: crate::header::TypeEntry
     pub(crate) fn capture_from(heap: &Heap) -> HeapGraph {
-        let mut headers: Vec<NonNull<Header>> = heap
-            .all_objects()
-            .into_iter()
-            // SAFETY: enumerated objects are allocated.
-            .filter(|h| unsafe { h.as_ref() }.strong.get() > 0)
-            .collect();
-        // Chunks are sorted runs: merging them is cheap.
-        headers.sort();
-        // Node numbers are `u32`s (in headers' scratch words, in the edges).
-        assert!(
-            headers.len() < u32::MAX as usize,
-            "too many objects for a HeapGraph"
-        );
-        let mut objects = Columns::with_capacity(headers.len());
+        let mut objects;
         let mut edges = Edges {
-            start: Vec::with_capacity(headers.len() + 1),
+            start: Vec::new(),
             target: Vec::new(),
             label: EdgeLabels::default(),
             interner: Interner::default(),
             keyed: Vec::new(),
         };
+        let mut measured = true;
         match Quiesced::start(heap) {
             Some(quiesced) => {
                 // Header invariants this relies on (see `Header`): with the
@@ -162,37 +204,43 @@ impl HeapGraph {
                 // every scratch word is free; only nodes get `VISITED` here,
                 // and `Numbered` (declared after `quiesced`, so dropped
                 // first) clears it before the buffer is restored.
-                let numbered = Numbered(&headers);
-                for (i, h) in headers.iter().enumerate() {
-                    // SAFETY: live (enumerated with strong > 0, nothing freed
-                    // since).
-                    let h = unsafe { h.as_ref() };
-                    h.scratch.set(i as u32);
-                    h.set(VISITED);
-                }
+                // SAFETY: quiesced, and `numbered` clears `VISITED` (nothing
+                // between the listing and it can panic but an allocation
+                // failure, which aborts).
+                let addr = unsafe { list_objects(heap, true) };
+                let numbered = Numbered(&addr);
+                check_len(addr.len());
+                objects = Columns::with_capacity(addr.len());
+                edges.start.reserve_exact(addr.len() + 1);
                 let resolve = |target: NonNull<Header>| {
                     // SAFETY: the target of an edge is an object a traced,
                     // intact value holds a `Gc` to: its header is readable.
                     let t = unsafe { target.as_ref() };
                     t.has(VISITED).then(|| t.scratch.get())
                 };
-                first_pass(heap, &headers, &mut objects, &mut edges, resolve);
+                measured = first_pass(heap, &addr, &mut objects, &mut edges, resolve);
                 drop(numbered);
                 drop(quiesced);
             }
             None => {
+                // SAFETY: no numbering.
+                let addr = unsafe { list_objects(heap, false) };
+                check_len(addr.len());
+                objects = Columns::with_capacity(addr.len());
+                edges.start.reserve_exact(addr.len() + 1);
                 let mut index = AddrMap::default();
-                index.reserve(headers.len());
-                for (i, h) in headers.iter().enumerate() {
-                    index.insert(h.as_ptr() as usize, i as u32);
+                index.reserve(addr.len());
+                for (i, &a) in addr.iter().enumerate() {
+                    index.insert(a, i as u32);
                 }
                 let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
-                first_pass(heap, &headers, &mut objects, &mut edges, resolve);
+                measured &= first_pass(heap, &addr, &mut objects, &mut edges, resolve);
             }
         }
         edges.start.push(edges.target.len() as u32);
-        second_pass(heap, &headers, &mut objects, &mut edges);
-        drop(headers);
+        if !measured || !edges.keyed.is_empty() {
+            second_pass(heap, &mut objects, &mut edges);
+        }
         let stamp = crate::report::ids::HeapStamp::of(heap);
         objects.count_outside(&edges.target);
         // (The edge arrays grew by doubling.)
@@ -212,35 +260,49 @@ impl HeapGraph {
     }
 }
 
+/// Node numbers are `u32`s (in headers' scratch words, in the edges).
+fn check_len(len: usize) {
+    assert!(len < u32::MAX as usize, "too many objects for a HeapGraph");
+}
+
 /// The first pass of [`HeapGraph::capture_from`]: counts, flags and edges of
-/// every node (runs no user code but `Trace::trace`).
+/// every node, and the sizes of those whose `heap_size` is inert (runs no
+/// user code but `Trace::trace`). `addr` is the node list (live objects).
+/// Returns whether every node is measured (no `heap_size` left for the
+/// second pass).
 pub(super) fn first_pass(
     heap: &Heap,
-    headers: &[NonNull<Header>],
+    addr: &[usize],
     objects: &mut Columns,
     edges: &mut Edges,
     resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
-) {
+) -> bool {
     let mut path = LabelPath::template();
     let mut sink = CaptureSink {
         resolve,
         edges,
         keyed: false,
     };
-    for (n, &header) in headers.iter().enumerate() {
+    let mut measured = true;
+    for (n, &a) in addr.iter().enumerate() {
         sink.edges.start.push(sink.edges.target.len() as u32);
-        // SAFETY: live (enumerated with strong > 0; only `Trace` code, which
-        // drops no handle, ran since).
+        // SAFETY: a listed node: live (strong > 0 when listed; only `Trace`
+        // code, which drops no handle, ran since).
+        let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
+        // SAFETY: as above.
         let h = unsafe { header.as_ref() };
-        let entry = heap.type_of(h);
+        let index = h.type_index();
+        let entry = heap.type_entry(index);
         let strong = h.strong.get();
         // Minus the implicit weak while the value is there.
         let weak = h.weak.get().saturating_sub(u32::from(strong > 0));
         let dead = !h.value_alive();
+        let readable = h.value_readable();
         // A value lent out by a `GcMut` may not be read: its edges are
         // unknown, like those of a mutably borrowed `RefCell`.
-        let mut untraceable = !dead && !h.value_readable();
-        if h.value_readable() && !h.has(ACYCLIC) {
+        let mut untraceable = !dead && !readable;
+        let mut size = entry.info.alloc_size;
+        if readable && !h.has(ACYCLIC) {
             path.clear();
             sink.keyed = false;
             let mut tracer = Tracer::new(&mut sink, Some(&mut path));
@@ -253,37 +315,68 @@ pub(super) fn first_pass(
                 sink.edges.keyed.push(n as u32);
             }
         }
-        objects.push(
-            header.as_ptr() as usize,
-            &entry,
-            h.type_index(),
-            entry.info.alloc_size,
-        );
-        objects.set_counts(n, strong, weak);
-        objects.set_flag(n, DEAD, dead);
-        objects.set_flag(n, UNTRACEABLE_NODE, untraceable);
+        if readable {
+            if entry.heap_size_inert {
+                // SAFETY: the value is intact and not lent out; its
+                // `heap_size` runs no user code (the type's `Trace`
+                // contract), so nothing can drop it meanwhile: no pin.
+                size = size.saturating_add(unsafe { (entry.info.heap_size)(header) });
+            } else {
+                measured = false;
+            }
+        }
+        let flags = if dead { DEAD } else { 0 } | if untraceable { UNTRACEABLE_NODE } else { 0 };
+        objects.push(a, &entry, index | flags, size, strong, weak);
+    }
+    measured
+}
+
+/// A weak count on every node, taken back when this drops: each header
+/// stays readable (its memory allocated) whatever user code frees.
+struct HoldNodes<'a>(&'a Heap, &'a [usize]);
+
+impl<'a> HoldNodes<'a> {
+    fn new(heap: &'a Heap, addr: &'a [usize]) -> Self {
+        for &a in addr {
+            // SAFETY: nodes are live (strong > 0 when listed; only `Trace`
+            // code ran since).
+            unsafe { &*(a as *const Header) }.inc_weak();
+        }
+        HoldNodes(heap, addr)
+    }
+}
+
+impl Drop for HoldNodes<'_> {
+    fn drop(&mut self) {
+        for &a in self.1 {
+            // SAFETY: we own the weak count taken in `new`; no node carries
+            // `VISITED` (cleared after the first pass) or `COLLECTING`.
+            unsafe {
+                self.0
+                    .release_weak(NonNull::new_unchecked(a as *mut Header))
+            };
+        }
     }
 }
 
 /// The second pass of [`HeapGraph::capture_from`]: `heap_size`, and the
 /// labels of edges through map keys (user code, which may drop handles).
-pub(super) fn second_pass(
-    heap: &Heap,
-    headers: &[NonNull<Header>],
-    objects: &mut Columns,
-    edges: &mut Edges,
-) {
+pub(super) fn second_pass(heap: &Heap, objects: &mut Columns, edges: &mut Edges) {
     // A weak count on every object keeps each header readable to the end,
     // and a strong one on the object being measured or traced keeps its
     // value from being dropped under us.
-    let _hold = HoldMemory::new(heap, headers);
+    let addr = std::mem::take(&mut objects.addr);
+    let hold = HoldNodes::new(heap, &addr);
     let mut keyed = edges.keyed.iter().copied().peekable();
     let mut path = LabelPath::new(false);
     // Nodes whose value went (user code dropped their last handle) before
     // their turn: their first-pass edges are gone with it.
     let mut died = false;
-    for (n, &header) in headers.iter().enumerate() {
-        // SAFETY: `_hold` keeps the header readable.
+    for (n, &a) in addr.iter().enumerate() {
+        // SAFETY: `hold` keeps the header readable (and a node's address is
+        // not null).
+        let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
+        // SAFETY: as above.
         let h = unsafe { header.as_ref() };
         let entry = heap.type_of(h);
         let is_keyed = keyed.next_if_eq(&(n as u32)).is_some();
@@ -308,11 +401,11 @@ pub(super) fn second_pass(
         };
         // SAFETY: the value is intact and pinned.
         let heap_size = unsafe { (entry.info.heap_size)(header) };
-        objects.set_size(n, objects.size(n).saturating_add(heap_size));
+        objects.set_size(n, entry.info.alloc_size.saturating_add(heap_size));
         if is_keyed && !h.has(ACYCLIC) {
             let range = edges.start[n] as usize..edges.start[n + 1] as usize;
             let mut sink = KeySink {
-                addrs: &objects.addr,
+                addrs: &addr,
                 targets: &edges.target[range.clone()],
                 first: range.start,
                 labels: &mut edges.label,
@@ -326,6 +419,8 @@ pub(super) fn second_pass(
         }
         drop(pin);
     }
+    drop(hold);
+    objects.addr = addr;
     if died {
         drop_edges_of_dead(objects, edges);
     }

@@ -55,21 +55,48 @@ impl Columns {
         self.addr.len()
     }
 
-    /// Adds the next node (in address order).
-    pub(super) fn push(&mut self, addr: usize, entry: &TypeEntry, type_index: u32, size: usize) {
+    /// Adds the next node (in address order): `kind` is its type index
+    /// with its flags.
+    #[inline]
+    pub(super) fn push(
+        &mut self,
+        addr: usize,
+        entry: &TypeEntry,
+        kind: u32,
+        size: usize,
+        strong: u32,
+        weak: u32,
+    ) {
         let n = self.len();
         self.addr.push(addr);
-        let t = type_index as usize;
+        let t = (kind & TYPE_MASK) as usize;
+        match self.type_names.get(t) {
+            Some(name) if !name.is_empty() => {}
+            _ => self.name_type(t, entry),
+        }
+        self.kind.push(kind);
+        match u32::try_from(size) {
+            Ok(s) if s != BIG_SIZE => self.size.push(s),
+            _ => {
+                self.size.push(BIG_SIZE);
+                self.big_size.insert(Self::node(n), size);
+            }
+        }
+        if strong <= STRONG_MASK && weak <= WEAK_MAX {
+            self.counts.push(strong | weak << STRONG_BITS);
+        } else {
+            self.counts.push(BIG_COUNTS);
+            self.big_counts.insert(Self::node(n), (strong, weak));
+        }
+    }
+
+    /// Records the name of type `t` (the first node of that type).
+    #[cold]
+    fn name_type(&mut self, t: usize, entry: &TypeEntry) {
         if t >= self.type_names.len() {
             self.type_names.resize(t + 1, "");
         }
-        if self.type_names[t].is_empty() {
-            self.type_names[t] = (entry.info.type_name)();
-        }
-        self.kind.push(type_index);
-        self.size.push(0);
-        self.counts.push(0);
-        self.set_size(n, size);
+        self.type_names[t] = (entry.info.type_name)();
     }
 
     pub(super) fn node(n: usize) -> u32 {
