@@ -104,6 +104,7 @@ impl Columns {
         n as u32
     }
 
+    #[inline]
     pub(super) fn size(&self, n: usize) -> usize {
         match self.size[n] {
             BIG_SIZE => self.big_size[&Self::node(n)],
@@ -111,6 +112,7 @@ impl Columns {
         }
     }
 
+    #[inline]
     pub(super) fn set_size(&mut self, n: usize, size: usize) {
         if self.size[n] == BIG_SIZE {
             self.big_size.remove(&Self::node(n));
@@ -125,6 +127,7 @@ impl Columns {
     }
 
     /// `(strong, weak)`.
+    #[inline]
     pub(super) fn counts(&self, n: usize) -> (u32, u32) {
         match self.counts[n] {
             c if c & BIG_COUNTS != 0 => self.big_counts[&Self::node(n)],
@@ -132,6 +135,7 @@ impl Columns {
         }
     }
 
+    #[inline]
     pub(super) fn set_counts(&mut self, n: usize, strong: u32, weak: u32) {
         if self.counts[n] & BIG_COUNTS != 0 {
             self.big_counts.remove(&Self::node(n));
@@ -144,10 +148,12 @@ impl Columns {
         };
     }
 
+    #[inline]
     pub(super) fn has(&self, n: usize, flag: u32) -> bool {
         self.kind[n] & flag != 0
     }
 
+    #[inline]
     pub(super) fn set_flag(&mut self, n: usize, flag: u32, on: bool) {
         if on {
             self.kind[n] |= flag;
