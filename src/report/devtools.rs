@@ -214,41 +214,54 @@ impl<W: Write> Out<W> {
                 row[len] = b',';
                 len += 1;
             }
-            let mut buf = [0u8; MAX_DIGITS];
-            let at = digits(&mut buf, n);
-            let d = MAX_DIGITS - at;
-            row[len..len + d].copy_from_slice(&buf[at..]);
-            len += d;
+            len = put_digits(&mut row, len, n);
         }
         self.out.write_all(&row[..len])
     }
 }
 
+/// Two decimal digits per pair of bytes, `00` to `99`.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// Writes `n` in decimal at the end of `buf`, two digits at a time;
 /// returns where it starts.
-#[inline]
-fn digits(buf: &mut [u8; MAX_DIGITS], mut n: u64) -> usize {
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut i = MAX_DIGITS;
+fn digits(buf: &mut [u8; MAX_DIGITS], n: u64) -> usize {
+    let at = MAX_DIGITS - decimal_len(n);
+    put_digits(buf, at, n);
+    at
+}
+
+/// The number of decimal digits of `n`.
+#[inline(always)]
+fn decimal_len(mut n: u64) -> usize {
+    let mut d = 1;
     while n >= 100 {
+        n /= 100;
+        d += 2;
+    }
+    d + usize::from(n >= 10)
+}
+
+/// Writes `n` in decimal into `buf` at `at`; returns the end.
+#[inline(always)]
+fn put_digits(buf: &mut [u8], at: usize, mut n: u64) -> usize {
+    let end = at + decimal_len(n);
+    let mut i = end;
+    while n >= 10 {
         let p = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
+        buf[i] = PAIRS[p];
+        buf[i + 1] = PAIRS[p + 1];
     }
-    if n >= 10 {
-        let p = n as usize * 2;
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&PAIRS[p..p + 2]);
-    } else {
-        i -= 1;
-        buf[i] = b'0' + n as u8;
+    if i > at {
+        buf[at] = b'0' + n as u8;
     }
-    i
+    end
 }
 
 /// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
@@ -493,13 +506,25 @@ fn json_string(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{element_index, json_string};
+    use super::{digits, element_index, json_string, MAX_DIGITS};
 
     #[test]
     fn json_strings_are_escaped() {
         let mut out = String::new();
         json_string(&mut out, "a\"b\\c\nd\u{1}é");
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mut values = vec![0, 9, 10, 99, 100, 101, 999, 1000, u64::MAX];
+        values.extend((0..64).map(|b| 1u64 << b));
+        values.extend((1..20).map(|p| 10u64.pow(p) - 1));
+        for n in values {
+            let mut buf = [0u8; MAX_DIGITS];
+            let at = digits(&mut buf, n);
+            assert_eq!(std::str::from_utf8(&buf[at..]).unwrap(), n.to_string());
+        }
     }
 
     #[test]
