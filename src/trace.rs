@@ -564,16 +564,24 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// [`push_label`](Self::push_label) of a field (arguments in registers).
+    /// [`push_label`](Self::push_label) of a field (arguments in registers;
+    /// a template path's push inline).
     #[inline(never)]
     fn push_field(&mut self, name: &'static str) {
-        self.push_label(Label::Field(name))
+        match self.path.as_deref_mut() {
+            Some(path) if path.template => path.parts.push(TemplatePart::Field(name)),
+            _ => self.push_label(Label::Field(name)),
+        }
     }
 
-    /// [`push_label`](Self::push_label) of an index.
+    /// [`push_label`](Self::push_label) of an index (a template path's push
+    /// inline).
     #[inline(never)]
     fn push_index(&mut self, index: usize) {
-        self.push_label(Label::Index(index))
+        match self.path.as_deref_mut() {
+            Some(path) if path.template => path.parts.push(TemplatePart::Index(index)),
+            _ => self.push_label(Label::Index(index)),
+        }
     }
 
     /// [`push_label`](Self::push_label) of a key.

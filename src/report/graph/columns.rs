@@ -57,7 +57,7 @@ impl Columns {
 
     /// Adds the next node (in address order): `kind` is its type index
     /// with its flags.
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(
         &mut self,
         addr: usize,

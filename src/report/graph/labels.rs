@@ -178,9 +178,7 @@ impl Interner {
     pub(super) fn label_of(&mut self, path: &LabelPath) -> (u32, u32) {
         let parts = path.parts();
         if let Some((id, index_at)) = self.shape_label {
-            if parts.len() == self.shape.len()
-                && parts.iter().zip(&self.shape).all(|(a, b)| a.same_text(*b))
-            {
+            if parts.len() == self.shape.len() && same_texts(parts, &self.shape) {
                 match index_at {
                     None => return (id, WHOLE),
                     Some(p) => {
@@ -251,4 +249,17 @@ impl Interner {
         self.shape_label = shape;
         label
     }
+}
+
+/// Whether two template paths of the same length write the same text.
+#[inline(always)]
+fn same_texts(a: &[TemplatePart], b: &[TemplatePart]) -> bool {
+    let mut i = 0;
+    while i < a.len() {
+        if !a[i].same_text(b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
