@@ -1,6 +1,7 @@
 //! The capture of a [`HeapGraph`]: every object and edge of the heap, in
 //! two passes (see [`HeapGraph::capture_from`]).
 
+use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -179,10 +180,10 @@ impl HeapGraph {
     ///    measured here, unpinned, like the rest of this pass.
     /// 2. Only if some node needs user code (a `heap_size` that is not
     ///    inert, or an edge through a map key): with every node's memory
-    ///    held (a weak count each) and each object pinned in turn,
-    ///    `heap_size` (user code) of the others, and, for the objects with
-    ///    an edge through a map key, a labelled trace that formats the keys
-    ///    (user code, which may drop handles); every node's counts and
+    ///    held (a weak count each, see [`Holds`]) and each object pinned in
+    ///    turn, `heap_size` (user code) of the others, and, for the objects
+    ///    with an edge through a map key, a labelled trace that formats the
+    ///    keys (user code, which may drop handles); every node's counts and
     ///    state are read again at its turn.
     ///
     /// [`TypeEntry::heap_size_inert`]: crate::header::TypeEntry
@@ -195,7 +196,16 @@ impl HeapGraph {
             interner: Interner::default(),
             keyed: Vec::new(),
         };
-        let mut measured = true;
+        // Declared before `quiesced`: on a panic, the weak counts are given
+        // back once the heap is out of its quiesced state and no node
+        // carries `VISITED`.
+        let mut holds = Holds {
+            heap,
+            addr: Vec::new(),
+            held: Cell::new(0),
+            released: Cell::new(0),
+        };
+        let measured;
         match Quiesced::start(heap) {
             Some(quiesced) => {
                 // Header invariants this relies on (see `Header`): with the
@@ -207,40 +217,43 @@ impl HeapGraph {
                 // SAFETY: quiesced, and `numbered` clears `VISITED` (nothing
                 // between the listing and it can panic but an allocation
                 // failure, which aborts).
-                let addr = unsafe { list_objects(heap, true) };
-                let numbered = Numbered(&addr);
-                check_len(addr.len());
-                objects = Columns::with_capacity(addr.len());
-                edges.start.reserve_exact(addr.len() + 1);
+                holds.addr = unsafe { list_objects(heap, true) };
+                let numbered = Numbered(&holds.addr);
+                check_len(holds.addr.len());
+                objects = Columns::with_capacity(holds.addr.len());
+                edges.start.reserve_exact(holds.addr.len() + 1);
                 let resolve = |target: NonNull<Header>| {
                     // SAFETY: the target of an edge is an object a traced,
                     // intact value holds a `Gc` to: its header is readable.
                     let t = unsafe { target.as_ref() };
                     t.has(VISITED).then(|| t.scratch.get())
                 };
-                measured = first_pass(heap, &addr, &mut objects, &mut edges, resolve);
+                measured = first_pass(heap, &holds, &mut objects, &mut edges, resolve);
                 drop(numbered);
                 drop(quiesced);
             }
             None => {
                 // SAFETY: no numbering.
-                let addr = unsafe { list_objects(heap, false) };
-                check_len(addr.len());
-                objects = Columns::with_capacity(addr.len());
-                edges.start.reserve_exact(addr.len() + 1);
+                holds.addr = unsafe { list_objects(heap, false) };
+                check_len(holds.addr.len());
+                objects = Columns::with_capacity(holds.addr.len());
+                edges.start.reserve_exact(holds.addr.len() + 1);
                 let mut index = AddrMap::default();
-                index.reserve(addr.len());
-                for (i, &a) in addr.iter().enumerate() {
+                index.reserve(holds.addr.len());
+                for (i, &a) in holds.addr.iter().enumerate() {
                     index.insert(a, i as u32);
                 }
                 let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
-                measured &= first_pass(heap, &addr, &mut objects, &mut edges, resolve);
+                measured = first_pass(heap, &holds, &mut objects, &mut edges, resolve);
             }
         }
         edges.start.push(edges.target.len() as u32);
         if !measured || !edges.keyed.is_empty() {
-            second_pass(heap, &mut objects, &mut edges);
+            second_pass(heap, &holds, &mut objects, &mut edges);
         }
+        holds.release_to(holds.addr.len());
+        objects.addr = std::mem::take(&mut holds.addr);
+        drop(holds);
         let stamp = crate::report::ids::HeapStamp::of(heap);
         objects.count_outside(&edges.target);
         // (The edge arrays grew by doubling.)
@@ -265,14 +278,78 @@ fn check_len(len: usize) {
     assert!(len < u32::MAX as usize, "too many objects for a HeapGraph");
 }
 
+/// The node list (`addr`, ascending), and a weak count on nodes
+/// `released..held`, which keeps their headers readable (their memory
+/// allocated) whatever user code frees; given back when this drops.
+///
+/// The first pass takes the counts as it goes once it meets the first node
+/// that the second pass must measure (and those before it then), so that
+/// no extra walk over the headers is made; the second pass gives each back
+/// after the node's turn when no labelled trace is left to run (a labelled
+/// trace matches its targets' addresses against the list: none of them may
+/// be reused meanwhile), else at the end.
+pub(super) struct Holds<'a> {
+    heap: &'a Heap,
+    pub(super) addr: Vec<usize>,
+    held: Cell<usize>,
+    released: Cell<usize>,
+}
+
+impl Holds<'_> {
+    /// Takes a weak count on nodes `held..end`.
+    ///
+    /// Nodes `held..end` are live (strong > 0 when listed, and only `Trace`
+    /// code, which drops no handle, ran since): callers call this only
+    /// before any user code but `Trace::trace` ran.
+    #[inline]
+    fn take_to(&self, end: usize) {
+        let from = self.held.get();
+        if from >= end {
+            return;
+        }
+        for &a in &self.addr[from..end] {
+            // SAFETY: a live node (above).
+            unsafe { &*(a as *const Header) }.inc_weak();
+        }
+        self.held.set(end);
+    }
+
+    /// Gives back the weak counts on nodes `released..end` (`end` at most
+    /// `held`).
+    #[inline]
+    fn release_to(&self, end: usize) {
+        let (from, end) = (self.released.get(), end.min(self.held.get()));
+        if from >= end {
+            return;
+        }
+        for &a in &self.addr[from..end] {
+            // SAFETY: we own the weak count taken in `take_to`, which keeps
+            // the header readable; no node carries `VISITED` (cleared after
+            // the first pass) or `COLLECTING`. A node is not read once its
+            // count is given back.
+            unsafe {
+                self.heap
+                    .release_weak(NonNull::new_unchecked(a as *mut Header))
+            };
+        }
+        self.released.set(end);
+    }
+}
+
+impl Drop for Holds<'_> {
+    fn drop(&mut self) {
+        self.release_to(self.held.get());
+    }
+}
+
 /// The first pass of [`HeapGraph::capture_from`]: counts, flags and edges of
 /// every node, and the sizes of those whose `heap_size` is inert (runs no
-/// user code but `Trace::trace`). `addr` is the node list (live objects).
-/// Returns whether every node is measured (no `heap_size` left for the
-/// second pass).
+/// user code but `Trace::trace`). Returns whether every node is measured
+/// (no `heap_size` left for the second pass); if not, every node is held
+/// ([`Holds`]).
 pub(super) fn first_pass(
     heap: &Heap,
-    addr: &[usize],
+    holds: &Holds<'_>,
     objects: &mut Columns,
     edges: &mut Edges,
     resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
@@ -284,10 +361,10 @@ pub(super) fn first_pass(
         keyed: false,
     };
     let mut measured = true;
-    for (n, &a) in addr.iter().enumerate() {
+    for (n, &a) in holds.addr.iter().enumerate() {
         sink.edges.start.push(sink.edges.target.len() as u32);
         // SAFETY: a listed node: live (strong > 0 when listed; only `Trace`
-        // code, which drops no handle, ran since).
+        // code, which drops no handle, ran since), and not null.
         let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
         // SAFETY: as above.
         let h = unsafe { header.as_ref() };
@@ -325,56 +402,44 @@ pub(super) fn first_pass(
                 measured = false;
             }
         }
+        if !measured {
+            // The second pass will run: hold this node (and, the first
+            // time, those before it). No user code but `Trace::trace` ran.
+            holds.take_to(n + 1);
+        }
         let flags = if dead { DEAD } else { 0 } | if untraceable { UNTRACEABLE_NODE } else { 0 };
-        objects.push(a, &entry, index | flags, size, strong, weak);
+        objects.push(&entry, index | flags, size, strong, weak);
     }
     measured
 }
 
-/// A weak count on every node, taken back when this drops: each header
-/// stays readable (its memory allocated) whatever user code frees.
-struct HoldNodes<'a>(&'a Heap, &'a [usize]);
-
-impl<'a> HoldNodes<'a> {
-    fn new(heap: &'a Heap, addr: &'a [usize]) -> Self {
-        for &a in addr {
-            // SAFETY: nodes are live (strong > 0 when listed; only `Trace`
-            // code ran since).
-            unsafe { &*(a as *const Header) }.inc_weak();
-        }
-        HoldNodes(heap, addr)
-    }
-}
-
-impl Drop for HoldNodes<'_> {
-    fn drop(&mut self) {
-        for &a in self.1 {
-            // SAFETY: we own the weak count taken in `new`; no node carries
-            // `VISITED` (cleared after the first pass) or `COLLECTING`.
-            unsafe {
-                self.0
-                    .release_weak(NonNull::new_unchecked(a as *mut Header))
-            };
-        }
-    }
-}
-
 /// The second pass of [`HeapGraph::capture_from`]: `heap_size`, and the
 /// labels of edges through map keys (user code, which may drop handles).
-pub(super) fn second_pass(heap: &Heap, objects: &mut Columns, edges: &mut Edges) {
-    // A weak count on every object keeps each header readable to the end,
-    // and a strong one on the object being measured or traced keeps its
-    // value from being dropped under us.
-    let addr = std::mem::take(&mut objects.addr);
-    let hold = HoldNodes::new(heap, &addr);
+pub(super) fn second_pass(
+    heap: &Heap,
+    holds: &Holds<'_>,
+    objects: &mut Columns,
+    edges: &mut Edges,
+) {
+    // A weak count on every node keeps each header readable until its turn
+    // is over (taken here if the first pass did not: only keyed edges to
+    // relabel; no user code has run since the listing), and a strong one on
+    // the object being measured or traced keeps its value from being
+    // dropped under us.
+    let addr = &holds.addr[..];
+    holds.take_to(addr.len());
     let mut keyed = edges.keyed.iter().copied().peekable();
     let mut path = LabelPath::new(false);
     // Nodes whose value went (user code dropped their last handle) before
     // their turn: their first-pass edges are gone with it.
     let mut died = false;
     for (n, &a) in addr.iter().enumerate() {
-        // SAFETY: `hold` keeps the header readable (and a node's address is
-        // not null).
+        if keyed.peek().is_none() {
+            // No labelled trace left: the nodes before this one are done.
+            holds.release_to(n);
+        }
+        // SAFETY: `holds` keeps the header readable (and a node's address
+        // is not null).
         let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
         // SAFETY: as above.
         let h = unsafe { header.as_ref() };
@@ -405,7 +470,7 @@ pub(super) fn second_pass(heap: &Heap, objects: &mut Columns, edges: &mut Edges)
         if is_keyed && !h.has(ACYCLIC) {
             let range = edges.start[n] as usize..edges.start[n + 1] as usize;
             let mut sink = KeySink {
-                addrs: &addr,
+                addrs: addr,
                 targets: &edges.target[range.clone()],
                 first: range.start,
                 labels: &mut edges.label,
@@ -419,8 +484,6 @@ pub(super) fn second_pass(heap: &Heap, objects: &mut Columns, edges: &mut Edges)
         }
         drop(pin);
     }
-    drop(hold);
-    objects.addr = addr;
     if died {
         drop_edges_of_dead(objects, edges);
     }

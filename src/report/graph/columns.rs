@@ -24,7 +24,8 @@ pub(super) const BIG_COUNTS: u32 = 1 << 31;
 /// where `ObjectInfo` takes 56), sorted by address.
 #[derive(Default)]
 pub(super) struct Columns {
-    /// Addresses (ids), ascending.
+    /// Addresses (ids), ascending (set once every other column is filled:
+    /// the capture keeps the list on its own until then).
     pub(super) addr: Vec<usize>,
     /// The heap's type index, with [`DEAD`] and [`UNTRACEABLE_NODE`].
     pub(super) kind: Vec<u32>,
@@ -43,7 +44,6 @@ pub(super) struct Columns {
 impl Columns {
     pub(super) fn with_capacity(n: usize) -> Columns {
         Columns {
-            addr: Vec::with_capacity(n),
             kind: Vec::with_capacity(n),
             size: Vec::with_capacity(n),
             counts: Vec::with_capacity(n),
@@ -52,7 +52,7 @@ impl Columns {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.addr.len()
+        self.kind.len()
     }
 
     /// Adds the next node (in address order): `kind` is its type index
@@ -60,7 +60,6 @@ impl Columns {
     #[inline(always)]
     pub(super) fn push(
         &mut self,
-        addr: usize,
         entry: &TypeEntry,
         kind: u32,
         size: usize,
@@ -68,7 +67,6 @@ impl Columns {
         weak: u32,
     ) {
         let n = self.len();
-        self.addr.push(addr);
         let t = (kind & TYPE_MASK) as usize;
         match self.type_names.get(t) {
             Some(name) if !name.is_empty() => {}

@@ -103,8 +103,8 @@ fn columns_keep_what_does_not_fit_on_the_side() {
         unsafe { Gc::new(0u8).header_ptr().as_ref() },
     );
     let mut c = Columns::with_capacity(2);
-    c.push(0x10, &entry, 3, 24, 0, 0);
-    c.push(0x20, &entry, 3, usize::MAX, 0, 0);
+    c.push(&entry, 3, 24, 0, 0);
+    c.push(&entry, 3, usize::MAX, 0, 0);
     assert_eq!((c.size(0), c.size(1)), (24, usize::MAX));
     c.set_size(0, u32::MAX as usize);
     c.set_size(1, u32::MAX as usize - 1);
