@@ -15,10 +15,12 @@ use crate::heap::heap;
 mod capture;
 mod columns;
 mod labels;
+mod plain;
 
 use capture::find_in;
 use columns::{Columns, DEAD, TYPE_MASK, UNTRACEABLE_NODE};
 use labels::{EdgeLabels, Labels};
+pub(crate) use plain::PlainGraph;
 
 /// The identity of a live object: its address. It stays valid while the
 /// object lives; once the object is freed the address may be reused.

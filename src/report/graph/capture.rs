@@ -100,7 +100,7 @@ pub(super) fn find_in(addrs: &[usize], addr: usize) -> Option<usize> {
 
 /// Clears `VISITED` on every node at the end of the first pass, on every
 /// path (a panic in user `Trace` code included).
-pub(super) struct Numbered<'a>(&'a [usize]);
+pub(super) struct Numbered<'a>(pub(super) &'a [usize]);
 
 impl Drop for Numbered<'_> {
     fn drop(&mut self) {
@@ -121,7 +121,7 @@ impl Drop for Numbered<'_> {
 /// With `number`, the heap is [`Quiesced`] (every scratch word is free and
 /// no object carries `VISITED`), and the caller clears `VISITED` on every
 /// listed node ([`Numbered`]) before the quiesced state ends.
-unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<usize> {
+pub(super) unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<usize> {
     let (mut spans, mut large) = heap.object_spans();
     // Chunks do not overlap: sorted by base, their slots are in address
     // order; so are the large objects, merged in between.
@@ -274,7 +274,7 @@ impl HeapGraph {
 }
 
 /// Node numbers are `u32`s (in headers' scratch words, in the edges).
-fn check_len(len: usize) {
+pub(super) fn check_len(len: usize) {
     assert!(len < u32::MAX as usize, "too many objects for a HeapGraph");
 }
 

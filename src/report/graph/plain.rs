@@ -1,0 +1,214 @@
+//! The heap's edges without labels, sizes or user code: what the search
+//! for the chain that keeps an object alive needs
+//! ([`why_alive`](crate::why_alive)), at the cost of one plain trace of
+//! every object.
+//!
+//! It numbers nodes as [`HeapGraph::capture_from`](super::HeapGraph) does
+//! (in address order, through the headers' scratch words while the heap is
+//! quiesced, else through a hash map) and traces each value in the
+//! collector's plain mode, which runs no user code but `Trace::trace` and
+//! formats no label. Its shortest chain is the graph's
+//! ([`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)): the
+//! same nodes, the same edges in the same order, the same search.
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+
+use crate::addr_map::AddrMap;
+use crate::collect::Quiesced;
+use crate::header::{Header, ACYCLIC, VISITED};
+use crate::heap::Heap;
+use crate::trace::{EdgeSink, Tracer};
+
+use super::capture::{check_len, list_objects, Numbered};
+
+/// Every object (strong > 0) and edge of the heap, numbered in address
+/// order; no handle held.
+pub(crate) struct PlainGraph {
+    /// Addresses, ascending.
+    pub(crate) addr: Vec<usize>,
+    out_start: Vec<u32>,
+    out_target: Vec<u32>,
+    /// Strong counts, with [`UNTRACEABLE`] for a node whose edges are
+    /// unknown.
+    strong: Vec<u32>,
+}
+
+/// `strong` bit: the node's edges are unknown (a value lent out, or a
+/// `RefCell` mutably borrowed). Strong counts stay below it (they are
+/// `u32`s that would overflow long before: one `Gc` is 8 bytes).
+const UNTRACEABLE: u32 = 1 << 31;
+
+/// Collects one object's edges; `resolve` gives the node of an edge's
+/// target (`None`: an object being dropped right now, not in the graph).
+struct PlainSink<'a, R> {
+    resolve: R,
+    out_target: &'a mut Vec<u32>,
+}
+
+impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for PlainSink<'_, R> {
+    #[inline]
+    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
+        if let Some(t) = (self.resolve)(target) {
+            self.out_target.push(t);
+        }
+    }
+}
+
+impl PlainGraph {
+    /// The graph of `heap` now. Runs no user code but `Trace::trace`.
+    pub(crate) fn capture(heap: &Heap) -> PlainGraph {
+        let mut graph = PlainGraph {
+            addr: Vec::new(),
+            out_start: Vec::new(),
+            out_target: Vec::new(),
+            strong: Vec::new(),
+        };
+        match Quiesced::start(heap) {
+            Some(quiesced) => {
+                // As in `HeapGraph::capture_from`: with the heap quiesced,
+                // every scratch word is free and no object carries
+                // `VISITED`; `numbered` (declared after `quiesced`, so
+                // dropped first) clears it on every node, on every path.
+                // SAFETY: quiesced, and `numbered` clears `VISITED` (nothing
+                // between the listing and it can panic but an allocation
+                // failure, which aborts).
+                let addr = unsafe { list_objects(heap, true) };
+                let numbered = Numbered(&addr);
+                check_len(addr.len());
+                let resolve = |target: NonNull<Header>| {
+                    // SAFETY: the target of an edge is an object a traced,
+                    // intact value holds a `Gc` to: its header is readable.
+                    let t = unsafe { target.as_ref() };
+                    t.has(VISITED).then(|| t.scratch.get())
+                };
+                graph.trace_all(heap, &addr, resolve);
+                drop(numbered);
+                drop(quiesced);
+                graph.addr = addr;
+            }
+            None => {
+                // SAFETY: no numbering.
+                let addr = unsafe { list_objects(heap, false) };
+                check_len(addr.len());
+                let mut index = AddrMap::default();
+                index.reserve(addr.len());
+                for (i, &a) in addr.iter().enumerate() {
+                    index.insert(a, i as u32);
+                }
+                let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
+                graph.trace_all(heap, &addr, resolve);
+                graph.addr = addr;
+            }
+        }
+        graph
+    }
+
+    /// Counts and edges of every node of `addr` (live objects, nothing
+    /// freed since they were listed).
+    fn trace_all(
+        &mut self,
+        heap: &Heap,
+        addr: &[usize],
+        resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
+    ) {
+        self.out_start.reserve_exact(addr.len() + 1);
+        self.strong.reserve_exact(addr.len());
+        let mut sink = PlainSink {
+            resolve,
+            out_target: &mut self.out_target,
+        };
+        for &a in addr {
+            self.out_start.push(sink.out_target.len() as u32);
+            // SAFETY: a listed node: live (strong > 0 when listed; only
+            // `Trace` code, which drops no handle, ran since), not null.
+            let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
+            // SAFETY: as above.
+            let h = unsafe { header.as_ref() };
+            let dead = !h.value_alive();
+            let readable = h.value_readable();
+            // As the capture records it: a value lent out by a `GcMut` is
+            // not read, its edges are unknown.
+            let mut untraceable = !dead && !readable;
+            if readable && !h.has(ACYCLIC) {
+                let trace = heap.type_entry(h.type_index()).info.trace;
+                let mut tracer = Tracer::new(&mut sink, None);
+                // SAFETY: the value is intact and not lent out, and stays
+                // so: no user code runs here but `Trace::trace`, which
+                // mutates nothing and drops no handle; the sink reads
+                // headers only.
+                unsafe { trace(header, &mut tracer) };
+                untraceable = !tracer.is_complete();
+            }
+            let strong = h.strong.get().min(UNTRACEABLE - 1);
+            self.strong
+                .push(strong | if untraceable { UNTRACEABLE } else { 0 });
+        }
+        self.out_start.push(self.out_target.len() as u32);
+    }
+
+    /// The node at `addr`, if it is one.
+    pub(crate) fn find(&self, addr: usize) -> Option<usize> {
+        self.addr.binary_search(&addr).ok()
+    }
+
+    /// The chain [`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)
+    /// finds, as `(node, ordinal of the edge to the next link in the node's
+    /// trace)` (`None` for the last): a multi-source breadth-first search
+    /// from every node held from outside (strong count above its in-edges,
+    /// `ignore_handles` of `target`'s own not counted) or untraceable, in
+    /// node order, edges in trace order, first parent wins.
+    pub(crate) fn shortest_chain(
+        &self,
+        target: usize,
+        ignore_handles: u32,
+    ) -> Option<Vec<(usize, Option<u32>)>> {
+        const NONE: u32 = u32::MAX;
+        let n = self.addr.len();
+        let mut indegree = vec![0u32; n];
+        for &t in &self.out_target {
+            indegree[t as usize] += 1;
+        }
+        let mut parent_edge = vec![NONE; n];
+        let mut seen = vec![false; n];
+        let mut queue = VecDeque::new();
+        for (i, seen) in seen.iter_mut().enumerate() {
+            let s = self.strong[i];
+            let mut outside = (s & !UNTRACEABLE).saturating_sub(indegree[i]);
+            if i == target {
+                outside = outside.saturating_sub(ignore_handles);
+            }
+            if outside > 0 || s & UNTRACEABLE != 0 {
+                *seen = true;
+                queue.push_back(i);
+            }
+        }
+        drop(indegree);
+        while let Some(u) = queue.pop_front() {
+            if u == target {
+                break;
+            }
+            for e in self.out_start[u] as usize..self.out_start[u + 1] as usize {
+                let t = self.out_target[e] as usize;
+                if !seen[t] {
+                    seen[t] = true;
+                    parent_edge[t] = e as u32;
+                    queue.push_back(t);
+                }
+            }
+        }
+        if !seen[target] {
+            return None;
+        }
+        let mut chain = vec![(target, None)];
+        let mut u = target;
+        while parent_edge[u] != NONE {
+            let e = parent_edge[u] as usize;
+            let source = self.out_start.partition_point(|&s| s as usize <= e) - 1;
+            chain.push((source, Some((e - self.out_start[source] as usize) as u32)));
+            u = source;
+        }
+        chain.reverse();
+        Some(chain)
+    }
+}
