@@ -488,6 +488,13 @@ impl HeapGraph {
         })
     }
 
+    /// The out-edges unlabelled, as `(start, target)`: node `i`'s targets
+    /// are `target[start[i]..start[i + 1]]` (`start` has `len() + 1`
+    /// entries).
+    pub(crate) fn out_edges(&self) -> (&[u32], &[u32]) {
+        (&self.out_start, &self.out_target)
+    }
+
     /// The number of out-edges of `node`.
     pub(crate) fn out_degree(&self, node: usize) -> usize {
         (self.out_start[node + 1] - self.out_start[node]) as usize
