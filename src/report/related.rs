@@ -192,7 +192,7 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
 pub(super) fn why_alive_by_passes<T: ?Sized>(obj: &Gc<T>) -> Option<Option<super::Chain>> {
     let heap = heap();
     let graph = PlainGraph::capture(heap);
-    let Some(target) = graph.find(obj.header_ptr().as_ptr() as usize) else {
+    let Some(target) = graph.find(obj.header_ptr()) else {
         return Some(None);
     };
     let Some(chain) = graph.shortest_chain(target, 1) else {
@@ -200,11 +200,7 @@ pub(super) fn why_alive_by_passes<T: ?Sized>(obj: &Gc<T>) -> Option<Option<super
     };
     let path: Vec<(NonNull<Header>, Option<u32>)> = chain
         .into_iter()
-        .map(|(n, ordinal)| {
-            // SAFETY: a node's address is an object's (not null).
-            let h = unsafe { NonNull::new_unchecked(graph.addr[n] as *mut Header) };
-            (h, ordinal)
-        })
+        .map(|(n, ordinal)| (graph.addr[n], ordinal))
         .collect();
     drop(graph);
     Some(Some(chain_links(heap, &path)))

@@ -69,7 +69,7 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
 /// `k`-th, else (user code changed the value meanwhile) the rest keep their
 /// first-pass labels.
 pub(super) struct KeySink<'a> {
-    pub(super) addrs: &'a [usize],
+    pub(super) addrs: &'a [NonNull<Header>],
     /// The node's edges: their targets, and the position of the first.
     pub(super) targets: &'a [u32],
     pub(super) first: usize,
@@ -80,7 +80,7 @@ pub(super) struct KeySink<'a> {
 
 impl EdgeSink for KeySink<'_> {
     fn edge(&mut self, target: NonNull<Header>, path: &str) {
-        let Some(t) = find_in(self.addrs, target.as_ptr() as usize) else {
+        let Some(t) = self.addrs.binary_search(&target).ok() else {
             return;
         };
         if self.targets.get(self.k) != Some(&(t as u32)) {
@@ -100,14 +100,14 @@ pub(super) fn find_in(addrs: &[usize], addr: usize) -> Option<usize> {
 
 /// Clears `VISITED` on every node at the end of the first pass, on every
 /// path (a panic in user `Trace` code included).
-pub(super) struct Numbered<'a>(pub(super) &'a [usize]);
+pub(super) struct Numbered<'a>(pub(super) &'a [NonNull<Header>]);
 
 impl Drop for Numbered<'_> {
     fn drop(&mut self) {
         for &a in self.0 {
             // SAFETY: nodes are live (strong > 0 when listed, and only
             // `Trace` code, which drops no handle, ran since).
-            unsafe { &*(a as *const Header) }.clear(VISITED);
+            unsafe { a.as_ref() }.clear(VISITED);
         }
     }
 }
@@ -121,7 +121,7 @@ impl Drop for Numbered<'_> {
 /// With `number`, the heap is [`Quiesced`] (every scratch word is free and
 /// no object carries `VISITED`), and the caller clears `VISITED` on every
 /// listed node ([`Numbered`]) before the quiesced state ends.
-pub(super) unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<usize> {
+pub(super) unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<NonNull<Header>> {
     let (mut spans, mut large) = heap.object_spans();
     // Chunks do not overlap: sorted by base, their slots are in address
     // order; so are the large objects, merged in between.
@@ -129,7 +129,7 @@ pub(super) unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<usize> {
     large.sort_unstable();
     let mut addr = Vec::with_capacity(heap.live_objects());
     #[inline(always)]
-    fn one(addr: &mut Vec<usize>, header: NonNull<Header>, number: bool) {
+    fn one(addr: &mut Vec<NonNull<Header>>, header: NonNull<Header>, number: bool) {
         // SAFETY: a chunk slot (readable, see `ChunkSpan`; no user code
         // runs here) or a large object of the heap.
         let h = unsafe { header.as_ref() };
@@ -141,7 +141,7 @@ pub(super) unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<usize> {
             h.scratch.set(addr.len() as u32);
             h.set(VISITED);
         }
-        addr.push(header.as_ptr() as usize);
+        addr.push(header);
     }
     let mut large = large.into_iter().peekable();
     for span in spans {
@@ -241,7 +241,7 @@ impl HeapGraph {
                 let mut index = AddrMap::default();
                 index.reserve(holds.addr.len());
                 for (i, &a) in holds.addr.iter().enumerate() {
-                    index.insert(a, i as u32);
+                    index.insert(a.as_ptr() as usize, i as u32);
                 }
                 let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
                 measured = first_pass(heap, &holds, &mut objects, &mut edges, resolve);
@@ -252,7 +252,11 @@ impl HeapGraph {
             second_pass(heap, &holds, &mut objects, &mut edges);
         }
         holds.release_to(holds.addr.len());
-        objects.addr = std::mem::take(&mut holds.addr);
+        // (In place: a pointer and a `usize` have one layout.)
+        objects.addr = std::mem::take(&mut holds.addr)
+            .into_iter()
+            .map(|h| h.as_ptr() as usize)
+            .collect();
         drop(holds);
         let stamp = crate::report::ids::HeapStamp::of(heap);
         objects.count_outside(&edges.target);
@@ -290,7 +294,7 @@ pub(super) fn check_len(len: usize) {
 /// be reused meanwhile), else at the end.
 pub(super) struct Holds<'a> {
     heap: &'a Heap,
-    pub(super) addr: Vec<usize>,
+    pub(super) addr: Vec<NonNull<Header>>,
     held: Cell<usize>,
     released: Cell<usize>,
 }
@@ -309,7 +313,7 @@ impl Holds<'_> {
         }
         for &a in &self.addr[from..end] {
             // SAFETY: a live node (above).
-            unsafe { &*(a as *const Header) }.inc_weak();
+            unsafe { a.as_ref() }.inc_weak();
         }
         self.held.set(end);
     }
@@ -327,10 +331,7 @@ impl Holds<'_> {
             // the header readable; no node carries `VISITED` (cleared after
             // the first pass) or `COLLECTING`. A node is not read once its
             // count is given back.
-            unsafe {
-                self.heap
-                    .release_weak(NonNull::new_unchecked(a as *mut Header))
-            };
+            unsafe { self.heap.release_weak(a) };
         }
         self.released.set(end);
     }
@@ -361,12 +362,10 @@ pub(super) fn first_pass(
         keyed: false,
     };
     let mut measured = true;
-    for (n, &a) in holds.addr.iter().enumerate() {
+    for (n, &header) in holds.addr.iter().enumerate() {
         sink.edges.start.push(sink.edges.target.len() as u32);
         // SAFETY: a listed node: live (strong > 0 when listed; only `Trace`
-        // code, which drops no handle, ran since), and not null.
-        let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
-        // SAFETY: as above.
+        // code, which drops no handle, ran since).
         let h = unsafe { header.as_ref() };
         let index = h.type_index();
         let entry = heap.type_entry(index);
@@ -433,15 +432,12 @@ pub(super) fn second_pass(
     // Nodes whose value went (user code dropped their last handle) before
     // their turn: their first-pass edges are gone with it.
     let mut died = false;
-    for (n, &a) in addr.iter().enumerate() {
+    for (n, &header) in addr.iter().enumerate() {
         if keyed.peek().is_none() {
             // No labelled trace left: the nodes before this one are done.
             holds.release_to(n);
         }
-        // SAFETY: `holds` keeps the header readable (and a node's address
-        // is not null).
-        let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
-        // SAFETY: as above.
+        // SAFETY: `holds` keeps the header readable.
         let h = unsafe { header.as_ref() };
         let entry = heap.type_of(h);
         let is_keyed = keyed.next_if_eq(&(n as u32)).is_some();

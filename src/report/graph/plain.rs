@@ -25,8 +25,8 @@ use super::capture::{check_len, list_objects, Numbered};
 /// Every object (strong > 0) and edge of the heap, numbered in address
 /// order; no handle held.
 pub(crate) struct PlainGraph {
-    /// Addresses, ascending.
-    pub(crate) addr: Vec<usize>,
+    /// The nodes' headers, in address order.
+    pub(crate) addr: Vec<NonNull<Header>>,
     out_start: Vec<u32>,
     out_target: Vec<u32>,
     /// Strong counts, with [`UNTRACEABLE`] for a node whose edges are
@@ -94,7 +94,7 @@ impl PlainGraph {
                 let mut index = AddrMap::default();
                 index.reserve(addr.len());
                 for (i, &a) in addr.iter().enumerate() {
-                    index.insert(a, i as u32);
+                    index.insert(a.as_ptr() as usize, i as u32);
                 }
                 let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
                 graph.trace_all(heap, &addr, resolve);
@@ -109,7 +109,7 @@ impl PlainGraph {
     fn trace_all(
         &mut self,
         heap: &Heap,
-        addr: &[usize],
+        addr: &[NonNull<Header>],
         resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
     ) {
         self.out_start.reserve_exact(addr.len() + 1);
@@ -118,12 +118,10 @@ impl PlainGraph {
             resolve,
             out_target: &mut self.out_target,
         };
-        for &a in addr {
+        for &header in addr {
             self.out_start.push(sink.out_target.len() as u32);
             // SAFETY: a listed node: live (strong > 0 when listed; only
-            // `Trace` code, which drops no handle, ran since), not null.
-            let header = unsafe { NonNull::new_unchecked(a as *mut Header) };
-            // SAFETY: as above.
+            // `Trace` code, which drops no handle, ran since).
             let h = unsafe { header.as_ref() };
             let dead = !h.value_alive();
             let readable = h.value_readable();
@@ -147,9 +145,9 @@ impl PlainGraph {
         self.out_start.push(self.out_target.len() as u32);
     }
 
-    /// The node at `addr`, if it is one.
-    pub(crate) fn find(&self, addr: usize) -> Option<usize> {
-        self.addr.binary_search(&addr).ok()
+    /// The node of the object at `header`, if it is one.
+    pub(crate) fn find(&self, header: NonNull<Header>) -> Option<usize> {
+        self.addr.binary_search(&header).ok()
     }
 
     /// The chain [`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)
