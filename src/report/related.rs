@@ -195,14 +195,9 @@ pub(super) fn why_alive_by_passes<T: ?Sized>(obj: &Gc<T>) -> Option<Option<super
     let Some(target) = graph.find(obj.header_ptr()) else {
         return Some(None);
     };
-    let Some(chain) = graph.shortest_chain(target, 1) else {
+    let Some(path) = graph.shortest_chain(target, 1) else {
         return Some(None);
     };
-    let path: Vec<(NonNull<Header>, Option<u32>)> = chain
-        .into_iter()
-        .map(|(n, ordinal)| (graph.addr[n], ordinal))
-        .collect();
-    drop(graph);
     Some(Some(chain_links(heap, &path)))
 }
 

@@ -11,7 +11,6 @@
 //! ([`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)): the
 //! same nodes, the same edges in the same order, the same search.
 
-use std::collections::VecDeque;
 use std::ptr::NonNull;
 
 use crate::addr_map::AddrMap;
@@ -142,6 +141,11 @@ impl PlainGraph {
             self.strong
                 .push(strong | if untraceable { UNTRACEABLE } else { 0 });
         }
+        // Edge numbers fit in a `u32` below `shortest_chain`'s sentinels.
+        assert!(
+            self.out_target.len() < u32::MAX as usize - 1,
+            "too many edges for a PlainGraph"
+        );
         self.out_start.push(self.out_target.len() as u32);
     }
 
@@ -151,59 +155,70 @@ impl PlainGraph {
     }
 
     /// The chain [`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)
-    /// finds, as `(node, ordinal of the edge to the next link in the node's
-    /// trace)` (`None` for the last): a multi-source breadth-first search
+    /// finds, as `(object, ordinal of the edge to the next link in the
+    /// object's trace)` (`None` for the last): a multi-source breadth-first search
     /// from every node held from outside (strong count above its in-edges,
     /// `ignore_handles` of `target`'s own not counted) or untraceable, in
     /// node order, edges in trace order, first parent wins.
     pub(crate) fn shortest_chain(
-        &self,
+        mut self,
         target: usize,
         ignore_handles: u32,
-    ) -> Option<Vec<(usize, Option<u32>)>> {
-        const NONE: u32 = u32::MAX;
+    ) -> Option<Vec<(NonNull<Header>, Option<u32>)>> {
+        // `parent[v]`: the edge that reached `v`, or one of these (edge
+        // numbers stay below them: `trace_all` checks).
+        const UNSEEN: u32 = u32::MAX;
+        const HOLDER: u32 = u32::MAX - 1;
         let n = self.addr.len();
-        let mut indegree = vec![0u32; n];
+        // Outside counts in place of the strong counts: each in-edge takes
+        // one off (saturating, as `saturating_sub` of the in-degree would).
         for &t in &self.out_target {
-            indegree[t as usize] += 1;
+            let s = &mut self.strong[t as usize];
+            if *s & !UNTRACEABLE != 0 {
+                *s -= 1;
+            }
         }
-        let mut parent_edge = vec![NONE; n];
-        let mut seen = vec![false; n];
-        let mut queue = VecDeque::new();
-        for (i, seen) in seen.iter_mut().enumerate() {
+        let mut parent = vec![UNSEEN; n];
+        // A FIFO queue: each node is pushed at most once.
+        let mut queue: Vec<u32> = Vec::new();
+        for (i, p) in parent.iter_mut().enumerate() {
             let s = self.strong[i];
-            let mut outside = (s & !UNTRACEABLE).saturating_sub(indegree[i]);
+            let mut outside = s & !UNTRACEABLE;
             if i == target {
                 outside = outside.saturating_sub(ignore_handles);
             }
             if outside > 0 || s & UNTRACEABLE != 0 {
-                *seen = true;
-                queue.push_back(i);
+                *p = HOLDER;
+                queue.push(i as u32);
             }
         }
-        drop(indegree);
-        while let Some(u) = queue.pop_front() {
+        drop(std::mem::take(&mut self.strong));
+        let mut head = 0;
+        while let Some(&u) = queue.get(head) {
+            head += 1;
+            let u = u as usize;
             if u == target {
                 break;
             }
             for e in self.out_start[u] as usize..self.out_start[u + 1] as usize {
                 let t = self.out_target[e] as usize;
-                if !seen[t] {
-                    seen[t] = true;
-                    parent_edge[t] = e as u32;
-                    queue.push_back(t);
+                if parent[t] == UNSEEN {
+                    parent[t] = e as u32;
+                    queue.push(t as u32);
                 }
             }
         }
-        if !seen[target] {
+        drop(queue);
+        if parent[target] == UNSEEN {
             return None;
         }
-        let mut chain = vec![(target, None)];
+        let mut chain = vec![(self.addr[target], None)];
         let mut u = target;
-        while parent_edge[u] != NONE {
-            let e = parent_edge[u] as usize;
+        while parent[u] != HOLDER {
+            let e = parent[u] as usize;
             let source = self.out_start.partition_point(|&s| s as usize <= e) - 1;
-            chain.push((source, Some((e - self.out_start[source] as usize) as u32)));
+            let ordinal = (e - self.out_start[source] as usize) as u32;
+            chain.push((self.addr[source], Some(ordinal)));
             u = source;
         }
         chain.reverse();
