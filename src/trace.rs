@@ -277,21 +277,48 @@ pub(crate) trait EdgeSink {
 /// kinds): the folding follows the labels as the tracer made them, whatever
 /// a key's `Debug` prints, and no key is formatted at all.
 ///
-/// As a *template* ([`LabelPath::template`]), indices are written `[#]` and
-/// their values kept aside (with where each `[#]` starts), and keys are
-/// written `[_]` without being formatted (no user code runs): the heap
-/// graph's capture stores `.kids[#]` once and each edge's index as a number.
+/// As a *template* ([`LabelPath::template`]), no text is kept while
+/// tracing: the labels are a stack of [`TemplatePart`]s (a field's
+/// `&'static str`, an index's value, or "a key", never formatted: no user
+/// code runs), a push or a pop being one `Vec` operation. The heap graph's
+/// capture reads the parts ([`parts`](Self::parts)), compares them with the
+/// previous edge's, and writes the text (indices as `[#]`, keys as `[_]`)
+/// only when they differ: it stores `.kids[#]` once and each edge's index
+/// as a number.
 #[derive(Default)]
 pub(crate) struct LabelPath {
     text: String,
     starts: Vec<usize>,
     fold: bool,
     template: bool,
-    /// Template mode: `(start of its "[#]" in text, index)` of each index on
-    /// the path.
-    indices: Vec<(usize, usize)>,
-    /// Template mode: where each key on the path starts.
-    keys: Vec<usize>,
+    /// Template mode: the labels, outermost first.
+    parts: Vec<TemplatePart>,
+    /// Template mode: how many of `parts` are keys.
+    keys: usize,
+}
+
+/// One label of a template [`LabelPath`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TemplatePart {
+    Field(&'static str),
+    Index(usize),
+    Key,
+}
+
+impl TemplatePart {
+    /// Whether two parts write the same template text (any two indices
+    /// do; fields are compared by address first).
+    #[inline]
+    pub(crate) fn same_text(self, other: TemplatePart) -> bool {
+        match (self, other) {
+            (TemplatePart::Field(a), TemplatePart::Field(b)) => {
+                (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+            }
+            (TemplatePart::Index(_), TemplatePart::Index(_)) => true,
+            (TemplatePart::Key, TemplatePart::Key) => true,
+            _ => false,
+        }
+    }
 }
 
 impl LabelPath {
@@ -303,9 +330,9 @@ impl LabelPath {
         }
     }
 
-    /// An empty template path: indices written `[#]` and kept as numbers
-    /// ([`indices`](Self::indices)), keys written `[_]` and never formatted
-    /// ([`has_key`](Self::has_key)).
+    /// An empty template path: labels kept as [`TemplatePart`]s
+    /// ([`parts`](Self::parts)), keys never formatted
+    /// ([`has_key`](Self::has_key)). Its [`as_str`](Self::as_str) is empty.
     pub(crate) fn template() -> Self {
         LabelPath {
             template: true,
@@ -317,40 +344,42 @@ impl LabelPath {
     pub(crate) fn clear(&mut self) {
         self.text.clear();
         self.starts.clear();
-        self.indices.clear();
-        self.keys.clear();
+        self.parts.clear();
+        self.keys = 0;
     }
 
-    /// Template mode: the indices on the path, outermost first, each with
-    /// the byte offset of its `[#]` in [`as_str`](Self::as_str).
-    pub(crate) fn indices(&self) -> &[(usize, usize)] {
-        &self.indices
+    /// Template mode: the labels, outermost first.
+    pub(crate) fn parts(&self) -> &[TemplatePart] {
+        &self.parts
     }
 
     /// Template mode: whether the path goes through a map key.
     pub(crate) fn has_key(&self) -> bool {
-        !self.keys.is_empty()
+        self.keys != 0
     }
 
-    /// The path as text, e.g. `.expected[42]`.
+    /// The path as text, e.g. `.expected[42]` (empty in template mode).
     pub(crate) fn as_str(&self) -> &str {
         &self.text
     }
 
     /// Appends one label.
     fn push(&mut self, label: Label<'_>) {
+        if self.template {
+            self.parts.push(match label {
+                Label::Field(name) => TemplatePart::Field(name),
+                Label::Index(i) => TemplatePart::Index(i),
+                Label::Key(_) => {
+                    self.keys += 1;
+                    TemplatePart::Key
+                }
+            });
+            return;
+        }
         let start = self.text.len();
         self.starts.push(start);
         match label {
             Label::Index(_) | Label::Key(_) if self.fold => self.text.push_str("[_]"),
-            Label::Index(i) if self.template => {
-                self.indices.push((start, i));
-                self.text.push_str("[#]");
-            }
-            Label::Key(_) if self.template => {
-                self.keys.push(start);
-                self.text.push_str("[_]");
-            }
             // What `Display` writes, without the formatting machinery.
             Label::Field(name) => {
                 self.text.push('.');
@@ -365,16 +394,14 @@ impl LabelPath {
 
     /// Takes the last label off.
     fn pop(&mut self) {
+        if self.template {
+            if let Some(TemplatePart::Key) = self.parts.pop() {
+                self.keys -= 1;
+            }
+            return;
+        }
         if let Some(start) = self.starts.pop() {
             self.text.truncate(start);
-            if self.template {
-                if self.indices.last().is_some_and(|&(s, _)| s == start) {
-                    self.indices.pop();
-                }
-                if self.keys.last() == Some(&start) {
-                    self.keys.pop();
-                }
-            }
         }
     }
 }
@@ -537,16 +564,24 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// [`push_label`](Self::push_label) of a field (arguments in registers).
+    /// [`push_label`](Self::push_label) of a field (arguments in registers;
+    /// a template path's push inline).
     #[inline(never)]
     fn push_field(&mut self, name: &'static str) {
-        self.push_label(Label::Field(name))
+        match self.path.as_deref_mut() {
+            Some(path) if path.template => path.parts.push(TemplatePart::Field(name)),
+            _ => self.push_label(Label::Field(name)),
+        }
     }
 
-    /// [`push_label`](Self::push_label) of an index.
+    /// [`push_label`](Self::push_label) of an index (a template path's push
+    /// inline).
     #[inline(never)]
     fn push_index(&mut self, index: usize) {
-        self.push_label(Label::Index(index))
+        match self.path.as_deref_mut() {
+            Some(path) if path.template => path.parts.push(TemplatePart::Index(index)),
+            _ => self.push_label(Label::Index(index)),
+        }
     }
 
     /// [`push_label`](Self::push_label) of a key.

@@ -194,33 +194,76 @@ impl<W: Write> Out<W> {
         self.out.write_all(b)
     }
 
-    fn num(&mut self, mut n: u64) -> io::Result<()> {
+    fn num(&mut self, n: u64) -> io::Result<()> {
         let mut buf = [0u8; MAX_DIGITS];
-        let mut i = MAX_DIGITS;
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
+        let i = digits(&mut buf, n);
         self.out.write_all(&buf[i..])
     }
 
-    /// `,\n` then the numbers separated by commas (one node or edge).
+    /// `,\n` then the numbers separated by commas (one node or edge),
+    /// formatted into one buffer and written at once.
     fn row(&mut self, first: bool, numbers: &[u64]) -> io::Result<()> {
+        const MAX_ROW: usize = 2 + NODE_FIELDS * (MAX_DIGITS + 1);
+        debug_assert!(numbers.len() <= NODE_FIELDS);
+        let mut row = [0u8; MAX_ROW];
+        let mut len = 0;
         if !first {
-            self.bytes(b",\n")?;
+            row[..2].copy_from_slice(b",\n");
+            len = 2;
         }
         for (i, &n) in numbers.iter().enumerate() {
             if i > 0 {
-                self.bytes(b",")?;
+                row[len] = b',';
+                len += 1;
             }
-            self.num(n)?;
+            len = put_digits(&mut row, len, n);
         }
-        Ok(())
+        self.out.write_all(&row[..len])
     }
+}
+
+/// Two decimal digits per pair of bytes, `00` to `99`.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Writes `n` in decimal at the end of `buf`, two digits at a time;
+/// returns where it starts.
+fn digits(buf: &mut [u8; MAX_DIGITS], n: u64) -> usize {
+    let at = MAX_DIGITS - decimal_len(n);
+    put_digits(buf, at, n);
+    at
+}
+
+/// The number of decimal digits of `n`.
+#[inline(always)]
+fn decimal_len(mut n: u64) -> usize {
+    let mut d = 1;
+    while n >= 100 {
+        n /= 100;
+        d += 2;
+    }
+    d + usize::from(n >= 10)
+}
+
+/// Writes `n` in decimal into `buf` at `at`; returns the end.
+#[inline(always)]
+fn put_digits(buf: &mut [u8], at: usize, mut n: u64) -> usize {
+    let end = at + decimal_len(n);
+    let mut i = end;
+    while n >= 10 {
+        let p = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i] = PAIRS[p];
+        buf[i + 1] = PAIRS[p + 1];
+    }
+    if i > at {
+        buf[at] = b'0' + n as u8;
+    }
+    end
 }
 
 /// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
@@ -306,7 +349,7 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
     let mut out = Out {
         out: BufWriter::with_capacity(1 << 16, out),
     };
-    let edges: usize = (0..graph.len()).map(|n| graph.referents(n).count()).sum();
+    let edges: usize = (0..graph.len()).map(|n| graph.out_degree(n)).sum();
     let edge_count = 1 + holders.len() + edges;
     let mut strings = Strings::default();
     let root_name = strings.intern("");
@@ -349,7 +392,7 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
         }
         let name = *name;
         let size = u64::from(u32::try_from(graph.size(n)).unwrap_or(u32::MAX));
-        let edges = graph.referents(n).count() as u64;
+        let edges = graph.out_degree(n) as u64;
         out.row(
             false,
             &[
@@ -371,14 +414,47 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
     for (i, &h) in holders.iter().enumerate() {
         out.row(false, &[EDGE_ELEMENT, i as u64, to_node(h)])?;
     }
+    // Each label's kind and name, found once: by text for a whole label,
+    // by text and index for a template one (`.kids[#]`: `kids[3]`).
+    let mut whole: Vec<Option<(u64, u32)>> = Vec::new();
+    let mut templates: Vec<Vec<Option<(u64, u32)>>> = Vec::new();
+    let mut label = String::new();
+    let mut name_of = |text: u32, index: u32, strings: &mut Strings| {
+        graph.write_label(text, index, &mut label);
+        match element_index(&label) {
+            Some(index) => (EDGE_ELEMENT, index),
+            None => (
+                EDGE_PROPERTY,
+                strings.intern(label.strip_prefix('.').unwrap_or(&label)),
+            ),
+        }
+    };
+    /// Indices up to this are cached per template.
+    const CACHED_INDICES: u32 = 1 << 16;
     for n in 0..graph.len() {
-        for (to, label) in graph.referents(n) {
-            let (kind, name) = match element_index(label) {
-                Some(index) => (EDGE_ELEMENT, index),
-                None => (
-                    EDGE_PROPERTY,
-                    strings.intern(label.strip_prefix('.').unwrap_or(label)),
-                ),
+        for (to, text, index) in graph.referent_codes(n) {
+            let t = text as usize;
+            let slot = if HeapGraph::label_is_whole(index) {
+                if t >= whole.len() {
+                    whole.resize(t + 1, None);
+                }
+                Some(&mut whole[t])
+            } else if index < CACHED_INDICES {
+                if t >= templates.len() {
+                    templates.resize_with(t + 1, Vec::new);
+                }
+                let cache = &mut templates[t];
+                if index as usize >= cache.len() {
+                    cache.resize(index as usize + 1, None);
+                }
+                Some(&mut cache[index as usize])
+            } else {
+                None
+            };
+            let (kind, name) = match slot {
+                Some(Some(known)) => *known,
+                Some(slot) => *slot.insert(name_of(text, index, &mut strings)),
+                None => name_of(text, index, &mut strings),
             };
             out.row(false, &[kind, u64::from(name), to_node(to)])?;
         }
@@ -432,13 +508,25 @@ fn json_string(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{element_index, json_string};
+    use super::{digits, element_index, json_string, MAX_DIGITS};
 
     #[test]
     fn json_strings_are_escaped() {
         let mut out = String::new();
         json_string(&mut out, "a\"b\\c\nd\u{1}é");
         assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        let mut values = vec![0, 9, 10, 99, 100, 101, 999, 1000, u64::MAX];
+        values.extend((0..64).map(|b| 1u64 << b));
+        values.extend((1..20).map(|p| 10u64.pow(p) - 1));
+        for n in values {
+            let mut buf = [0u8; MAX_DIGITS];
+            let at = digits(&mut buf, n);
+            assert_eq!(std::str::from_utf8(&buf[at..]).unwrap(), n.to_string());
+        }
     }
 
     #[test]

@@ -15,10 +15,12 @@ use crate::heap::heap;
 mod capture;
 mod columns;
 mod labels;
+mod plain;
 
 use capture::find_in;
 use columns::{Columns, DEAD, TYPE_MASK, UNTRACEABLE_NODE};
 use labels::{EdgeLabels, Labels};
+pub(crate) use plain::PlainGraph;
 
 /// The identity of a live object: its address. It stays valid while the
 /// object lives; once the object is freed the address may be reused.
@@ -482,6 +484,55 @@ impl HeapGraph {
         chain.push((n, ""));
         chain.reverse();
         Some(chain)
+    }
+
+    /// The out-edges of `node` as `(target, text, index)`: the label's
+    /// text number and index, unformatted (see
+    /// [`write_label`](Self::write_label)). For exports that write every
+    /// edge: [`referents`](Self::referents) keeps each label it formats.
+    pub(crate) fn referent_codes(
+        &self,
+        node: usize,
+    ) -> impl Iterator<Item = (usize, u32, u32)> + '_ {
+        let first = self.out_start[node] as usize;
+        let range = first..self.out_start[node + 1] as usize;
+        range.map(move |e| {
+            let (text, index) = self.out_label.get(e, e - first);
+            (self.out_target[e] as usize, text, index)
+        })
+    }
+
+    /// The out-edges unlabelled, as `(start, target)`: node `i`'s targets
+    /// are `target[start[i]..start[i + 1]]` (`start` has `len() + 1`
+    /// entries).
+    pub(crate) fn out_edges(&self) -> (&[u32], &[u32]) {
+        (&self.out_start, &self.out_target)
+    }
+
+    /// The number of out-edges of `node`.
+    pub(crate) fn out_degree(&self, node: usize) -> usize {
+        (self.out_start[node + 1] - self.out_start[node]) as usize
+    }
+
+    /// Whether label `(text, index)` of [`referent_codes`](Self::referent_codes)
+    /// is the same for every index (a whole label).
+    pub(crate) fn label_is_whole(index: u32) -> bool {
+        index == WHOLE
+    }
+
+    /// Writes label `(text, index)` of [`referent_codes`](Self::referent_codes)
+    /// into `out` (cleared first), as [`referents`](Self::referents) gives it.
+    pub(crate) fn write_label(&self, text: u32, index: u32, out: &mut String) {
+        out.clear();
+        let t = &self.labels.texts[text as usize];
+        if index == WHOLE {
+            out.push_str(t);
+        } else {
+            let hole = self.labels.holes[text as usize] as usize;
+            out.push_str(&t[..hole]);
+            let _ = fmt::Write::write_fmt(out, format_args!("[{index}]"));
+            out.push_str(&t[hole + 3..]);
+        }
     }
 
     /// The label of out-edge `edge`, whose source's first edge is `first`.

@@ -18,12 +18,21 @@
 //!   at the last snapshot, plus those seen since. A heap that never takes a
 //!   snapshot has no table at all.
 //!
+//! The table is two parts: the entries as of the last `refresh`, sorted by
+//! address (`refresh` walks the heap in address order and merges them in
+//! one sequential pass: no hash lookup per object, which at 10M objects
+//! cost a cache miss each), and the ids given since, in a hash map that
+//! takes precedence (an address of the sorted part may have been freed and
+//! reused by an object given an id since).
+//!
 //! Invariant: every allocated object whose header has `HAS_ID` set has an
-//! entry at its address in its heap's table, holding its id. (The flag is set
-//! only together with the entry; an entry goes only in [`refresh`], which
+//! entry at its address in its heap's table (in the recent part if there
+//! is one there, else in the sorted part), holding its id. (The flag is set
+//! only together with the entry; entries go only in [`refresh`], which
 //! keeps those of every flagged object still allocated.) Entries of freed
 //! objects may linger until the next `refresh`; they are never read, since
-//! only flagged objects are looked up.
+//! only flagged objects are looked up, and a flagged object at a reused
+//! address got its entry in the recent part.
 //!
 //! Ids are 32-bit, as DevTools stores them: after about 2.1 billion objects
 //! have been given one in a process, numbering starts again from 5.
@@ -47,16 +56,26 @@ static NEXT_BLOCK: AtomicU32 = AtomicU32::new(5);
 /// One heap's table of snapshot ids (see the module documentation).
 #[derive(Default)]
 pub(crate) struct SnapshotIds {
-    /// Address → (id, the last `refresh` that found the object).
-    map: AddrMap<(u32, u32)>,
-    /// Counts calls to `refresh`.
-    epoch: u32,
+    /// (address, id) of every object that had an id at the last `refresh`,
+    /// ascending by address.
+    sorted: Vec<(usize, u32)>,
+    /// Address → id, for the ids given since the last `refresh`.
+    recent: AddrMap<u32>,
     /// The heap's current block of ids: `next..end`, by steps of 2.
     next: u32,
     end: u32,
 }
 
 impl SnapshotIds {
+    /// The id in the table at `addr` (the recent part first).
+    fn lookup(&self, addr: usize) -> Option<u32> {
+        if let Some(&id) = self.recent.get(&addr) {
+            return Some(id);
+        }
+        let i = self.sorted.binary_search_by_key(&addr, |e| e.0).ok()?;
+        Some(self.sorted[i].1)
+    }
+
     /// An id no object of the process has had.
     fn fresh(&mut self) -> u32 {
         loop {
@@ -82,15 +101,14 @@ impl SnapshotIds {
         let h = unsafe { header.as_ref() };
         let addr = header.as_ptr() as usize;
         if h.has(HAS_ID) {
-            if let Some(entry) = self.map.get_mut(&addr) {
-                entry.1 = self.epoch;
-                return entry.0;
+            if let Some(id) = self.lookup(addr) {
+                return id;
             }
             // Not reached (see the invariant); a lost table (a panic while
             // it was taken out) is repaired by giving a new id.
         }
         let id = self.fresh();
-        self.map.insert(addr, (id, self.epoch));
+        self.recent.insert(addr, id);
         h.set(HAS_ID);
         id
     }
@@ -107,38 +125,83 @@ fn with_table<R>(heap: &Heap, f: impl FnOnce(&mut SnapshotIds) -> R) -> R {
 
 /// Gives every live object of `heap` (strong count above 0) an id if it has
 /// none, and forgets the ids of objects no longer allocated. Returns the
-/// addresses and ids of the live objects, in the order of
-/// [`Heap::all_objects`]. Runs no user code.
+/// addresses and ids of the live objects, in address order (the order of a
+/// [`HeapGraph`](super::HeapGraph)'s nodes). Runs no user code.
 pub(crate) fn refresh(heap: &Heap) -> Vec<(usize, u32)> {
-    let objects = heap.all_objects();
+    let objects = objects_by_address(heap);
     with_table(heap, |table| {
-        table.epoch = table.epoch.wrapping_add(1);
-        table
-            .map
-            .reserve(objects.len().saturating_sub(table.map.len()));
+        let old = std::mem::take(&mut table.sorted);
+        let recent = std::mem::take(&mut table.recent);
+        let mut sorted = Vec::with_capacity(objects.len());
         let mut live = Vec::with_capacity(objects.len());
+        // The cursor of the merge: `old` is ascending, and so is `objects`.
+        let mut j = 0;
         for &header in &objects {
             // SAFETY: listed just now, and no object was freed since (no
             // user code ran): allocated, so readable.
             let h = unsafe { header.as_ref() };
-            if h.strong.get() > 0 {
-                // SAFETY: allocated (above), an object of `heap`.
-                let id = unsafe { table.id_of(header) };
-                live.push((header.as_ptr() as usize, id));
-            } else if h.has(HAS_ID) {
-                // Its value is being dropped, or is gone with handles left:
-                // keep its entry (see the invariant).
-                // SAFETY: as above.
-                unsafe { table.id_of(header) };
+            let strong = h.strong.get() > 0;
+            // An object whose value is being dropped, or is gone with
+            // handles left, keeps its entry if it has one (see the
+            // invariant); it gets none.
+            if !strong && !h.has(HAS_ID) {
+                continue;
+            }
+            let addr = header.as_ptr() as usize;
+            let mut id = None;
+            if h.has(HAS_ID) {
+                if !recent.is_empty() {
+                    id = recent.get(&addr).copied();
+                }
+                if id.is_none() {
+                    while j < old.len() && old[j].0 < addr {
+                        j += 1;
+                    }
+                    if j < old.len() && old[j].0 == addr {
+                        id = Some(old[j].1);
+                    }
+                }
+            }
+            let id = id.unwrap_or_else(|| {
+                // New (or a lost table, see `id_of`).
+                h.set(HAS_ID);
+                table.fresh()
+            });
+            sorted.push((addr, id));
+            if strong {
+                live.push((addr, id));
             }
         }
-        let epoch = table.epoch;
-        table.map.retain(|_, entry| entry.1 == epoch);
-        if table.map.capacity() > 4 * table.map.len().max(1024) {
-            table.map.shrink_to_fit();
-        }
+        table.sorted = sorted;
         live
     })
+}
+
+/// Every allocated object of `heap`, in address order, read from the
+/// chunks' slots in place (see [`ChunkSpan`](crate::alloc::ChunkSpan)).
+/// Runs no user code.
+fn objects_by_address(heap: &Heap) -> Vec<NonNull<Header>> {
+    let (mut spans, mut large) = heap.object_spans();
+    // Chunks do not overlap: sorted by base, their slots are in address
+    // order; so are the large objects, merged in between.
+    spans.sort_unstable_by_key(|s| s.base);
+    large.sort_unstable();
+    let mut all = Vec::with_capacity(heap.live_objects());
+    let mut large = large.into_iter().peekable();
+    for span in spans {
+        while let Some(l) = large.next_if(|l| l.cast::<u8>() < span.base) {
+            all.push(l);
+        }
+        for header in span.slots() {
+            // SAFETY: a chunk slot: readable (see `ChunkSpan`), and no user
+            // code runs here.
+            if unsafe { header.as_ref() }.state.get() != 0 {
+                all.push(header);
+            }
+        }
+    }
+    all.extend(large);
+    all
 }
 
 /// The id of the object at `header`, given now if it has none. Runs no user
@@ -162,7 +225,7 @@ pub(crate) unsafe fn existing_id(heap: &Heap, header: NonNull<Header>) -> Option
         return None;
     }
     let addr = header.as_ptr() as usize;
-    with_table(heap, |table| table.map.get(&addr).map(|entry| entry.0))
+    with_table(heap, |table| table.lookup(addr))
 }
 
 /// Ids that are never given to an object, for nodes whose object could not

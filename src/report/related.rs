@@ -11,6 +11,7 @@
 
 use std::ptr::NonNull;
 
+use super::graph::PlainGraph;
 use super::{ObjectId, ObjectInfo, Related};
 use crate::collect::HoldMemory;
 use crate::gc::{ErasedGc, Gc};
@@ -178,234 +179,33 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
     })
 }
 
-/// The chain of references that keeps `obj` alive, without a graph (see
-/// [`why_alive`](super::why_alive)): a breadth-first search *backwards*
-/// from `obj`, one pass over the heap per level (each pass traces every
-/// object in plain mode and keeps the edges into the current level), until
-/// a level holds an object held from outside. Then the chain is chosen
-/// exactly as the graph's forward search from every outside holder would
-/// choose it (holders in address order, edges in trace order), and only its
-/// links are traced with labels and measured.
+/// The chain of references that keeps `obj` alive, without a labelled
+/// graph (see [`why_alive`](super::why_alive)): one plain pass over the
+/// heap records every edge, unlabelled ([`PlainGraph`]), and the chain is
+/// the one the graph's forward search from every outside holder finds
+/// (holders in address order, edges in trace order); only its links are
+/// traced with labels and measured.
 ///
-/// `None` from the outer `Option` when the search would take more than
-/// [`MAX_LEVELS`] passes or its levels grow past [`MAX_LEVEL`] objects: the
-/// caller then captures the graph instead (one pass of a different cost).
+/// The outer `Option` is always `Some` (the caller captures a graph on
+/// `None`). Before, this searched backwards one plain pass per level of the
+/// chain; one pass that keeps every edge costs less than two of those.
 pub(super) fn why_alive_by_passes<T: ?Sized>(obj: &Gc<T>) -> Option<Option<super::Chain>> {
     let heap = heap();
-    let target = obj.header_ptr();
-    // levels[k]: the objects at distance k from `obj` (backwards), with, for
-    // each, the edges found into it: (source, edge ordinal in the source's
-    // trace), in heap order.
-    let mut levels: Vec<Vec<NonNull<Header>>> = vec![vec![target]];
-    let mut seen: std::collections::HashMap<usize, (usize, usize)> =
-        [(target.as_ptr() as usize, (0, 0))].into();
-    let mut into: Vec<LevelEdges> = Vec::new();
-    let listed: Vec<_> = heap.all_objects();
-    loop {
-        if levels.len() > MAX_LEVELS {
-            return None;
-        }
-        let level = levels.len() - 1;
-        let frontier = &levels[level];
-        let mut filter = 0u64;
-        for h in frontier {
-            filter |= bloom_bit(*h);
-        }
-        let mut sink = LevelSink {
-            filter,
-            seen: &seen,
-            level,
-            ordinal: 0,
-            hits: Vec::new(),
-        };
-        let mut edges_into = vec![Vec::new(); frontier.len()];
-        let mut indegree = vec![0usize; frontier.len()];
-        let mut untraceable = vec![false; frontier.len()];
-        let mut next = Vec::new();
-        let mut in_next = std::collections::HashSet::new();
-        for &source in &listed {
-            sink.ordinal = 0;
-            sink.hits.clear();
-            let complete = plain_trace(heap, source, &mut sink);
-            if let Some(&(l, i)) = seen.get(&(source.as_ptr() as usize)) {
-                if l == level && !complete {
-                    untraceable[i] = true;
-                }
-            }
-            for &(i, ordinal) in &sink.hits {
-                indegree[i] += 1;
-                edges_into[i].push((source, ordinal));
-                let key = source.as_ptr() as usize;
-                if !seen.contains_key(&key) && in_next.insert(key) {
-                    next.push(source);
-                }
-            }
-        }
-        // Held from outside: handles the heap does not explain (the caller's
-        // own handle to `obj` not counted), or edges unknown.
-        let holders: Vec<usize> = (0..frontier.len())
-            .filter(|&i| {
-                // SAFETY: listed objects, nothing freed since (no user code
-                // but `trace` ran).
-                let h = unsafe { frontier[i].as_ref() };
-                let ignore = usize::from(level == 0);
-                (h.strong.get() as usize).saturating_sub(indegree[i] + ignore) > 0 || untraceable[i]
-            })
-            .collect();
-        into.push(edges_into);
-        if !holders.is_empty() {
-            return Some(Some(chain_from(heap, &levels, &into, level)));
-        }
-        if next.is_empty() {
-            return Some(None);
-        }
-        if next.len() > MAX_LEVEL {
-            return None;
-        }
-        // (`next` is in heap order: sources were met in listing order.)
-        for (i, h) in next.iter().enumerate() {
-            seen.insert(h.as_ptr() as usize, (level + 1, i));
-        }
-        levels.push(next);
-    }
+    let graph = PlainGraph::capture(heap);
+    let Some(target) = graph.find(obj.header_ptr()) else {
+        return Some(None);
+    };
+    let Some(path) = graph.shortest_chain(target, 1) else {
+        return Some(None);
+    };
+    Some(Some(chain_links(heap, &path)))
 }
 
-/// The edges into each object of one level of the backward search, as
-/// (source, ordinal of the edge in the source's trace), in heap order.
-type LevelEdges = Vec<Vec<(NonNull<Header>, u32)>>;
-
-/// At most this many passes over the heap (levels) before `why_alive`
-/// captures the graph instead: a long chain (a list of a million objects)
-/// would otherwise cost a pass per link.
-const MAX_LEVELS: usize = 24;
-/// At most this many objects in one level: each edge into a level is looked
-/// up in a hash map, which a capture does once for every edge anyway.
-const MAX_LEVEL: usize = 1 << 16;
-
-/// A bit of a 64-bit filter for an object: most edges are told apart from
-/// a level's objects without a hash lookup.
-#[inline]
-fn bloom_bit(h: NonNull<Header>) -> u64 {
-    1u64 << ((h.as_ptr() as usize >> 4) % 64)
-}
-
-/// Records the edges into one level of the backward search.
-struct LevelSink<'a> {
-    filter: u64,
-    seen: &'a std::collections::HashMap<usize, (usize, usize)>,
-    level: usize,
-    /// The ordinal of the next edge in the source's trace.
-    ordinal: u32,
-    /// (index in the level, edge ordinal) of the edges into the level.
-    hits: Vec<(usize, u32)>,
-}
-
-impl EdgeSink for LevelSink<'_> {
-    #[inline]
-    fn edge(&mut self, target: NonNull<Header>, _path: &str) {
-        let ordinal = self.ordinal;
-        self.ordinal += 1;
-        if self.filter & bloom_bit(target) == 0 {
-            return;
-        }
-        if let Some(&(l, i)) = self.seen.get(&(target.as_ptr() as usize)) {
-            if l == self.level {
-                self.hits.push((i, ordinal));
-            }
-        }
-    }
-}
-
-/// Traces `header`'s value in the collector's plain mode (no labels, no
-/// user code but `trace`), if it has one that may hold handles and that may
-/// be read; returns whether it was traced whole (`false` for a value lent
-/// out, or a `RefCell` mutably borrowed).
-fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
-    // SAFETY: the caller holds the object, or listed it with nothing freed
-    // since: only `Trace::trace` runs in these passes, which drops no
-    // handle (its contract).
-    let h = unsafe { header.as_ref() };
-    if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
-        return true;
-    }
-    if h.has(MUT_BORROWED) {
-        return false;
-    }
-    let trace = heap.type_of(h).info.trace;
-    let mut tracer = Tracer::new(sink, None);
-    // SAFETY: the value is intact (`VALUE_DROPPED` clear), not lent out
-    // (`MUT_BORROWED` clear), and nothing can drop it while `trace` runs.
-    unsafe { trace(header, &mut tracer) };
-    tracer.is_complete()
-}
-
-/// The chain the graph's forward search would find: from the holders of
-/// level `top` (in address order, as the graph numbers its nodes), edges in
-/// trace order, first parent wins.
-fn chain_from(
-    heap: &Heap,
-    levels: &[Vec<NonNull<Header>>],
-    into: &[LevelEdges],
-    top: usize,
-) -> super::Chain {
-    // Forward, level by level: `order[k]` lists the level-k objects in the
-    // order the forward search meets them, with the (parent, ordinal) that
-    // reached each.
-    let holder_level = &levels[top];
-    let mut parent: std::collections::HashMap<usize, (NonNull<Header>, u32)> = Default::default();
-    let mut order: Vec<NonNull<Header>> = holder_level
-        .iter()
-        .enumerate()
-        .filter(|&(i, h)| {
-            // SAFETY: listed, nothing freed since.
-            let s = unsafe { h.as_ref() }.strong.get() as usize;
-            let ignore = usize::from(top == 0);
-            // The same test as in the search (indegree = edges recorded).
-            s.saturating_sub(into[top][i].len() + ignore) > 0 || is_untraceable(heap, *h)
-        })
-        .map(|(_, &h)| h)
-        .collect();
-    // The graph numbers its nodes in address order, and its search starts
-    // from the holders in that order.
-    order.sort_unstable();
-    for k in (0..top).rev() {
-        // Out-edges of the level above into level k, per source, in trace
-        // order: gather them from the in-edge lists.
-        let mut out: std::collections::HashMap<usize, Vec<(u32, usize)>> = Default::default();
-        for (i, edges) in into[k].iter().enumerate() {
-            for &(source, ordinal) in edges {
-                out.entry(source.as_ptr() as usize)
-                    .or_default()
-                    .push((ordinal, i));
-            }
-        }
-        let mut next = Vec::new();
-        for &u in &order {
-            let Some(edges) = out.get_mut(&(u.as_ptr() as usize)) else {
-                continue;
-            };
-            edges.sort_unstable();
-            for &(ordinal, i) in edges.iter() {
-                let t = levels[k][i];
-                if let std::collections::hash_map::Entry::Vacant(e) =
-                    parent.entry(t.as_ptr() as usize)
-                {
-                    e.insert((u, ordinal));
-                    next.push(t);
-                }
-            }
-        }
-        order = next;
-    }
-    // Walk back up from `obj`.
-    let mut path = vec![(levels[0][0], None)];
-    let mut n = levels[0][0];
-    while let Some(&(p, ordinal)) = parent.get(&(n.as_ptr() as usize)) {
-        path.push((p, Some(ordinal)));
-        n = p;
-    }
-    path.reverse();
-    // `path[j]` = (object, ordinal of the edge from it to path[j + 1]).
+/// The chain's links: `path[j]` is an object of the chain (a node of a
+/// graph captured with no user code run since: live) and the ordinal of
+/// the edge from it to `path[j + 1]` in its trace. Each link is traced
+/// with labels for that edge's label, then measured, with every link held.
+fn chain_links(heap: &Heap, path: &[(NonNull<Header>, Option<u32>)]) -> super::Chain {
     let objects: Vec<_> = path.iter().map(|&(h, _)| h).collect();
     let _hold = HoldMemory::new(heap, &objects);
     // Labels first (the edge from each link to the next), then what each
@@ -434,6 +234,29 @@ fn chain_from(
         })
         .collect();
     super::Chain { links }
+}
+
+/// Traces `header`'s value in the collector's plain mode (no labels, no
+/// user code but `trace`), if it has one that may hold handles and that may
+/// be read; returns whether it was traced whole (`false` for a value lent
+/// out, or a `RefCell` mutably borrowed).
+fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
+    // SAFETY: the caller holds the object, or listed it with nothing freed
+    // since: only `Trace::trace` runs in these passes, which drops no
+    // handle (its contract).
+    let h = unsafe { header.as_ref() };
+    if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
+        return true;
+    }
+    if h.has(MUT_BORROWED) {
+        return false;
+    }
+    let trace = heap.type_of(h).info.trace;
+    let mut tracer = Tracer::new(sink, None);
+    // SAFETY: the value is intact (`VALUE_DROPPED` clear), not lent out
+    // (`MUT_BORROWED` clear), and nothing can drop it while `trace` runs.
+    unsafe { trace(header, &mut tracer) };
+    tracer.is_complete()
 }
 
 /// Whether an object's value cannot be traced whole right now.

@@ -77,16 +77,67 @@ impl HeapGraph {
     /// ```
     pub fn dominators(&self) -> Dominators<'_> {
         let n = self.len();
+        let Preorder {
+            vertex,
+            idom_num,
+            sum,
+            ..
+        } = self.preorder_sums();
+        let count = vertex.len() - 1;
+        let mut idom = vec![UNREACHABLE; n];
+        let mut retained = vec![0usize; n];
+        for k in 2..=count {
+            let v = vertex[k] as usize;
+            let d = idom_num[k] as usize;
+            idom[v] = if d == 1 { ROOT } else { vertex[d] };
+            retained[v] = sum[k];
+        }
+        // Dominator-tree children, by counting sort on the parent.
+        let parent_of = |v: usize| match idom[v] {
+            ROOT => n,
+            d => d as usize,
+        };
+        let mut child_start = vec![0u32; n + 2];
+        for v in (0..n).filter(|&v| idom[v] != UNREACHABLE) {
+            child_start[parent_of(v) + 1] += 1;
+        }
+        for i in 0..=n {
+            child_start[i + 1] += child_start[i];
+        }
+        let mut fill = child_start.clone();
+        let mut child = vec![0u32; child_start[n + 1] as usize];
+        for v in (0..n).filter(|&v| idom[v] != UNREACHABLE) {
+            let slot = &mut fill[parent_of(v)];
+            child[*slot as usize] = v as u32;
+            *slot += 1;
+        }
+        let unreachable = (0..n).filter(|&v| idom[v] == UNREACHABLE).collect();
+        Dominators {
+            graph: self,
+            idom,
+            retained,
+            child_start,
+            child,
+            unreachable,
+        }
+    }
+
+    /// The dominator tree's preorder (from the virtual root, node `len()`),
+    /// each number's immediate dominator, and each number's retained size
+    /// (the sum over its dominator subtree).
+    fn preorder_sums(&self) -> Preorder {
+        let n = self.len();
         assert!(n < ROOT as usize, "too many objects for a dominator tree");
         // Successor lists, with the virtual root (node `n`) last.
+        // (The out-edge arrays as they are: `referents` would format every
+        // label.)
+        let holders = self.outside_holders();
+        let (out_start, out_target) = self.out_edges();
         let mut succ_start = Vec::with_capacity(n + 2);
-        let mut succ = Vec::new();
-        for v in 0..n {
-            succ_start.push(succ.len() as u32);
-            succ.extend(self.referents(v).map(|(t, _)| t as u32));
-        }
-        succ_start.push(succ.len() as u32);
-        succ.extend(self.outside_holders().into_iter().map(|v| v as u32));
+        succ_start.extend_from_slice(out_start);
+        let mut succ = Vec::with_capacity(out_target.len() + holders.len());
+        succ.extend_from_slice(out_target);
+        succ.extend(holders.into_iter().map(|v| v as u32));
         succ_start.push(succ.len() as u32);
 
         // Depth-first preorder numbers from the root, 1-based (0: not
@@ -151,44 +202,34 @@ impl HeapGraph {
         for k in (2..=count).rev() {
             sum[idom_num[k] as usize] += sum[k];
         }
-
-        let mut idom = vec![UNREACHABLE; n];
-        let mut retained = vec![0usize; n];
-        for k in 2..=count {
-            let v = vertex[k] as usize;
-            let d = idom_num[k] as usize;
-            idom[v] = if d == 1 { ROOT } else { vertex[d] };
-            retained[v] = sum[k];
-        }
-        // Dominator-tree children, by counting sort on the parent.
-        let parent_of = |v: usize| match idom[v] {
-            ROOT => n,
-            d => d as usize,
-        };
-        let mut child_start = vec![0u32; n + 2];
-        for v in (0..n).filter(|&v| idom[v] != UNREACHABLE) {
-            child_start[parent_of(v) + 1] += 1;
-        }
-        for i in 0..=n {
-            child_start[i + 1] += child_start[i];
-        }
-        let mut fill = child_start.clone();
-        let mut child = vec![0u32; child_start[n + 1] as usize];
-        for v in (0..n).filter(|&v| idom[v] != UNREACHABLE) {
-            let slot = &mut fill[parent_of(v)];
-            child[*slot as usize] = v as u32;
-            *slot += 1;
-        }
-        let unreachable = (0..n).filter(|&v| idom[v] == UNREACHABLE).collect();
-        Dominators {
-            graph: self,
-            idom,
-            retained,
-            child_start,
-            child,
-            unreachable,
+        Preorder {
+            num,
+            vertex,
+            idom_num,
+            sum,
         }
     }
+
+    /// The retained size of one node (as [`Dominators::retained`]) without
+    /// the rest of the dominator tree.
+    pub(crate) fn retained_of(&self, node: usize) -> Option<usize> {
+        let p = self.preorder_sums();
+        match p.num[node] {
+            0 => None,
+            k => Some(p.sum[k as usize]),
+        }
+    }
+}
+
+/// What [`HeapGraph::preorder_sums`] finds: `num[v]` is node `v`'s
+/// preorder number (0: not reached; the virtual root is 1), `vertex[k]`
+/// the node numbered `k`, `idom_num[k]` its immediate dominator's number,
+/// `sum[k]` its retained size.
+struct Preorder {
+    num: Vec<u32>,
+    vertex: Vec<u32>,
+    idom_num: Vec<u32>,
+    sum: Vec<usize>,
 }
 
 /// Immediate dominators, in preorder-number space (1 is the root, `parent`
@@ -479,7 +520,7 @@ pub fn retained_size<T: ?Sized>(obj: &Gc<T>) -> usize {
     let graph = HeapGraph::capture();
     graph
         .find(ObjectId::of(obj))
-        .and_then(|node| graph.dominators().retained(node))
+        .and_then(|node| graph.retained_of(node))
         .unwrap_or(0)
 }
 

@@ -24,7 +24,8 @@ pub(super) const BIG_COUNTS: u32 = 1 << 31;
 /// where `ObjectInfo` takes 56), sorted by address.
 #[derive(Default)]
 pub(super) struct Columns {
-    /// Addresses (ids), ascending.
+    /// Addresses (ids), ascending (set once every other column is filled:
+    /// the capture keeps the list on its own until then).
     pub(super) addr: Vec<usize>,
     /// The heap's type index, with [`DEAD`] and [`UNTRACEABLE_NODE`].
     pub(super) kind: Vec<u32>,
@@ -43,7 +44,6 @@ pub(super) struct Columns {
 impl Columns {
     pub(super) fn with_capacity(n: usize) -> Columns {
         Columns {
-            addr: Vec::with_capacity(n),
             kind: Vec::with_capacity(n),
             size: Vec::with_capacity(n),
             counts: Vec::with_capacity(n),
@@ -52,24 +52,49 @@ impl Columns {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.addr.len()
+        self.kind.len()
     }
 
-    /// Adds the next node (in address order).
-    pub(super) fn push(&mut self, addr: usize, entry: &TypeEntry, type_index: u32, size: usize) {
+    /// Adds the next node (in address order): `kind` is its type index
+    /// with its flags.
+    #[inline(always)]
+    pub(super) fn push(
+        &mut self,
+        entry: &TypeEntry,
+        kind: u32,
+        size: usize,
+        strong: u32,
+        weak: u32,
+    ) {
         let n = self.len();
-        self.addr.push(addr);
-        let t = type_index as usize;
+        let t = (kind & TYPE_MASK) as usize;
+        match self.type_names.get(t) {
+            Some(name) if !name.is_empty() => {}
+            _ => self.name_type(t, entry),
+        }
+        self.kind.push(kind);
+        match u32::try_from(size) {
+            Ok(s) if s != BIG_SIZE => self.size.push(s),
+            _ => {
+                self.size.push(BIG_SIZE);
+                self.big_size.insert(Self::node(n), size);
+            }
+        }
+        if strong <= STRONG_MASK && weak <= WEAK_MAX {
+            self.counts.push(strong | weak << STRONG_BITS);
+        } else {
+            self.counts.push(BIG_COUNTS);
+            self.big_counts.insert(Self::node(n), (strong, weak));
+        }
+    }
+
+    /// Records the name of type `t` (the first node of that type).
+    #[cold]
+    fn name_type(&mut self, t: usize, entry: &TypeEntry) {
         if t >= self.type_names.len() {
             self.type_names.resize(t + 1, "");
         }
-        if self.type_names[t].is_empty() {
-            self.type_names[t] = (entry.info.type_name)();
-        }
-        self.kind.push(type_index);
-        self.size.push(0);
-        self.counts.push(0);
-        self.set_size(n, size);
+        self.type_names[t] = (entry.info.type_name)();
     }
 
     pub(super) fn node(n: usize) -> u32 {
@@ -77,6 +102,7 @@ impl Columns {
         n as u32
     }
 
+    #[inline]
     pub(super) fn size(&self, n: usize) -> usize {
         match self.size[n] {
             BIG_SIZE => self.big_size[&Self::node(n)],
@@ -84,6 +110,7 @@ impl Columns {
         }
     }
 
+    #[inline]
     pub(super) fn set_size(&mut self, n: usize, size: usize) {
         if self.size[n] == BIG_SIZE {
             self.big_size.remove(&Self::node(n));
@@ -98,6 +125,7 @@ impl Columns {
     }
 
     /// `(strong, weak)`.
+    #[inline]
     pub(super) fn counts(&self, n: usize) -> (u32, u32) {
         match self.counts[n] {
             c if c & BIG_COUNTS != 0 => self.big_counts[&Self::node(n)],
@@ -105,6 +133,7 @@ impl Columns {
         }
     }
 
+    #[inline]
     pub(super) fn set_counts(&mut self, n: usize, strong: u32, weak: u32) {
         if self.counts[n] & BIG_COUNTS != 0 {
             self.big_counts.remove(&Self::node(n));
@@ -117,10 +146,12 @@ impl Columns {
         };
     }
 
+    #[inline]
     pub(super) fn has(&self, n: usize, flag: u32) -> bool {
         self.kind[n] & flag != 0
     }
 
+    #[inline]
     pub(super) fn set_flag(&mut self, n: usize, flag: u32, on: bool) {
         if on {
             self.kind[n] |= flag;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::trace::LabelPath;
+use crate::trace::{LabelPath, TemplatePart};
 
 use super::WHOLE;
 
@@ -124,6 +124,14 @@ pub(super) struct Interner {
     pub(super) last: Option<u32>,
     /// Scratch for a label with several indices.
     pub(super) filled: String,
+    /// Scratch for a template's text.
+    pub(super) template: String,
+    /// The parts of the last template path [`label_of`](Self::label_of)
+    /// wrote out, and its label: the text, and which part is the index
+    /// (`None`: a whole label); `None` when the label depends on the
+    /// values of indices.
+    pub(super) shape: Vec<TemplatePart>,
+    pub(super) shape_label: Option<(u32, Option<usize>)>,
 }
 
 impl Interner {
@@ -164,20 +172,67 @@ impl Interner {
     }
 
     /// The label of an edge whose template path is `path`: `(text, index)`.
+    /// Most edges have the previous edge's parts but for the values of
+    /// indices (`.kids[#]`): those take the label found last without
+    /// writing any text.
     pub(super) fn label_of(&mut self, path: &LabelPath) -> (u32, u32) {
-        let text = path.as_str();
-        match path.indices() {
-            [] => (self.intern(text, WHOLE), WHOLE),
-            &[(hole, index)] if index < WHOLE as usize && !path.has_key() => {
-                (self.intern(text, hole as u32), index as u32)
+        let parts = path.parts();
+        if let Some((id, index_at)) = self.shape_label {
+            if parts.len() == self.shape.len() && same_texts(parts, &self.shape) {
+                match index_at {
+                    None => return (id, WHOLE),
+                    Some(p) => {
+                        if let TemplatePart::Index(i) = parts[p] {
+                            if i < WHOLE as usize {
+                                return (id, i as u32);
+                            }
+                        }
+                    }
+                }
             }
-            indices => {
+        }
+        self.label_of_parts(parts)
+    }
+
+    /// [`label_of`](Self::label_of) the slow way: writes the template text
+    /// (indices `[#]`, keys `[_]`) and interns it; remembers the parts
+    /// for the next edge.
+    #[cold]
+    fn label_of_parts(&mut self, parts: &[TemplatePart]) -> (u32, u32) {
+        let mut text = std::mem::take(&mut self.template);
+        text.clear();
+        // `(start of its "[#]", index, position in parts)` of each index.
+        let mut indices = Vec::new();
+        for (p, part) in parts.iter().enumerate() {
+            match *part {
+                TemplatePart::Field(name) => {
+                    text.push('.');
+                    text.push_str(name);
+                }
+                TemplatePart::Index(i) => {
+                    indices.push((text.len(), i, p));
+                    text.push_str("[#]");
+                }
+                TemplatePart::Key => text.push_str("[_]"),
+            }
+        }
+        let has_key = parts.iter().any(|p| matches!(p, TemplatePart::Key));
+        let (label, shape) = match indices[..] {
+            [] => {
+                let id = self.intern(&text, WHOLE);
+                ((id, WHOLE), Some((id, None)))
+            }
+            [(hole, index, p)] if index < WHOLE as usize && !has_key => {
+                let id = self.intern(&text, hole as u32);
+                ((id, index as u32), Some((id, Some(p))))
+            }
+            _ => {
                 // Several indices (or one too big to store): written out now
                 // (no user code: keys stay `[_]` until the labelled pass).
                 let mut filled = std::mem::take(&mut self.filled);
                 filled.clear();
                 let mut from = 0;
-                for &(hole, index) in indices {
+                for &(hole, index, _) in &indices {
                     filled.push_str(&text[from..hole]);
                     let _ = fmt::Write::write_fmt(&mut filled, format_args!("[{index}]"));
                     from = hole + 3;
@@ -185,8 +240,26 @@ impl Interner {
                 filled.push_str(&text[from..]);
                 let id = self.intern(&filled, WHOLE);
                 self.filled = filled;
-                (id, WHOLE)
+                ((id, WHOLE), None)
             }
-        }
+        };
+        self.template = text;
+        self.shape.clear();
+        self.shape.extend_from_slice(parts);
+        self.shape_label = shape;
+        label
     }
+}
+
+/// Whether two template paths of the same length write the same text.
+#[inline(always)]
+fn same_texts(a: &[TemplatePart], b: &[TemplatePart]) -> bool {
+    let mut i = 0;
+    while i < a.len() {
+        if !a[i].same_text(b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
