@@ -99,7 +99,15 @@ huge_file=
 if [ -n "$huge_n" ]; then
   echo "== rcycle alone, one-off, N = $huge_n" >&2
   huge_file="$out/rust-$huge_n-huge.jsonl"
-  RCYCLE_REPORT_N=$huge_n RCYCLE_REPORT_ROUNDS=1 "$bin" --bench >"$huge_file"
+  huge_rss=
+  if [ -x /usr/bin/time ]; then
+    RCYCLE_REPORT_N=$huge_n RCYCLE_REPORT_ROUNDS=1 /usr/bin/time -v "$bin" --bench \
+      >"$huge_file" 2>"$out/huge-time.txt"
+    huge_rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out/huge-time.txt")
+    huge_wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$out/huge-time.txt")
+  else
+    RCYCLE_REPORT_N=$huge_n RCYCLE_REPORT_ROUNDS=1 "$bin" --bench >"$huge_file"
+  fi
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -245,7 +253,7 @@ if [ -n "$write" ]; then
     echo "- the tree: fan-out 8, \`Node { id: u64, kids: RefCell<Vec<Gc<Node>>> }\` (Python: a \`__slots__\` class), $n nodes"
     echo "- $pairs pair(s) of runs (rcycle, then Python $pyver with ${pkgs:-guppy3 and objgraph}), $rounds rounds per query each; times are medians of the rounds, the ratio the median of the pairs' ratios (judged for \"met\"), the min ratio that of the fastest rounds"
     [ -n "$growth_n" ] && echo "- growth: rcycle alone at $growth_n nodes, $growth_rounds round(s); target at most 12x from 1M to 10M"
-    [ -n "$huge_n" ] && echo "- one-off: rcycle alone at $huge_n nodes, one round per query, with its peak memory on top of the heap (counting allocator)"
+    [ -n "$huge_n" ] && echo "- one-off: rcycle alone at $huge_n nodes, one round per query, with each query's peak memory on top of the heap (counting allocator)${huge_rss:+; the whole process: peak RSS $((huge_rss / 1024)) MiB, $huge_wall wall clock}"
     echo
     echo "$table"
   } >"$write"
