@@ -60,6 +60,7 @@ use crate::weak::WeakGc;
 ///     g // error: lifetime may not live long enough
 /// }
 /// ```
+#[repr(transparent)] // (`__gc_headers` reads a slice of them as pointers)
 pub struct Gc<T: ?Sized> {
     ptr: NonNull<GcBox<T>>,
     _owns: PhantomData<GcBox<T>>,
@@ -677,6 +678,27 @@ unsafe impl<T: ?Sized> Trace for Gc<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         tracer.edge(self.header_ptr());
+    }
+    #[inline(always)]
+    fn __gc_target(&self) -> Option<NonNull<u8>> {
+        Some(self.header_ptr().cast())
+    }
+    #[inline(always)]
+    fn __gc_headers(elements: &[Self]) -> Option<&[NonNull<u8>]> {
+        if size_of::<Self>() != size_of::<NonNull<u8>>() {
+            return None; // fat pointers (`T` unsized)
+        }
+        // SAFETY: `Gc` is `repr(transparent)` over `NonNull<GcBox<T>>`,
+        // which, `T` being sized (the pointer is thin), has the layout of a
+        // `NonNull<u8>`; its address is the object's, whose header is at
+        // offset 0 of the `repr(C)` `GcBox` (what `header_ptr` returns).
+        Some(unsafe { std::slice::from_raw_parts(elements.as_ptr().cast(), elements.len()) })
+    }
+    /// 0, as the default measures it through `trace`: a handle owns no
+    /// heap memory (its object is measured on its own).
+    #[inline(always)]
+    fn __inert_heap_size(&self, _depth: u32) -> Option<usize> {
+        Some(0)
     }
 }
 

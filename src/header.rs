@@ -193,6 +193,9 @@ pub(crate) struct TypeInfo {
     pub drop_value: unsafe fn(NonNull<Header>),
     /// Runs `Trace::heap_size` on the value (for reports).
     pub heap_size: unsafe fn(NonNull<Header>) -> usize,
+    /// The value's `heap_size` if measuring it runs no user code
+    /// (`Trace::__inert_heap_size`), else `None`.
+    pub inert_heap_size: unsafe fn(NonNull<Header>) -> Option<usize>,
     pub type_name: fn() -> &'static str,
     /// The whole object's (header + value) layout, and its size class.
     pub box_layout: std::alloc::Layout,
@@ -220,6 +223,7 @@ impl<T: Trace + 'static> InfoFor<T> {
         finalize: finalize_value::<T>,
         drop_value: drop_value::<T>,
         heap_size: heap_size_of::<T>,
+        inert_heap_size: inert_heap_size_of::<T>,
         type_name: std::any::type_name::<T>,
         box_layout: std::alloc::Layout::new::<GcBox<T>>(),
         size_class: crate::alloc::class_of(
@@ -256,6 +260,14 @@ unsafe fn heap_size_of<T: Trace>(header: NonNull<Header>) -> usize {
     // SAFETY: as in `trace_value`.
     let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
     value.heap_size()
+}
+
+/// # Safety
+/// As for `trace_value`.
+unsafe fn inert_heap_size_of<T: Trace>(header: NonNull<Header>) -> Option<usize> {
+    // SAFETY: as in `trace_value`.
+    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    value.__inert_heap_size(crate::trace::INERT_DEPTH)
 }
 
 /// # Safety

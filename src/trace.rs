@@ -183,7 +183,65 @@ pub unsafe trait Trace {
     {
         false
     }
+
+    /// This value's [`heap_size`](Trace::heap_size), if measuring it runs
+    /// no user code: only this crate's and `std`'s code, which drops, frees
+    /// and allocates nothing, and `#[derive(Trace)]`'s sum of its fields'
+    /// answers. `None` (the default) when some part is measured by an impl
+    /// of yours, or the value nests deeper than `depth` parts (each part
+    /// asks its own parts with `depth - 1`: no unbounded recursion, a long
+    /// `Box` list included). Where it is `Some(n)`, `n == heap_size()`. A
+    /// report measures such a value without pinning it. Not for your impls:
+    /// returning `Some` from code that could drop a handle, allocate or
+    /// collect breaks the contract of this `unsafe` trait.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let _ = depth;
+        None
+    }
+
+    /// `elements` as the headers of their objects, if `Self` is a `Gc` to
+    /// a sized value (a thin pointer to its object, whose header comes
+    /// first): a slice of handles read as the run of edges it reports,
+    /// without a copy. `None` for every other type. Not for your impls.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __gc_headers(elements: &[Self]) -> Option<&[NonNull<u8>]>
+    where
+        Self: Sized,
+    {
+        let _ = elements;
+        None
+    }
+
+    /// Whether this value's `trace` reports nothing, ever: true for the
+    /// `std` leaf types (integers, strings, ...) and derived types with no
+    /// traced field, so that a reporting tracer skips them without a
+    /// labelled trace. Not for your impls (`false`, the default, is always
+    /// right).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __owns_no_gc(&self) -> bool {
+        false
+    }
+
+    /// The header of the object this value is a strong handle to, if it
+    /// is a `Gc` (`None` for every other type): what its `trace` reports,
+    /// read without a trace, so that a reporting tracer takes a sequence
+    /// of handles as a run of edges ([`Tracer::elements`]). Not for your
+    /// impls.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __gc_target(&self) -> Option<NonNull<u8>> {
+        None
+    }
 }
+
+/// The depth [`Trace::__inert_heap_size`] is asked with: deeper than
+/// real values nest their parts (a `Box` list longer than this is measured
+/// the pinned way).
+pub(crate) const INERT_DEPTH: u32 = 32;
 
 /// The user-facing half of a finalizer: implement it and add
 /// `#[trace(finalize)]` next to `#[derive(Trace)]`.
@@ -266,6 +324,19 @@ pub(crate) trait EdgeSink {
     /// it ([`LabelPath::template`]); every other sink takes the text.
     fn edge_path(&mut self, target: NonNull<Header>, path: &LabelPath) {
         self.edge(target, path.as_str())
+    }
+
+    /// A run of edges, the elements `first..first + targets.len()` of a
+    /// sequence of `Gc`s, traced with a template `path` whose last label
+    /// is the index `first`: the same edges as one
+    /// [`edge_path`](Self::edge_path) per element, with the last index
+    /// counting up. The heap graph's capture takes the run at once.
+    fn edge_run(&mut self, first: usize, targets: &[NonNull<Header>], path: &mut LabelPath) {
+        for (k, &target) in targets.iter().enumerate() {
+            path.set_last_index(first + k);
+            self.edge_path(target, path);
+        }
+        path.set_last_index(first);
     }
 }
 
@@ -353,6 +424,11 @@ impl LabelPath {
         &self.parts
     }
 
+    /// Whether this is a template path ([`template`](Self::template)).
+    pub(crate) fn is_template(&self) -> bool {
+        self.template
+    }
+
     /// Template mode: whether the path goes through a map key.
     pub(crate) fn has_key(&self) -> bool {
         self.keys != 0
@@ -361,6 +437,14 @@ impl LabelPath {
     /// The path as text, e.g. `.expected[42]` (empty in template mode).
     pub(crate) fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// Template mode: sets the index of the last label, an index.
+    pub(crate) fn set_last_index(&mut self, index: usize) {
+        debug_assert!(self.template);
+        if let Some(TemplatePart::Index(i)) = self.parts.last_mut() {
+            *i = index;
+        }
     }
 
     /// Appends one label.
@@ -521,6 +605,9 @@ impl<'a> Tracer<'a> {
     fn labelled<T: Trace + ?Sized>(&mut self, push: impl FnOnce(&mut Self), value: &T) {
         if self.plain {
             value.trace(self)
+        } else if value.__owns_no_gc() && self.size.is_none() {
+            // A leaf (an integer, a string): no edge to label. (Its size
+            // is still measured in size mode.)
         } else {
             Self::report_part(value, self, push);
             self.pop_label();
@@ -641,11 +728,82 @@ impl<'a> Tracer<'a> {
             for e in elements {
                 e.trace(self);
             }
+        } else if self.size.is_none() && self.path.as_ref().is_some_and(|p| p.is_template()) {
+            self.template_elements(elements);
         } else {
             for (i, e) in elements.enumerate() {
                 self.index(i, e);
             }
         }
+    }
+
+    /// [`elements`](Self::elements) of a slice: the same edges; in the heap
+    /// graph's capture a slice of `Gc`s to sized values is already a run of
+    /// headers (`Trace::__gc_headers`), given to the sink as it is.
+    #[inline(always)]
+    pub(crate) fn slice_elements<T: Trace>(&mut self, elements: &[T]) {
+        if self.plain {
+            for e in elements {
+                e.trace(self);
+            }
+        } else if self.size.is_none() && self.path.as_ref().is_some_and(|p| p.is_template()) {
+            match T::__gc_headers(elements) {
+                // SAFETY: `__gc_headers` gives the elements' headers, in
+                // order, as `NonNull<u8>`s, which have the layout of
+                // `NonNull<Header>`s.
+                Some(headers) => self.edge_run(0, unsafe {
+                    std::slice::from_raw_parts(headers.as_ptr().cast(), headers.len())
+                }),
+                None => self.template_elements(elements.iter()),
+            }
+        } else {
+            for (i, e) in elements.iter().enumerate() {
+                self.index(i, e);
+            }
+        }
+    }
+
+    /// [`elements`](Self::elements) for the heap graph's capture (a
+    /// template path): runs of `Gc`s go to the sink as runs (one label for
+    /// the run, not one labelled trace per element); anything else is
+    /// traced element by element. (`__gc_target` is `Some` for every `Gc`
+    /// and `None` for every other type: the test folds away.)
+    #[inline(always)]
+    fn template_elements<'e, T: Trace + 'e>(&mut self, elements: impl Iterator<Item = &'e T>) {
+        const RUN: usize = 32;
+        let mut run = [NonNull::<Header>::dangling(); RUN];
+        let (mut len, mut first) = (0, 0);
+        for (i, e) in elements.enumerate() {
+            match e.__gc_target() {
+                Some(target) => {
+                    if len == 0 {
+                        first = i;
+                    }
+                    run[len] = target.cast();
+                    len += 1;
+                    if len == RUN {
+                        self.edge_run(first, &run[..len]);
+                        len = 0;
+                    }
+                }
+                None => self.index(i, e),
+            }
+        }
+        if len > 0 {
+            self.edge_run(first, &run[..len]);
+        }
+    }
+
+    /// A run of element edges under a template path (see
+    /// [`EdgeSink::edge_run`]).
+    #[inline(never)]
+    fn edge_run(&mut self, first: usize, targets: &[NonNull<Header>]) {
+        let Some(path) = self.path.as_deref_mut().filter(|_| !targets.is_empty()) else {
+            return;
+        };
+        path.parts.push(TemplatePart::Index(first));
+        self.sink.edge_run(first, targets, path);
+        path.parts.pop();
     }
 
     /// Traces the value stored under `key` in a map (or a set element, with

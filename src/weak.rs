@@ -236,6 +236,15 @@ unsafe impl<T: ?Sized> Trace for WeakGc<T> {
     fn may_contain_gc() -> bool {
         false
     }
+
+    #[inline(always)]
+    fn __owns_no_gc(&self) -> bool {
+        true
+    }
+    #[inline(always)]
+    fn __inert_heap_size(&self, _depth: u32) -> Option<usize> {
+        Some(0)
+    }
 }
 
 impl<T: ?Sized> fmt::Debug for WeakGc<T> {

@@ -214,47 +214,60 @@ fn label(field: &syn::Field, index: usize) -> LitStr {
     }
 }
 
-/// Builds the body of `trace`; also returns how many fields it reports.
-fn trace_body(input: &DeriveInput, errors: &mut Errors) -> (TokenStream2, TokenStream2, usize) {
+/// Builds the bodies of `trace`, `heap_size` and `__inert_heap_size`;
+/// also says how many fields they report.
+fn trace_body(input: &DeriveInput, errors: &mut Errors) -> Bodies {
     match &input.data {
         Data::Struct(data) => struct_body(&data.fields, errors),
         Data::Enum(data) => {
-            let (mut arms, mut size_arms) = (Vec::new(), Vec::new());
-            let mut traced_total = 0;
-            for variant in &data.variants {
-                let (arm, size_arm, traced) = variant_arm(variant, errors);
-                arms.push(arm);
-                size_arms.push(size_arm);
-                traced_total += traced;
-            }
-            let (body, size_body) = if data.variants.is_empty() {
+            let arms: Vec<Bodies> = data
+                .variants
+                .iter()
+                .map(|variant| variant_arm(variant, errors))
+                .collect();
+            let traced = arms.iter().map(|a| a.traced).sum();
+            if data.variants.is_empty() {
                 // An empty enum has no values: `trace` can never be called.
-                (quote!(match *self {}), quote!(match *self {}))
-            } else if traced_total == 0 {
+                let never = quote!(match *self {});
+                Bodies {
+                    traced,
+                    trace: never.clone(),
+                    size: never.clone(),
+                    inert_size: never,
+                }
+            } else if traced == 0 {
                 // No variant has a traced field: nothing to match on.
-                (quote!(), quote!())
+                Bodies {
+                    traced,
+                    trace: quote!(),
+                    size: quote!(),
+                    inert_size: quote!(),
+                }
             } else {
-                (
-                    quote! {
-                        match self {
-                            #(#arms)*
-                        }
-                    },
-                    quote! {
-                        match self {
-                            #(#size_arms)*
-                        }
-                    },
-                )
-            };
-            (body, size_body, traced_total)
+                let (trace, size, inert) = (
+                    arms.iter().map(|a| &a.trace),
+                    arms.iter().map(|a| &a.size),
+                    arms.iter().map(|a| &a.inert_size),
+                );
+                Bodies {
+                    traced,
+                    trace: quote!(match self { #(#trace)* }),
+                    size: quote!(match self { #(#size)* }),
+                    inert_size: quote!(match self { #(#inert)* }),
+                }
+            }
         }
         Data::Union(data) => {
             errors.push(syn::Error::new(
                 data.union_token.span,
                 "Trace cannot be derived for unions",
             ));
-            (quote!(), quote!(), 0)
+            Bodies {
+                traced: 0,
+                trace: quote!(),
+                size: quote!(),
+                inert_size: quote!(),
+            }
         }
     }
 }
@@ -277,9 +290,10 @@ fn is_skipped(field: &syn::Field, errors: &mut Errors) -> bool {
 
 /// `tracer.field("name", &self.name);` for each traced field of a struct,
 /// and the matching `__size += heap_size(&self.name);` lines.
-fn struct_body(fields: &Fields, errors: &mut Errors) -> (TokenStream2, TokenStream2, usize) {
+fn struct_body(fields: &Fields, errors: &mut Errors) -> Bodies {
     let mut calls = Vec::new();
     let mut sizes = Vec::new();
+    let mut inerts = Vec::new();
     for (i, field) in fields.iter().enumerate() {
         if is_skipped(field, errors) {
             continue;
@@ -299,9 +313,16 @@ fn struct_body(fields: &Fields, errors: &mut Errors) -> (TokenStream2, TokenStre
         sizes.push(quote_spanned! {span=>
             __size += ::rcycle::Trace::heap_size(&self.#member);
         });
+        inerts.push(quote_spanned! {span=>
+            __size += ::rcycle::Trace::__inert_heap_size(&self.#member, __depth)?;
+        });
     }
-    let traced = calls.len();
-    (quote!(#(#calls)*), quote!(#(#sizes)*), traced)
+    Bodies {
+        traced: calls.len(),
+        trace: quote!(#(#calls)*),
+        size: quote!(#(#sizes)*),
+        inert_size: quote!(#(#inerts)*),
+    }
 }
 
 /// One `match` arm: `Self::Variant { a: __field_0, .. } => { ... }`, for
@@ -309,11 +330,12 @@ fn struct_body(fields: &Fields, errors: &mut Errors) -> (TokenStream2, TokenStre
 ///
 /// Bindings get generated names so that a field called `tracer` cannot
 /// shadow the tracer.
-fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, TokenStream2, usize) {
+fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> Bodies {
     parse_options(&variant.attrs, Place::Variant, errors);
     let name = &variant.ident;
     let mut calls = Vec::new();
     let mut sizes = Vec::new();
+    let mut inerts = Vec::new();
     let mut bindings = Vec::new();
     let mut skipped_any = false;
     for (i, field) in variant.fields.iter().enumerate() {
@@ -338,6 +360,9 @@ fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, To
         sizes.push(quote_spanned! {span=>
             __size += ::rcycle::Trace::heap_size(#binding);
         });
+        inerts.push(quote_spanned! {span=>
+            __size += ::rcycle::Trace::__inert_heap_size(#binding, __depth)?;
+        });
     }
     let pattern = match &variant.fields {
         Fields::Named(_) => {
@@ -347,19 +372,34 @@ fn variant_arm(variant: &syn::Variant, errors: &mut Errors) -> (TokenStream2, To
         Fields::Unnamed(_) => quote!(Self::#name(#(#bindings),*)),
         Fields::Unit => quote!(Self::#name),
     };
-    let traced = calls.len();
-    (
-        quote!(#pattern => { #(#calls)* }),
-        quote!(#pattern => { #(#sizes)* }),
-        traced,
-    )
+    Bodies {
+        traced: calls.len(),
+        trace: quote!(#pattern => { #(#calls)* }),
+        size: quote!(#pattern => { #(#sizes)* }),
+        inert_size: quote!(#pattern => { #(#inerts)* }),
+    }
+}
+
+/// The generated bodies of `trace`, `heap_size` and `__inert_heap_size`
+/// (for a struct; one `match` arm each for a variant), and how many fields
+/// they report.
+struct Bodies {
+    traced: usize,
+    trace: TokenStream2,
+    size: TokenStream2,
+    inert_size: TokenStream2,
 }
 
 fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     let mut errors = Errors::default();
     let container = parse_options(&input.attrs, Place::Container, &mut errors);
     check_not_packed(&input.attrs, &mut errors);
-    let (body, size_body, traced) = trace_body(&input, &mut errors);
+    let Bodies {
+        traced,
+        trace: body,
+        size: size_body,
+        inert_size: inert_body,
+    } = trace_body(&input, &mut errors);
     errors.finish()?;
 
     for param in &mut input.generics.params {
@@ -383,6 +423,10 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
             fn may_contain_gc() -> bool {
                 false
             }
+            #[inline(always)]
+            fn __owns_no_gc(&self) -> bool {
+                true
+            }
         }
     } else {
         // The default (`true`) is kept: computing it from the field types
@@ -398,6 +442,10 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
             fn heap_size(&self) -> usize {
                 0
             }
+            #[inline(always)]
+            fn __inert_heap_size(&self, _: u32) -> ::core::option::Option<usize> {
+                ::core::option::Option::Some(0)
+            }
         }
     } else {
         quote! {
@@ -406,6 +454,16 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
                 let mut __size = 0usize;
                 #size_body
                 __size
+            }
+            // The same sum, where every field answers without user code
+            // (each asked one level deeper: a recursive type bottoms out).
+            #[allow(deprecated)]
+            #[inline]
+            fn __inert_heap_size(&self, __depth: u32) -> ::core::option::Option<usize> {
+                let __depth = __depth.checked_sub(1)?;
+                let mut __size = 0usize;
+                #inert_body
+                ::core::option::Option::Some(__size)
             }
         }
     };

@@ -450,6 +450,12 @@ pub(crate) fn walk_measured(
             // runs no user code (the type's `Trace` contract), so nothing
             // can drop it meanwhile: no pin needed.
             Value::Measured(unsafe { (info.heap_size)(header) })
+        } else if let Some(owned) = {
+            // SAFETY: as above: `__inert_heap_size` runs no user code (the
+            // trait's contract), or answers `None`.
+            unsafe { (info.inert_heap_size)(header) }
+        } {
+            Value::Measured(owned)
         } else if let Some(_pin) = {
             // SAFETY: readable (see above).
             unsafe { crate::gc::ErasedGc::new(heap, header) }

@@ -23,6 +23,10 @@ macro_rules! leaf {
             #[inline(always)]
             fn heap_size(&self) -> usize { 0 }
             fn __heap_size_is_inert() -> bool { true }
+            #[inline(always)]
+            fn __inert_heap_size(&self, _: u32) -> Option<usize> { Some(0) }
+            #[inline(always)]
+            fn __owns_no_gc(&self) -> bool { true }
         }
     )*};
 }
@@ -73,6 +77,10 @@ macro_rules! string {
             fn may_contain_gc() -> bool { false }
             fn heap_size(&self) -> usize { self.capacity() }
             fn __heap_size_is_inert() -> bool { true }
+            #[inline(always)]
+            fn __inert_heap_size(&self, _: u32) -> Option<usize> { Some(self.capacity()) }
+            #[inline(always)]
+            fn __owns_no_gc(&self) -> bool { true }
         }
     )*};
 }
@@ -89,6 +97,9 @@ unsafe impl Trace for std::ffi::CString {
     fn heap_size(&self) -> usize {
         self.as_bytes_with_nul().len()
     }
+    fn __inert_heap_size(&self, _: u32) -> Option<usize> {
+        Some(self.heap_size())
+    }
 }
 
 /// Unsized leaf types (no `may_contain_gc`: it needs `Sized`).
@@ -99,6 +110,10 @@ macro_rules! unsized_leaf {
             #[inline(always)]
             fn trace(&self, _: &mut Tracer<'_>) {}
             fn heap_size(&self) -> usize { 0 }
+            #[inline(always)]
+            fn __owns_no_gc(&self) -> bool { true }
+            #[inline(always)]
+            fn __inert_heap_size(&self, _: u32) -> Option<usize> { Some(0) }
         }
     )*};
 }
@@ -115,6 +130,10 @@ macro_rules! owns_nothing {
             fn trace(&self, _: &mut Tracer<'_>) {}
             fn may_contain_gc() -> bool { false }
             fn heap_size(&self) -> usize { 0 }
+            #[inline(always)]
+            fn __owns_no_gc(&self) -> bool { true }
+            #[inline(always)]
+            fn __inert_heap_size(&self, _: u32) -> Option<usize> { Some(0) }
         }
     )*};
 }
@@ -132,6 +151,11 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
     #[inline]
     fn heap_size(&self) -> usize {
         std::mem::size_of_val(&**self) + (**self).heap_size()
+    }
+    #[inline]
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let inner = (**self).__inert_heap_size(depth.checked_sub(1)?)?;
+        Some(std::mem::size_of_val(&**self) + inner)
     }
 }
 
@@ -152,6 +176,28 @@ unsafe impl<T: Trace + ?Sized> Trace for Rc<T> {
             0
         }
     }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        if Rc::strong_count(self) == 1 {
+            let inner = (**self).__inert_heap_size(depth.checked_sub(1)?)?;
+            Some(2 * size_of::<usize>() + std::mem::size_of_val(&**self) + inner)
+        } else {
+            Some(0)
+        }
+    }
+}
+
+/// [`elements_heap_size`] without user code, or `None`.
+#[inline]
+fn elements_inert_heap_size<'e, T: Trace + 'e>(
+    elements: impl Iterator<Item = &'e T>,
+    depth: u32,
+) -> Option<usize> {
+    let depth = depth.checked_sub(1)?;
+    let mut total = 0usize;
+    for e in elements {
+        total += e.__inert_heap_size(depth)?;
+    }
+    Some(total)
 }
 
 /// Sum of the heap memory the elements own.
@@ -161,13 +207,13 @@ fn elements_heap_size<'e, T: Trace + 'e>(elements: impl Iterator<Item = &'e T>) 
 
 /// Sequences: each element labelled with its position.
 macro_rules! sequence {
-    ($($t:ident: |$s:ident| $buffer:expr),* $(,)?) => {$(
+    ($($t:ident($elements:ident, $view:ident): |$s:ident| $buffer:expr),* $(,)?) => {$(
         // SAFETY: the collection owns each element once; each is traced once.
         unsafe impl<T: Trace> Trace for $t<T> {
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if T::may_contain_gc() {
-                    tracer.elements(self.iter());
+                    tracer.$elements(self.$view());
                 }
             }
             fn may_contain_gc() -> bool { T::may_contain_gc() }
@@ -175,16 +221,22 @@ macro_rules! sequence {
                 let $s = self;
                 $buffer + elements_heap_size(self.iter())
             }
+            #[inline]
+            fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+                let $s = self;
+                Some($buffer + elements_inert_heap_size(self.iter(), depth)?)
+            }
         }
     )*};
 }
 
 sequence!(
-    Vec: |v| v.capacity() * size_of::<T>(),
-    VecDeque: |v| v.capacity() * size_of::<T>(),
+    // (A `Vec`'s elements as a slice: see `Tracer::slice_elements`.)
+    Vec(slice_elements, as_slice): |v| v.capacity() * size_of::<T>(),
+    VecDeque(elements, iter): |v| v.capacity() * size_of::<T>(),
     // One node per element: the element and two links.
-    LinkedList: |l| l.len() * (size_of::<T>() + 2 * size_of::<usize>()),
-    BinaryHeap: |h| h.capacity() * size_of::<T>(),
+    LinkedList(elements, iter): |l| l.len() * (size_of::<T>() + 2 * size_of::<usize>()),
+    BinaryHeap(elements, iter): |h| h.capacity() * size_of::<T>(),
 );
 
 // SAFETY: a slice owns each element once; each is traced once.
@@ -192,11 +244,14 @@ unsafe impl<T: Trace> Trace for [T] {
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if T::may_contain_gc() {
-            tracer.elements(self.iter());
+            tracer.slice_elements(self);
         }
     }
     fn heap_size(&self) -> usize {
         elements_heap_size(self.iter())
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        elements_inert_heap_size(self.iter(), depth)
     }
 }
 
@@ -211,6 +266,9 @@ unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     }
     fn heap_size(&self) -> usize {
         elements_heap_size(self.iter())
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        elements_inert_heap_size(self.iter(), depth)
     }
 }
 
@@ -231,6 +289,10 @@ unsafe impl<T: Trace + Debug, S> Trace for HashSet<T, S> {
     fn heap_size(&self) -> usize {
         self.capacity() * (size_of::<T>() + 1) + elements_heap_size(self.iter())
     }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let elements = elements_inert_heap_size(self.iter(), depth)?;
+        Some(self.capacity() * (size_of::<T>() + 1) + elements)
+    }
 }
 
 // SAFETY: as for `HashSet`.
@@ -248,6 +310,10 @@ unsafe impl<T: Trace + Debug> Trace for BTreeSet<T> {
     /// An estimate: the elements in nodes about two-thirds full.
     fn heap_size(&self) -> usize {
         self.len() * size_of::<T>() * 3 / 2 + elements_heap_size(self.iter())
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let elements = elements_inert_heap_size(self.iter(), depth)?;
+        Some(self.len() * size_of::<T>() * 3 / 2 + elements)
     }
 }
 
@@ -278,6 +344,19 @@ fn entries_heap_size<'m, K: Trace + 'm, V: Trace + 'm>(
     entries.map(|(k, v)| k.heap_size() + v.heap_size()).sum()
 }
 
+/// [`entries_heap_size`] without user code, or `None`.
+fn entries_inert_heap_size<'m, K: Trace + 'm, V: Trace + 'm>(
+    entries: impl Iterator<Item = (&'m K, &'m V)>,
+    depth: u32,
+) -> Option<usize> {
+    let depth = depth.checked_sub(1)?;
+    let mut total = 0usize;
+    for (k, v) in entries {
+        total += k.__inert_heap_size(depth)? + v.__inert_heap_size(depth)?;
+    }
+    Some(total)
+}
+
 // SAFETY: a map owns each key and value once; each is traced once.
 unsafe impl<K: Trace + Debug, V: Trace, S> Trace for HashMap<K, V, S> {
     fn trace(&self, tracer: &mut Tracer<'_>) {
@@ -289,6 +368,10 @@ unsafe impl<K: Trace + Debug, V: Trace, S> Trace for HashMap<K, V, S> {
     /// The table (a slot and a control byte per bucket) and the entries.
     fn heap_size(&self) -> usize {
         self.capacity() * (size_of::<(K, V)>() + 1) + entries_heap_size(self.iter())
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let entries = entries_inert_heap_size(self.iter(), depth)?;
+        Some(self.capacity() * (size_of::<(K, V)>() + 1) + entries)
     }
 }
 
@@ -303,6 +386,10 @@ unsafe impl<K: Trace + Debug, V: Trace> Trace for BTreeMap<K, V> {
     /// An estimate: the entries in nodes about two-thirds full.
     fn heap_size(&self) -> usize {
         self.len() * size_of::<(K, V)>() * 3 / 2 + entries_heap_size(self.iter())
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let entries = entries_inert_heap_size(self.iter(), depth)?;
+        Some(self.len() * size_of::<(K, V)>() * 3 / 2 + entries)
     }
 }
 
@@ -322,6 +409,13 @@ unsafe impl<T: Trace> Trace for Option<T> {
     fn heap_size(&self) -> usize {
         self.as_ref().map_or(0, |v| v.heap_size())
     }
+    #[inline]
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        match self {
+            Some(v) => v.__inert_heap_size(depth.checked_sub(1)?),
+            None => Some(0),
+        }
+    }
 }
 
 // SAFETY: a `Result` owns one of its two contents, once.
@@ -334,6 +428,13 @@ unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
     }
     fn may_contain_gc() -> bool {
         T::may_contain_gc() || E::may_contain_gc()
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let depth = depth.checked_sub(1)?;
+        match self {
+            Ok(v) => v.__inert_heap_size(depth),
+            Err(e) => e.__inert_heap_size(depth),
+        }
     }
 }
 
@@ -349,6 +450,9 @@ unsafe impl<T: Trace + Copy> Trace for Cell<T> {
     }
     fn heap_size(&self) -> usize {
         self.get().heap_size()
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        self.get().__inert_heap_size(depth.checked_sub(1)?)
     }
 }
 
@@ -382,6 +486,14 @@ unsafe impl<T: Trace + ?Sized> Trace for RefCell<T> {
     fn heap_size(&self) -> usize {
         self.try_borrow().map_or(0, |v| v.heap_size())
     }
+    #[inline]
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let depth = depth.checked_sub(1)?;
+        match self.try_borrow() {
+            Ok(v) => v.__inert_heap_size(depth),
+            Err(_) => Some(0),
+        }
+    }
 }
 
 // SAFETY: a `OnceCell` owns its content, if any, once.
@@ -396,6 +508,12 @@ unsafe impl<T: Trace> Trace for OnceCell<T> {
     }
     fn heap_size(&self) -> usize {
         self.get().map_or(0, |v| v.heap_size())
+    }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        match self.get() {
+            Some(v) => v.__inert_heap_size(depth.checked_sub(1)?),
+            None => Some(0),
+        }
     }
 }
 
@@ -421,6 +539,14 @@ where
         };
         buffer + elements_heap_size(self.iter())
     }
+    fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+        let buffer = if self.spilled() {
+            self.capacity() * size_of::<A::Item>()
+        } else {
+            0
+        };
+        Some(buffer + elements_inert_heap_size(self.iter(), depth)?)
+    }
 }
 
 /// Tuples: each element labelled with its position, like tuple fields.
@@ -433,6 +559,10 @@ macro_rules! tuple {
             }
             fn may_contain_gc() -> bool {
                 false $(|| $name::may_contain_gc())+
+            }
+            fn __inert_heap_size(&self, depth: u32) -> Option<usize> {
+                let depth = depth.checked_sub(1)?;
+                Some(0 $(+ self.$idx.__inert_heap_size(depth)?)+)
             }
         }
     )*};
@@ -566,5 +696,92 @@ mod tests {
             Some(String::with_capacity(4)),
         );
         assert_eq!(t.heap_size(), 7);
+    }
+
+    /// `value.__inert_heap_size(INERT_DEPTH)`, checked against `heap_size`
+    /// where it answers.
+    fn inert<T: Trace>(value: &T) -> Option<usize> {
+        let answer = value.__inert_heap_size(crate::trace::INERT_DEPTH);
+        if let Some(n) = answer {
+            assert_eq!(n, value.heap_size(), "{}", std::any::type_name::<T>());
+        }
+        answer
+    }
+
+    #[test]
+    fn inert_heap_sizes_equal_heap_size_without_user_code() {
+        let g = Gc::new(5u8);
+        assert_eq!(inert(&String::with_capacity(100)), Some(100));
+        assert_eq!(inert(&vec![String::with_capacity(10), String::new()]), Some(58));
+        assert_eq!(inert(&Some(String::with_capacity(7))), Some(7));
+        assert_eq!(inert(&None::<String>), Some(0));
+        assert_eq!(inert(&Ok::<_, u8>(String::with_capacity(2))), Some(2));
+        let cell = RefCell::new(vec![g.clone(); 4]);
+        assert_eq!(inert(&cell), Some(32));
+        let guard = cell.borrow_mut();
+        assert_eq!(inert(&cell), Some(0), "unreadable while borrowed");
+        drop(guard);
+        assert_eq!(inert(&Box::new([0u8; 64])), Some(64));
+        assert_eq!(inert(&Rc::new(3u32)), Some(20));
+        assert_eq!(inert(&(String::with_capacity(3), 5u8, g.clone())), Some(3));
+        let mut map = HashMap::new();
+        map.insert(1u32, String::with_capacity(9));
+        assert_eq!(inert(&map), Some(map.capacity() * (size_of::<(u32, String)>() + 1) + 9));
+        let set: BTreeSet<u16> = (0..10).collect();
+        assert_eq!(inert(&set), Some(30));
+        assert!(inert(&VecDeque::from(vec![g.clone()])).is_some());
+        assert_eq!(inert(&Cell::new(7u64)), Some(0));
+        assert_eq!(inert(&[WeakGc::new(), Gc::downgrade(&g)]), Some(0));
+    }
+
+    #[test]
+    fn inert_heap_size_is_none_for_user_code_and_deep_nesting() {
+        /// `heap_size` written by hand: user code.
+        struct Mine;
+        // SAFETY: owns no `Gc`.
+        unsafe impl Trace for Mine {
+            fn trace(&self, _: &mut Tracer<'_>) {}
+            fn heap_size(&self) -> usize {
+                1
+            }
+        }
+        assert_eq!(inert(&Mine), None);
+        assert_eq!(inert(&vec![Mine]), None);
+        assert_eq!(inert(&Vec::<Mine>::new()), Some(0), "no element measured");
+        assert_eq!(inert(&(1u8, Some(Mine))), None);
+        // A `Box` list: measured without user code down to the depth, not
+        // past it (no unbounded recursion).
+        #[derive(crate::Trace)]
+        struct List {
+            next: Option<Box<List>>,
+            name: String,
+        }
+        let list = |n: usize| {
+            let mut l = None;
+            for _ in 0..n {
+                l = Some(Box::new(List { next: l, name: String::with_capacity(1) }));
+            }
+            List { next: l, name: String::new() }
+        };
+        let short = list(5);
+        assert_eq!(inert(&short), Some(5 * (size_of::<List>() + 1)));
+        let long = list(100);
+        assert_eq!(inert(&long), None);
+        assert_eq!(long.heap_size(), 100 * (size_of::<List>() + 1));
+        // Derived enums, and a type with no traced field.
+        #[derive(crate::Trace)]
+        enum Shape {
+            Named(String),
+            Pair(u8, #[trace(skip)] Mine),
+            Empty,
+        }
+        assert_eq!(inert(&Shape::Named(String::with_capacity(4))), Some(4));
+        assert_eq!(inert(&Shape::Pair(1, Mine)), Some(0), "a skipped field is not measured");
+        assert_eq!(inert(&Shape::Empty), Some(0));
+        #[derive(crate::Trace)]
+        struct Quiet(#[trace(skip)] Mine);
+        assert_eq!(inert(&Quiet(Mine)), Some(0));
+        assert!(Quiet(Mine).__owns_no_gc());
+        assert!(!short.__owns_no_gc());
     }
 }

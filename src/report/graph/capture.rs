@@ -62,6 +62,26 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
         let (l, i) = self.edges.interner.label_of(path);
         self.edges.push(t, l, i);
     }
+
+    fn edge_run(&mut self, first: usize, targets: &[NonNull<Header>], path: &mut LabelPath) {
+        let (l, i) = self.edges.interner.label_of(path);
+        // One label for the run when its text's one `[#]` is the run's
+        // index (not with a key, or another index, in the path).
+        let last = first + targets.len();
+        if i as usize != first || last >= WHOLE as usize || path.has_key() {
+            for (k, &target) in targets.iter().enumerate() {
+                path.set_last_index(first + k);
+                self.edge_path(target, path);
+            }
+            path.set_last_index(first);
+            return;
+        }
+        for (k, &target) in targets.iter().enumerate() {
+            if let Some(t) = (self.resolve)(target) {
+                self.edges.push(t, l, (first + k) as u32);
+            }
+        }
+    }
 }
 
 /// Relabels one node's edges in the second, labelled pass (keys formatted
@@ -397,6 +417,12 @@ pub(super) fn first_pass(
                 // `heap_size` runs no user code (the type's `Trace`
                 // contract), so nothing can drop it meanwhile: no pin.
                 size = size.saturating_add(unsafe { (entry.info.heap_size)(header) });
+            } else if let Some(owned) = {
+                // SAFETY: as above; `__inert_heap_size` runs no user code
+                // (the trait's contract), or answers `None` before any.
+                unsafe { (entry.info.inert_heap_size)(header) }
+            } {
+                size = size.saturating_add(owned);
             } else {
                 measured = false;
             }
