@@ -712,7 +712,10 @@ mod tests {
     fn inert_heap_sizes_equal_heap_size_without_user_code() {
         let g = Gc::new(5u8);
         assert_eq!(inert(&String::with_capacity(100)), Some(100));
-        assert_eq!(inert(&vec![String::with_capacity(10), String::new()]), Some(58));
+        assert_eq!(
+            inert(&vec![String::with_capacity(10), String::new()]),
+            Some(58)
+        );
         assert_eq!(inert(&Some(String::with_capacity(7))), Some(7));
         assert_eq!(inert(&None::<String>), Some(0));
         assert_eq!(inert(&Ok::<_, u8>(String::with_capacity(2))), Some(2));
@@ -726,7 +729,10 @@ mod tests {
         assert_eq!(inert(&(String::with_capacity(3), 5u8, g.clone())), Some(3));
         let mut map = HashMap::new();
         map.insert(1u32, String::with_capacity(9));
-        assert_eq!(inert(&map), Some(map.capacity() * (size_of::<(u32, String)>() + 1) + 9));
+        assert_eq!(
+            inert(&map),
+            Some(map.capacity() * (size_of::<(u32, String)>() + 1) + 9)
+        );
         let set: BTreeSet<u16> = (0..10).collect();
         assert_eq!(inert(&set), Some(30));
         assert!(inert(&VecDeque::from(vec![g.clone()])).is_some());
@@ -759,9 +765,15 @@ mod tests {
         let list = |n: usize| {
             let mut l = None;
             for _ in 0..n {
-                l = Some(Box::new(List { next: l, name: String::with_capacity(1) }));
+                l = Some(Box::new(List {
+                    next: l,
+                    name: String::with_capacity(1),
+                }));
             }
-            List { next: l, name: String::new() }
+            List {
+                next: l,
+                name: String::new(),
+            }
         };
         let short = list(5);
         assert_eq!(inert(&short), Some(5 * (size_of::<List>() + 1)));
@@ -776,7 +788,11 @@ mod tests {
             Empty,
         }
         assert_eq!(inert(&Shape::Named(String::with_capacity(4))), Some(4));
-        assert_eq!(inert(&Shape::Pair(1, Mine)), Some(0), "a skipped field is not measured");
+        assert_eq!(
+            inert(&Shape::Pair(1, Mine)),
+            Some(0),
+            "a skipped field is not measured"
+        );
         assert_eq!(inert(&Shape::Empty), Some(0));
         #[derive(crate::Trace)]
         struct Quiet(#[trace(skip)] Mine);
