@@ -15,9 +15,11 @@ use crate::heap::heap;
 mod capture;
 mod columns;
 mod labels;
+mod nodes;
 mod plain;
 
 use capture::find_in;
+pub(crate) use capture::Built;
 use columns::{Columns, DEAD, TYPE_MASK, UNTRACEABLE_NODE};
 use labels::{EdgeLabels, Labels};
 pub(crate) use plain::PlainGraph;

@@ -7,12 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::ptr::NonNull;
 
 use super::{CycleKind, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount};
-use crate::addr_map::AddrMap;
-use crate::gc::ErasedGc;
-use crate::header::{Header, ACYCLIC};
+use crate::header::Header;
 use crate::heap::Heap;
+use crate::report::graph::Built;
 use crate::report::tally::{sort_rows, RowOrder, TypeTally};
-use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// A directed graph in compressed-row form, each edge with a kind.
 #[derive(Default)]
@@ -33,112 +31,66 @@ impl Csr {
     }
 }
 
-/// Interns edge kinds while the garbage is traced with labels.
+/// Interns edge kinds: (source type index, label, target type index).
 #[derive(Default)]
 struct EdgeKinds {
-    labels: HashMap<Box<str>, u32>,
-    label_list: Vec<Box<str>>,
     ids: HashMap<(u32, u32, u32), u32>,
-    /// (source type index, label, target type index) per edge kind.
+    /// The kinds, by id.
     list: Vec<(u32, u32, u32)>,
+    /// The kind interned last (a node's edges often repeat it).
+    last: Option<((u32, u32, u32), u32)>,
 }
 
 impl EdgeKinds {
-    fn intern(&mut self, source: u32, label: &str, target: u32) -> u32 {
-        let label = match self.labels.get(label) {
-            Some(&l) => l,
-            None => {
-                let l = self.label_list.len() as u32;
-                self.label_list.push(label.into());
-                self.labels.insert(label.into(), l);
-                l
+    fn intern(&mut self, kind: (u32, u32, u32)) -> u32 {
+        match self.last {
+            Some((k, id)) if k == kind => id,
+            _ => {
+                let next = self.list.len() as u32;
+                let id = *self.ids.entry(kind).or_insert(next);
+                if id == next {
+                    self.list.push(kind);
+                }
+                self.last = Some((kind, id));
+                id
             }
-        };
-        let next = self.list.len() as u32;
-        let id = *self.ids.entry((source, label, target)).or_insert(next);
-        if id == next {
-            self.list.push((source, label, target));
         }
-        id
-    }
-}
-
-/// Receives one garbage object's labelled edges; keeps those that stay in
-/// the garbage set. Labels arrive folded (every index and key written `[_]`:
-/// [`LabelPath::new`]), so that `.children[3]` and `.children[4]` are one
-/// edge kind, whatever a key's `Debug` prints.
-struct LabelSink<'a> {
-    index: &'a AddrMap<u32>,
-    source_type: u32,
-    graph: &'a mut Csr,
-    kinds: &'a mut EdgeKinds,
-}
-
-impl EdgeSink for LabelSink<'_> {
-    fn edge(&mut self, target: NonNull<Header>, path: &str) {
-        let Some(&t) = self.index.get(&(target.as_ptr() as usize)) else {
-            return; // not garbage
-        };
-        // SAFETY: an edge is a live `Gc` handle: its target's header is
-        // readable.
-        let target_type = unsafe { target.as_ref() }.type_index();
-        let kind = self.kinds.intern(self.source_type, path, target_type);
-        self.graph.target.push(t);
-        self.graph.kind.push(kind);
     }
 }
 
 /// Describes a garbage set found by the collector (dry run: every member is
 /// still referenced; the collector holds their memory and no collection can
-/// run). Skips members whose value went meanwhile.
+/// run).
+///
+/// The graph is the reporter's builder's ([`Built::garbage`]): members
+/// numbered in the collector's order, edges to other members only, labels
+/// folded (`.children[3]` and `.children[4]` are one edge kind, whatever a
+/// key's `Debug` prints), sizes measured with the builder's pin discipline
+/// (user code in `heap_size` runs with the member pinned and every member's
+/// memory held; a member whose value went meanwhile counts its slot alone
+/// and has no edges). What is this analysis's own: edge kinds, cycles,
+/// their kinds and the suggestions.
 pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport {
-    let mut index = AddrMap::default();
-    index.reserve(garbage.len());
-    for (i, h) in garbage.iter().enumerate() {
-        index.insert(h.as_ptr() as usize, i as u32);
-    }
-    let mut graph = Csr::default();
-    let mut kinds = EdgeKinds::default();
-    let mut node_type = Vec::with_capacity(garbage.len());
+    let mut built = Built::garbage(heap, garbage);
+    let node_type: Vec<u32> = (0..built.len()).map(|n| built.type_index(n)).collect();
     let mut by_type = TypeTally::with_types(heap.type_count());
-    // Indices and keys folded as the tracer makes them.
-    let mut path = LabelPath::new(true);
-    for &header in garbage {
-        graph.start.push(graph.target.len() as u32);
-        // SAFETY: the collector holds a weak count on every member: its
-        // header is readable.
-        let h = unsafe { header.as_ref() };
-        let type_index = h.type_index();
-        node_type.push(type_index);
-        let entry = heap.type_entry(type_index);
-        // User code run meanwhile (`heap_size`, `Trace`; keys are folded,
-        // not formatted) may drop handles: the pin keeps this value from
-        // going meanwhile.
-        // SAFETY: readable (see above).
-        let pin = unsafe { ErasedGc::new(heap, header) };
-        let owned = match pin {
-            // SAFETY: the value is intact and pinned.
-            Some(_) => unsafe { (entry.info.heap_size)(header) },
-            None => 0, // its value went meanwhile: the object counts alone
-        };
-        by_type.add(type_index, entry.info.alloc_size + owned);
-        let Some(_pin) = pin else {
-            continue;
-        };
-        if !h.has(ACYCLIC) {
-            let mut sink = LabelSink {
-                index: &index,
-                source_type: type_index,
-                graph: &mut graph,
-                kinds: &mut kinds,
-            };
-            path.clear();
-            let mut tracer = Tracer::new(&mut sink, Some(&mut path));
-            // SAFETY: the value is intact and pinned.
-            unsafe { (entry.info.trace)(header, &mut tracer) };
+    for (n, &t) in node_type.iter().enumerate() {
+        by_type.add(t, built.size(n));
+    }
+    let (start, target) = built.take_edges();
+    let mut kinds = EdgeKinds::default();
+    let mut kind = Vec::with_capacity(target.len());
+    for (n, &source_type) in node_type.iter().enumerate() {
+        for e in start[n] as usize..start[n + 1] as usize {
+            let kind_of_e = (source_type, built.label(e), node_type[target[e] as usize]);
+            kind.push(kinds.intern(kind_of_e));
         }
     }
-    graph.start.push(graph.target.len() as u32);
+    let graph = Csr {
+        start,
+        target,
+        kind,
+    };
 
     let name = |t: u32| (heap.type_entry(t).info.type_name)();
     let mut by_type: Vec<TypeCount> = by_type
@@ -156,13 +108,13 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         let (source, label, target) = kinds.list[id as usize];
         EdgeKind {
             source: name(source),
-            label: kinds.label_list[label as usize].to_string(),
+            label: built.label_text(label).to_string(),
             target: name(target),
         }
     };
     let (cycles, kinds) = cycle_kinds(&graph, &node_type, name, edge_kind);
     GarbageReport {
-        objects: garbage.len(),
+        objects: node_type.len(),
         size: by_type.iter().map(|t| t.size).sum(),
         by_type,
         cycles,
