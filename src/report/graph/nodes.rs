@@ -17,6 +17,13 @@ use crate::heap::Heap;
 /// nodes `released..held`, which keeps their headers readable (their memory
 /// allocated) whatever user code frees.
 ///
+/// The builder's first pass takes the counts as it goes once it meets the
+/// first node that the second pass must measure (and those before it
+/// then), so that no extra walk over the headers is made; the second pass
+/// gives each back after the node's turn when no labelled trace is left to
+/// run (a labelled trace matches its targets' addresses against the nodes:
+/// none of them may be reused meanwhile), else at the end.
+///
 /// Dropped (on every path, a panic in user `Trace` code included): clears
 /// `VISITED` on every node if they were numbered through their headers,
 /// ends the quiesced state, then gives the weak counts back, in that order.
