@@ -151,6 +151,9 @@ enum Meddle {
     Collect,
     /// Drop every handle in `BIG_VICTIMS`.
     DropVictims,
+    /// Take the measured object's own `next` (dropping its partner in a
+    /// garbage 2-cycle).
+    CutNext,
 }
 
 /// A large object that records when it is measured, and whose first
@@ -177,6 +180,7 @@ unsafe impl Trace for Big {
             Meddle::DropVictims => {
                 drop(BIG_VICTIMS.with(|v| std::mem::take(&mut *v.borrow_mut())));
             }
+            Meddle::CutNext => drop(self.next.borrow_mut().take()),
         }
         0
     }
@@ -291,5 +295,34 @@ fn a_heap_size_impl_that_drops_handles_during_live_report() {
     assert_eq!(measured[victims_measured..], [100, 101, 102, 103, 104, 105]);
     assert_eq!(object_count(), base + 6);
     drop(keepers);
+    assert_eq!(object_count(), base);
+}
+
+#[test]
+fn a_heap_size_impl_that_drops_a_garbage_member_during_a_dry_run() {
+    // Two garbage 2-cycles of `Big`s (whose `heap_size` is not inert: the
+    // builder measures them in its second pass, each pinned in turn, every
+    // member held). The first one measured cuts its own `next`: its
+    // partner's value goes, and with it the partner's handle to it. The
+    // graph is the one traced before any `heap_size` ran, less the edges of
+    // the member that died: that pair is no cycle any more.
+    collect();
+    let base = object_count();
+    big_garbage(2);
+    MEASURED.with(|m| m.borrow_mut().clear());
+    MEDDLE.with(|m| *m.borrow_mut() = Meddle::CutNext);
+    let dry = rcycle::collect_dry_run();
+    let measured = MEASURED.with(|m| std::mem::take(&mut *m.borrow_mut()));
+    assert_eq!(
+        measured.len(),
+        3,
+        "the dead partner is not measured: {measured:?}"
+    );
+    assert_eq!(dry.garbage.objects, 4);
+    assert_eq!(dry.garbage.cycles, 1, "{dry}");
+    assert_eq!(dry.garbage.kinds[0].objects, 2);
+    // The cut pair went when the dry run let go of it; the other is garbage.
+    assert_eq!(object_count(), base + 2);
+    assert_eq!(collect(), 2);
     assert_eq!(object_count(), base);
 }

@@ -11,6 +11,7 @@
 //! Every graph algorithm here is iterative: nothing recurses.
 
 mod analysis;
+mod suggest;
 
 use std::fmt;
 

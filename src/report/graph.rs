@@ -5,6 +5,21 @@
 //! The graph queries of the reporter (referrers, outside holders, the chain
 //! that keeps an object alive, DOT pictures, dominators, DevTools export) all
 //! work on a `HeapGraph`.
+//!
+//! One builder, three users. `nodes` lists the objects of a graph (the
+//! whole heap in address order, or the members a dry run hands over, in
+//! its order), numbers them (through the headers' scratch words while the
+//! heap is quiesced, else through a hash map of addresses: a dry run's
+//! headers carry the collector's flags), and holds their memory while user
+//! code runs. `capture::build` turns them into a compressed-row graph
+//! with a label per edge, templates for the `HeapGraph`, folded `[_]` for
+//! the garbage analysis ([`collect_dry_run`](crate::collect_dry_run)),
+//! which keeps only its edge kinds, cycles and suggestions; the pin and
+//! `heap_size` discipline lives there once. `PlainGraph` (`why_alive`)
+//! shares the nodes and their numbering but not the builder's passes: it
+//! needs neither sizes nor labels, and its search is measured per edge.
+//! So a change to how objects are listed, numbered, held or measured is
+//! made once, and the three cannot drift apart.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -15,9 +30,11 @@ use crate::heap::heap;
 mod capture;
 mod columns;
 mod labels;
+mod nodes;
 mod plain;
 
 use capture::find_in;
+pub(crate) use capture::Built;
 use columns::{Columns, DEAD, TYPE_MASK, UNTRACEABLE_NODE};
 use labels::{EdgeLabels, Labels};
 pub(crate) use plain::PlainGraph;

@@ -1,144 +1,97 @@
-//! The analysis behind a [`GarbageReport`]: the garbage traced again with
-//! labels, its strongly connected components (iterative Tarjan), the kinds
-//! of cycles, and the edges to make weak. Nothing here recurses.
+//! The analysis behind a [`GarbageReport`]: the garbage's graph (the
+//! reporter's builder's, with folded labels), its edge kinds, its strongly
+//! connected components (iterative Tarjan), the kinds of cycles, and the
+//! edges to make weak ([`suggest`](super::suggest)). Nothing here recurses.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::ptr::NonNull;
 
+use super::suggest::suggest;
 use super::{CycleKind, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount};
-use crate::addr_map::AddrMap;
-use crate::gc::ErasedGc;
-use crate::header::{Header, ACYCLIC};
+use crate::header::Header;
 use crate::heap::Heap;
+use crate::report::graph::Built;
 use crate::report::tally::{sort_rows, RowOrder, TypeTally};
-use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// A directed graph in compressed-row form, each edge with a kind.
 #[derive(Default)]
-struct Csr {
+pub(super) struct Csr {
     /// Edges of node `i` are `start[i]..start[i + 1]`.
-    start: Vec<u32>,
-    target: Vec<u32>,
-    kind: Vec<u32>,
+    pub(super) start: Vec<u32>,
+    pub(super) target: Vec<u32>,
+    pub(super) kind: Vec<u32>,
 }
 
 impl Csr {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.start.len().saturating_sub(1)
     }
 
-    fn edges(&self, node: usize) -> std::ops::Range<usize> {
+    pub(super) fn edges(&self, node: usize) -> std::ops::Range<usize> {
         self.start[node] as usize..self.start[node + 1] as usize
     }
 }
 
-/// Interns edge kinds while the garbage is traced with labels.
+/// Interns edge kinds: (source type index, label, target type index).
 #[derive(Default)]
 struct EdgeKinds {
-    labels: HashMap<Box<str>, u32>,
-    label_list: Vec<Box<str>>,
     ids: HashMap<(u32, u32, u32), u32>,
-    /// (source type index, label, target type index) per edge kind.
+    /// The kinds, by id.
     list: Vec<(u32, u32, u32)>,
+    /// The kind interned last (a node's edges often repeat it).
+    last: Option<((u32, u32, u32), u32)>,
 }
 
 impl EdgeKinds {
-    fn intern(&mut self, source: u32, label: &str, target: u32) -> u32 {
-        let label = match self.labels.get(label) {
-            Some(&l) => l,
-            None => {
-                let l = self.label_list.len() as u32;
-                self.label_list.push(label.into());
-                self.labels.insert(label.into(), l);
-                l
+    fn intern(&mut self, kind: (u32, u32, u32)) -> u32 {
+        match self.last {
+            Some((k, id)) if k == kind => id,
+            _ => {
+                let next = self.list.len() as u32;
+                let id = *self.ids.entry(kind).or_insert(next);
+                if id == next {
+                    self.list.push(kind);
+                }
+                self.last = Some((kind, id));
+                id
             }
-        };
-        let next = self.list.len() as u32;
-        let id = *self.ids.entry((source, label, target)).or_insert(next);
-        if id == next {
-            self.list.push((source, label, target));
         }
-        id
-    }
-}
-
-/// Receives one garbage object's labelled edges; keeps those that stay in
-/// the garbage set. Labels arrive folded (every index and key written `[_]`:
-/// [`LabelPath::new`]), so that `.children[3]` and `.children[4]` are one
-/// edge kind, whatever a key's `Debug` prints.
-struct LabelSink<'a> {
-    index: &'a AddrMap<u32>,
-    source_type: u32,
-    graph: &'a mut Csr,
-    kinds: &'a mut EdgeKinds,
-}
-
-impl EdgeSink for LabelSink<'_> {
-    fn edge(&mut self, target: NonNull<Header>, path: &str) {
-        let Some(&t) = self.index.get(&(target.as_ptr() as usize)) else {
-            return; // not garbage
-        };
-        // SAFETY: an edge is a live `Gc` handle: its target's header is
-        // readable.
-        let target_type = unsafe { target.as_ref() }.type_index();
-        let kind = self.kinds.intern(self.source_type, path, target_type);
-        self.graph.target.push(t);
-        self.graph.kind.push(kind);
     }
 }
 
 /// Describes a garbage set found by the collector (dry run: every member is
 /// still referenced; the collector holds their memory and no collection can
-/// run). Skips members whose value went meanwhile.
+/// run).
+///
+/// The graph is the reporter's builder's ([`Built::garbage`]): members
+/// numbered in the collector's order, edges to other members only, labels
+/// folded (`.children[3]` and `.children[4]` are one edge kind, whatever a
+/// key's `Debug` prints), sizes measured with the builder's pin discipline
+/// (user code in `heap_size` runs with the member pinned and every member's
+/// memory held; a member whose value went meanwhile counts its slot alone
+/// and has no edges). What is this analysis's own: edge kinds, cycles,
+/// their kinds and the suggestions.
 pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport {
-    let mut index = AddrMap::default();
-    index.reserve(garbage.len());
-    for (i, h) in garbage.iter().enumerate() {
-        index.insert(h.as_ptr() as usize, i as u32);
-    }
-    let mut graph = Csr::default();
-    let mut kinds = EdgeKinds::default();
-    let mut node_type = Vec::with_capacity(garbage.len());
+    let mut built = Built::garbage(heap, garbage);
+    let node_type: Vec<u32> = (0..built.len()).map(|n| built.type_index(n)).collect();
     let mut by_type = TypeTally::with_types(heap.type_count());
-    // Indices and keys folded as the tracer makes them.
-    let mut path = LabelPath::new(true);
-    for &header in garbage {
-        graph.start.push(graph.target.len() as u32);
-        // SAFETY: the collector holds a weak count on every member: its
-        // header is readable.
-        let h = unsafe { header.as_ref() };
-        let type_index = h.type_index();
-        node_type.push(type_index);
-        let entry = heap.type_entry(type_index);
-        // User code run meanwhile (`heap_size`, `Trace`; keys are folded,
-        // not formatted) may drop handles: the pin keeps this value from
-        // going meanwhile.
-        // SAFETY: readable (see above).
-        let pin = unsafe { ErasedGc::new(heap, header) };
-        let owned = match pin {
-            // SAFETY: the value is intact and pinned.
-            Some(_) => unsafe { (entry.info.heap_size)(header) },
-            None => 0, // its value went meanwhile: the object counts alone
-        };
-        by_type.add(type_index, entry.info.alloc_size + owned);
-        let Some(_pin) = pin else {
-            continue;
-        };
-        if !h.has(ACYCLIC) {
-            let mut sink = LabelSink {
-                index: &index,
-                source_type: type_index,
-                graph: &mut graph,
-                kinds: &mut kinds,
-            };
-            path.clear();
-            let mut tracer = Tracer::new(&mut sink, Some(&mut path));
-            // SAFETY: the value is intact and pinned.
-            unsafe { (entry.info.trace)(header, &mut tracer) };
+    for (n, &t) in node_type.iter().enumerate() {
+        by_type.add(t, built.size(n));
+    }
+    let (start, target) = built.take_edges();
+    let mut kinds = EdgeKinds::default();
+    let mut kind = Vec::with_capacity(target.len());
+    for (n, &source_type) in node_type.iter().enumerate() {
+        for e in start[n] as usize..start[n + 1] as usize {
+            let kind_of_e = (source_type, built.label(e), node_type[target[e] as usize]);
+            kind.push(kinds.intern(kind_of_e));
         }
     }
-    graph.start.push(graph.target.len() as u32);
+    let graph = Csr {
+        start,
+        target,
+        kind,
+    };
 
     let name = |t: u32| (heap.type_entry(t).info.type_name)();
     let mut by_type: Vec<TypeCount> = by_type
@@ -156,13 +109,13 @@ pub(super) fn analyse(heap: &Heap, garbage: &[NonNull<Header>]) -> GarbageReport
         let (source, label, target) = kinds.list[id as usize];
         EdgeKind {
             source: name(source),
-            label: kinds.label_list[label as usize].to_string(),
+            label: built.label_text(label).to_string(),
             target: name(target),
         }
     };
     let (cycles, kinds) = cycle_kinds(&graph, &node_type, name, edge_kind);
     GarbageReport {
-        objects: garbage.len(),
+        objects: node_type.len(),
         size: by_type.iter().map(|t| t.size).sum(),
         by_type,
         cycles,
@@ -262,318 +215,6 @@ fn subgraph_of(graph: &Csr, comp: &[u32], nodes: &[u32]) -> Csr {
     local
 }
 
-/// An edge kind that could be made weak, in one kind's cycles.
-struct Candidate {
-    id: u32,
-    edge: EdgeKind,
-    /// Edges of this kind.
-    count: usize,
-    /// Distinct objects they point to.
-    targets: usize,
-}
-
-/// Field names that say "this points back" (rule 4 in the module docs).
-const BACK_POINTERS: [&str; 8] = [
-    "parent",
-    "prev",
-    "previous",
-    "owner",
-    "back",
-    "up",
-    "container",
-    "outer",
-];
-
-/// Edge visits [`suggest`] spends on its exact greedy choice (rule 1 for
-/// every candidate of every cycle) before it finishes with a linear answer.
-/// Real data models stay far below it: a kind's cycles have a handful of
-/// edge kinds. (Exposed for tests, which lower it.)
-const SUGGEST_BUDGET: usize = 1 << 22;
-
-/// The edge kinds to make weak so that `graph` (one kind's cycles: every
-/// node is on one) has no cycle left, chosen greedily by the rules in the
-/// module docs.
-///
-/// Rule 1 is computed per strongly connected component: removing an edge
-/// kind only changes the components holding edges of that kind, so each
-/// component measures, for each of its edge kinds, how many of its objects
-/// removing that kind takes off cycles, and after each choice only the
-/// components holding the chosen kind are split and measured again. The
-/// best candidate is kept at the front of an ordered set. So the step costs
-/// (edge kinds of a component) x (its edges) per component measured, plus
-/// a logarithm per choice, instead of (edge kinds)^2 x (edges) for the whole
-/// graph: many separate cycles with edge kinds of their own (map keys that
-/// defeated label folding, issue 19) cost linear time. Past
-/// [`SUGGEST_BUDGET`] edge visits (one huge cycle with thousands of edge
-/// kinds), the components left are finished in linear time: the kinds of
-/// the back edges of a depth-first search, which leave them acyclic.
-fn suggest(graph: &Csr, edge_kind: impl Fn(u32) -> EdgeKind) -> Option<Vec<EdgeKind>> {
-    suggest_within(graph, edge_kind, SUGGEST_BUDGET)
-}
-
-/// [`suggest`] with a work budget.
-fn suggest_within(
-    graph: &Csr,
-    edge_kind: impl Fn(u32) -> EdgeKind,
-    budget: usize,
-) -> Option<Vec<EdgeKind>> {
-    // Candidates: one per edge kind, with its edge count and distinct
-    // targets, in one sort of the edges.
-    let mut pairs: Vec<(u32, u32)> = (0..graph.target.len())
-        .map(|e| (graph.kind[e], graph.target[e]))
-        .collect();
-    pairs.sort_unstable();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for (i, &(id, target)) in pairs.iter().enumerate() {
-        if candidates.last().is_none_or(|c| c.id != id) {
-            candidates.push(Candidate {
-                id,
-                edge: edge_kind(id),
-                count: 0,
-                targets: 0,
-            });
-        }
-        let c = candidates.last_mut().expect("just pushed");
-        c.count += 1;
-        if i == 0 || pairs[i - 1] != (id, target) {
-            c.targets += 1;
-        }
-    }
-    if candidates.is_empty() {
-        return None;
-    }
-    // Rules 2 to 5 are fixed per candidate: rank them once.
-    let not_back = |c: &Candidate| !BACK_POINTERS.contains(&c.edge.last_field());
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&candidates[a], &candidates[b]);
-        b.edge
-            .is_plain_field()
-            .cmp(&a.edge.is_plain_field())
-            // Fan-in (count / targets), higher first, without division.
-            .then((b.count * a.targets).cmp(&(a.count * b.targets)))
-            .then(not_back(a).cmp(&not_back(b)))
-            .then(a.count.cmp(&b.count))
-            .then(a.edge.cmp(&b.edge))
-    });
-    let mut static_rank = vec![0u32; candidates.len()];
-    for (rank, &c) in order.iter().enumerate() {
-        static_rank[c] = rank as u32;
-    }
-    // Candidate of each edge kind id (ids are sorted).
-    let candidate_of = |id: u32| {
-        candidates
-            .binary_search_by_key(&id, |c| c.id)
-            .expect("every edge's kind is a candidate")
-    };
-    let edge_candidate: Vec<u32> = graph.kind.iter().map(|&k| candidate_of(k) as u32).collect();
-
-    let mut state = Greedy {
-        graph,
-        edge_candidate: &edge_candidate,
-        removed: vec![false; candidates.len()],
-        gain: vec![0; candidates.len()],
-        in_components: vec![Vec::new(); candidates.len()],
-        components: Vec::new(),
-        local: vec![u32::MAX; graph.len()],
-        work: 0,
-        budget,
-    };
-    // The cycles as the search starts: every node is on one.
-    let all: Vec<u32> = (0..graph.len() as u32).collect();
-    state.add_components(&all);
-    let mut left = graph.len();
-    let mut best_first: BTreeSet<(Reverse<usize>, u32)> = (0..candidates.len())
-        .map(|c| (Reverse(state.gain[c]), static_rank[c]))
-        .collect();
-    let mut chosen = Vec::new();
-    while left > 0 {
-        if state.work > state.budget {
-            // Linear finish: the back edges' kinds of what is left, best
-            // ranked first.
-            let mut rest: Vec<usize> = state.back_edge_candidates();
-            rest.sort_by_key(|&c| static_rank[c]);
-            chosen.extend(rest.into_iter().map(|c| candidates[c].edge.clone()));
-            break;
-        }
-        let (_, rank) = best_first.pop_first()?;
-        let best = order[rank as usize];
-        state.removed[best] = true;
-        chosen.push(candidates[best].edge.clone());
-        left -= state.gain[best];
-        // Split the components the chosen kind ran through; the gains of
-        // their other kinds change.
-        for comp in std::mem::take(&mut state.in_components[best]) {
-            let Some(component) = state.components[comp as usize].take() else {
-                continue;
-            };
-            for &(c, gain) in &component.gains {
-                let c = c as usize;
-                if !state.removed[c] {
-                    best_first.remove(&(Reverse(state.gain[c]), static_rank[c]));
-                    state.gain[c] -= gain;
-                    best_first.insert((Reverse(state.gain[c]), static_rank[c]));
-                }
-            }
-            let before: Vec<usize> = component.gains.iter().map(|&(c, _)| c as usize).collect();
-            let old: Vec<usize> = before.iter().map(|&c| state.gain[c]).collect();
-            state.add_components(&component.nodes);
-            for (&c, old) in before.iter().zip(old) {
-                if !state.removed[c] && state.gain[c] != old {
-                    best_first.remove(&(Reverse(old), static_rank[c]));
-                    best_first.insert((Reverse(state.gain[c]), static_rank[c]));
-                }
-            }
-        }
-    }
-    (!chosen.is_empty()).then_some(chosen)
-}
-
-/// One cycle (strongly connected component) of the greedy search, with the
-/// objects that removing each of its edge kinds would take off cycles.
-struct Component {
-    nodes: Vec<u32>,
-    /// (candidate, objects of this component no longer on a cycle without
-    /// the candidate's edges).
-    gains: Vec<(u32, usize)>,
-}
-
-/// The state of [`suggest`]'s greedy search.
-struct Greedy<'g> {
-    graph: &'g Csr,
-    /// The candidate of each edge.
-    edge_candidate: &'g [u32],
-    removed: Vec<bool>,
-    /// Per candidate: objects its removal takes off cycles (sum over the
-    /// components it runs through).
-    gain: Vec<usize>,
-    /// Per candidate: the components holding its edges (some since split).
-    in_components: Vec<Vec<u32>>,
-    components: Vec<Option<Component>>,
-    /// Scratch: a node's index in the component being built, or `u32::MAX`.
-    local: Vec<u32>,
-    /// Edge visits so far.
-    work: usize,
-    budget: usize,
-}
-
-impl Greedy<'_> {
-    /// The graph induced by `nodes`, without the edges of removed kinds and
-    /// of `without`, renumbered `0..nodes.len()`; each edge's kind is its
-    /// candidate.
-    fn induced(&mut self, nodes: &[u32], without: Option<u32>) -> Csr {
-        for (i, &n) in nodes.iter().enumerate() {
-            self.local[n as usize] = i as u32;
-        }
-        let mut sub = Csr::default();
-        for &n in nodes {
-            sub.start.push(sub.target.len() as u32);
-            for e in self.graph.edges(n as usize) {
-                let c = self.edge_candidate[e];
-                let t = self.local[self.graph.target[e] as usize];
-                if t != u32::MAX && !self.removed[c as usize] && Some(c) != without {
-                    sub.target.push(t);
-                    sub.kind.push(c);
-                }
-            }
-            self.work += self.graph.edges(n as usize).len() + 1;
-        }
-        sub.start.push(sub.target.len() as u32);
-        for &n in nodes {
-            self.local[n as usize] = u32::MAX;
-        }
-        sub
-    }
-
-    /// Splits `nodes` into the cycles left (without the removed kinds),
-    /// measures each kind's gain in each, and adds them.
-    fn add_components(&mut self, nodes: &[u32]) {
-        let sub = self.induced(nodes, None);
-        let (comp, comps) = strongly_connected(&sub, |_| true);
-        let cyclic = cyclic_components(&sub, &comp, comps, |_| true);
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); comps];
-        for (i, &c) in comp.iter().enumerate() {
-            if cyclic[c as usize] {
-                members[c as usize].push(nodes[i]);
-            }
-        }
-        for members in members.into_iter().filter(|m| !m.is_empty()) {
-            let id = self.components.len() as u32;
-            let inner = self.induced(&members, None);
-            let mut kinds: Vec<u32> = inner.kind.clone();
-            kinds.sort_unstable();
-            kinds.dedup();
-            let mut gains = Vec::with_capacity(kinds.len());
-            for c in kinds {
-                // Past the budget, gains are not measured any more (the
-                // search is about to finish linearly).
-                let gain = if self.work > self.budget {
-                    0
-                } else {
-                    let keep = |e: usize| inner.kind[e] != c;
-                    self.work += inner.target.len() + members.len();
-                    let (comp, comps) = strongly_connected(&inner, keep);
-                    let cyclic = cyclic_components(&inner, &comp, comps, keep);
-                    members.len() - comp.iter().filter(|&&k| cyclic[k as usize]).count()
-                };
-                self.gain[c as usize] += gain;
-                self.in_components[c as usize].push(id);
-                gains.push((c, gain));
-            }
-            self.components.push(Some(Component {
-                nodes: members,
-                gains,
-            }));
-        }
-    }
-
-    /// The candidates of the back edges of a depth-first search of every
-    /// component left: without them, no cycle is left.
-    fn back_edge_candidates(&mut self) -> Vec<usize> {
-        let mut found = vec![false; self.removed.len()];
-        let components: Vec<Vec<u32>> = self
-            .components
-            .iter_mut()
-            .filter_map(|c| c.take().map(|c| c.nodes))
-            .collect();
-        for nodes in components {
-            let sub = self.induced(&nodes, None);
-            // 0: unseen, 1: on the search path, 2: done.
-            let mut state = vec![0u8; sub.len()];
-            let mut frames: Vec<(usize, usize)> = Vec::new();
-            for root in 0..sub.len() {
-                if state[root] != 0 {
-                    continue;
-                }
-                state[root] = 1;
-                frames.push((root, sub.start[root] as usize));
-                while let Some(top) = frames.last_mut() {
-                    let v = top.0;
-                    if top.1 < sub.start[v + 1] as usize {
-                        let e = top.1;
-                        top.1 += 1;
-                        let w = sub.target[e] as usize;
-                        match state[w] {
-                            0 => {
-                                state[w] = 1;
-                                frames.push((w, sub.start[w] as usize));
-                            }
-                            1 => found[sub.kind[e] as usize] = true,
-                            _ => {}
-                        }
-                    } else {
-                        state[v] = 2;
-                        frames.pop();
-                    }
-                }
-            }
-        }
-        (0..found.len())
-            .filter(|&c| found[c] && !self.removed[c])
-            .collect()
-    }
-}
-
 /// Objects still on a cycle of `graph` once the edges of the `removed` kinds
 /// are ignored (what [`suggest`] measured for every candidate, before).
 #[cfg(test)]
@@ -587,7 +228,7 @@ fn cyclic_nodes(graph: &Csr, removed: &[u32]) -> usize {
 /// Strongly connected components of the graph made of the edges `keep`
 /// accepts (Tarjan's algorithm with an explicit stack). Returns each node's
 /// component and the number of components.
-fn strongly_connected(graph: &Csr, keep: impl Fn(usize) -> bool) -> (Vec<u32>, usize) {
+pub(super) fn strongly_connected(graph: &Csr, keep: impl Fn(usize) -> bool) -> (Vec<u32>, usize) {
     const UNSEEN: u32 = u32::MAX;
     let n = graph.len();
     let mut order = vec![UNSEEN; n]; // discovery order
@@ -652,7 +293,7 @@ fn strongly_connected(graph: &Csr, keep: impl Fn(usize) -> bool) -> (Vec<u32>, u
 
 /// Which components are cycles: more than one node, or a node with an edge
 /// (that `keep` accepts) to itself.
-fn cyclic_components(
+pub(super) fn cyclic_components(
     graph: &Csr,
     comp: &[u32],
     comps: usize,
@@ -680,6 +321,7 @@ mod tests {
     use super::*;
     use crate::heap::heap;
     use crate::report::collect_dry_run;
+    use crate::report::cycles::suggest::suggest_within;
 
     fn csr(n: usize, edges: &[(u32, u32, u32)]) -> Csr {
         let mut g = Csr::default();

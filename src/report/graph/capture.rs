@@ -1,19 +1,18 @@
-//! The capture of a [`HeapGraph`]: every object and edge of the heap, in
-//! two passes (see [`HeapGraph::capture_from`]).
+//! The builder: the objects of a set of [`Nodes`] with their counts, sizes
+//! and edges, each edge with its label, in two passes (see [`build`]). The
+//! capture of a [`HeapGraph`] is the builder over the whole heap.
 
-use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
-use crate::addr_map::AddrMap;
-use crate::collect::Quiesced;
 use crate::gc::ErasedGc;
-use crate::header::{Header, ACYCLIC, VISITED};
+use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, LabelPath, Tracer};
 
-use super::columns::{Columns, DEAD, UNTRACEABLE_NODE};
+use super::columns::{Columns, DEAD, TYPE_MASK, UNTRACEABLE_NODE};
 use super::labels::{EdgeLabels, Interner};
+use super::nodes::{Nodes, Walk};
 use super::{HeapGraph, WHOLE};
 
 /// The first pass's edges and labels.
@@ -58,17 +57,21 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
         let Some(t) = (self.resolve)(target) else {
             return;
         };
-        self.keyed |= path.has_key();
+        // (Folded labels keep keys as `[_]`: nothing to relabel.)
+        self.keyed |= path.has_key() && !self.edges.interner.folds();
         let (l, i) = self.edges.interner.label_of(path);
         self.edges.push(t, l, i);
     }
 
     fn edge_run(&mut self, first: usize, targets: &[NonNull<Header>], path: &mut LabelPath) {
         let (l, i) = self.edges.interner.label_of(path);
-        // One label for the run when its text's one `[#]` is the run's
-        // index (not with a key, or another index, in the path).
-        let last = first + targets.len();
-        if i as usize != first || last >= WHOLE as usize || path.has_key() {
+        self.keyed |= path.has_key();
+        // One label for the whole run: folded (every index is `[_]`), or a
+        // template whose one `[#]` is the run's index (no key, no other
+        // index in the path), each edge with its own index.
+        let folded = self.edges.interner.folds();
+        let counted = i as usize == first && first + targets.len() < WHOLE as usize;
+        if !(folded || counted && !path.has_key()) {
             for (k, &target) in targets.iter().enumerate() {
                 path.set_last_index(first + k);
                 self.edge_path(target, path);
@@ -78,7 +81,8 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
         }
         for (k, &target) in targets.iter().enumerate() {
             if let Some(t) = (self.resolve)(target) {
-                self.edges.push(t, l, (first + k) as u32);
+                let index = if folded { i } else { (first + k) as u32 };
+                self.edges.push(t, l, index);
             }
         }
     }
@@ -88,8 +92,8 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for CaptureSink<'_, R> {
 /// with their `Debug`): the `k`-th edge to a node must be the first pass's
 /// `k`-th, else (user code changed the value meanwhile) the rest keep their
 /// first-pass labels.
-pub(super) struct KeySink<'a> {
-    pub(super) addrs: &'a [NonNull<Header>],
+struct KeySink<'a> {
+    nodes: &'a Nodes<'a>,
     /// The node's edges: their targets, and the position of the first.
     pub(super) targets: &'a [u32],
     pub(super) first: usize,
@@ -100,10 +104,10 @@ pub(super) struct KeySink<'a> {
 
 impl EdgeSink for KeySink<'_> {
     fn edge(&mut self, target: NonNull<Header>, path: &str) {
-        let Some(t) = self.addrs.binary_search(&target).ok() else {
+        let Some(t) = self.nodes.find(target) else {
             return;
         };
-        if self.targets.get(self.k) != Some(&(t as u32)) {
+        if self.targets.get(self.k) != Some(&t) {
             self.k = usize::MAX - 1; // out of step: stop here
             return;
         }
@@ -118,166 +122,127 @@ pub(super) fn find_in(addrs: &[usize], addr: usize) -> Option<usize> {
     addrs.binary_search(&addr).ok()
 }
 
-/// Clears `VISITED` on every node at the end of the first pass, on every
-/// path (a panic in user `Trace` code included).
-pub(super) struct Numbered<'a>(pub(super) &'a [NonNull<Header>]);
+/// How the builder labels edges.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum LabelMode {
+    /// Each edge its own label (`.kids[3]`, `.by_id["k"]`): a template and
+    /// an index, keys formatted in a second, labelled trace. The
+    /// [`HeapGraph`]'s.
+    Template,
+    /// Every index and key written `[_]` (`.kids[_]`), no key formatted:
+    /// the garbage analysis's edge kinds.
+    Folded,
+}
 
-impl Drop for Numbered<'_> {
-    fn drop(&mut self) {
-        for &a in self.0 {
-            // SAFETY: nodes are live (strong > 0 when listed, and only
-            // `Trace` code, which drops no handle, ran since).
-            unsafe { a.as_ref() }.clear(VISITED);
-        }
+/// What the builder makes: the nodes (their columns, `addr` filled) and
+/// the edges in compressed-row form, each with its label.
+pub(crate) struct Built {
+    pub(super) objects: Columns,
+    pub(super) edges: Edges,
+}
+
+impl Built {
+    /// The graph of a dry run's garbage: `members`, numbered in their
+    /// order, with folded labels ([`LabelMode::Folded`]). The caller keeps
+    /// every member's memory held (the collector does, during a dry run's
+    /// inspection); `heap_size` runs as [`build`] says.
+    pub(crate) fn garbage(heap: &Heap, members: &[NonNull<Header>]) -> Built {
+        build(Nodes::members(heap, members), LabelMode::Folded)
+    }
+
+    /// The number of nodes.
+    pub(crate) fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// The heap's type index of node `n`'s value.
+    pub(crate) fn type_index(&self, n: usize) -> u32 {
+        self.objects.kind[n] & TYPE_MASK
+    }
+
+    /// The bytes node `n` takes (as [`HeapGraph::size`]).
+    pub(crate) fn size(&self, n: usize) -> usize {
+        self.objects.size(n)
+    }
+
+    /// The edges, taken out: `(start, target)`, the edges of node `n` being
+    /// `start[n]..start[n + 1]` (their labels stay).
+    pub(crate) fn take_edges(&mut self) -> (Vec<u32>, Vec<u32>) {
+        let start = std::mem::take(&mut self.edges.start);
+        (start, std::mem::take(&mut self.edges.target))
+    }
+
+    /// The label of edge `e`: a number, one per text
+    /// ([`label_text`](Self::label_text)). (Folded labels are whole: no
+    /// index to fill in.)
+    pub(crate) fn label(&self, e: usize) -> u32 {
+        self.edges.label.get(e, 0).0
+    }
+
+    /// The text of label `label`.
+    pub(crate) fn label_text(&self, label: u32) -> &str {
+        &self.edges.interner.labels.texts[label as usize]
     }
 }
 
-/// The heap's objects with `strong > 0`, in address order, read from the
-/// chunks' slots in place (no list of every object, no sort). With
-/// `number`, each one also gets `VISITED` and its node number in its
-/// `scratch` word.
+/// Builds the graph of `nodes`, in two passes.
 ///
-/// # Safety
-/// With `number`, the heap is [`Quiesced`] (every scratch word is free and
-/// no object carries `VISITED`), and the caller clears `VISITED` on every
-/// listed node ([`Numbered`]) before the quiesced state ends.
-pub(super) unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<NonNull<Header>> {
-    let (mut spans, mut large) = heap.object_spans();
-    // Chunks do not overlap: sorted by base, their slots are in address
-    // order; so are the large objects, merged in between.
-    spans.sort_unstable_by_key(|s| s.base);
-    large.sort_unstable();
-    let mut addr = Vec::with_capacity(heap.live_objects());
-    #[inline(always)]
-    fn one(addr: &mut Vec<NonNull<Header>>, header: NonNull<Header>, number: bool) {
-        // SAFETY: a chunk slot (readable, see `ChunkSpan`; no user code
-        // runs here) or a large object of the heap.
-        let h = unsafe { header.as_ref() };
-        if h.state.get() == 0 || h.strong.get() == 0 {
-            return; // a free slot, or an object being dropped right now
-        }
-        if number {
-            // (Node numbers fit: checked below, before any is used.)
-            h.scratch.set(addr.len() as u32);
-            h.set(VISITED);
-        }
-        addr.push(header);
+/// 1. Every node, in order, with its counts and its edges, traced with a
+///    *template* path ([`LabelPath::template`]): no key is formatted, so no
+///    user code runs but `Trace::trace`, which by its unsafe contract
+///    mutates nothing and drops no handle. Each edge's target becomes a
+///    node number through the nodes' numbering ([`Nodes::walk`]); an edge
+///    to an object that is not a node is left out. Values whose type's
+///    `heap_size` is inert ([`TypeEntry::heap_size_inert`]: it runs no
+///    user code) are measured here, unpinned, like the rest of this pass.
+///    The numbering ends with the pass.
+/// 2. Only if some node needs user code (a `heap_size` that is not inert,
+///    or, with [`LabelMode::Template`], an edge through a map key): with
+///    every node's memory held (a weak count each, see [`Nodes::take_to`])
+///    and each object pinned in turn, `heap_size` (user code) of the
+///    others, and, for the objects with an edge through a map key, a
+///    labelled trace that formats the keys (user code, which may drop
+///    handles); every node's counts and state are read again at its turn,
+///    and a node whose value went meanwhile loses its edges.
+///
+/// [`TypeEntry::heap_size_inert`]: crate::header::TypeEntry
+pub(super) fn build(mut nodes: Nodes<'_>, mode: LabelMode) -> Built {
+    let heap = nodes.heap();
+    let mut edges = Edges {
+        start: Vec::with_capacity(nodes.len() + 1),
+        target: Vec::new(),
+        label: EdgeLabels::default(),
+        interner: Interner::new(mode == LabelMode::Folded),
+        keyed: Vec::new(),
+    };
+    let mut objects = Columns::with_capacity(nodes.len());
+    let measured = nodes.walk(FirstPass {
+        heap,
+        objects: &mut objects,
+        edges: &mut edges,
+    });
+    nodes.end_numbering();
+    edges.start.push(edges.target.len() as u32);
+    if !measured || !edges.keyed.is_empty() {
+        second_pass(heap, &nodes, &mut objects, &mut edges);
     }
-    let mut large = large.into_iter().peekable();
-    for span in spans {
-        while let Some(l) = large.next_if(|l| l.cast::<u8>() < span.base) {
-            one(&mut addr, l, number);
-        }
-        for header in span.slots() {
-            one(&mut addr, header, number);
-        }
-    }
-    for l in large {
-        one(&mut addr, l, number);
-    }
-    addr
+    // (In place: a pointer and a `usize` have one layout.)
+    objects.addr = nodes
+        .into_addr()
+        .into_iter()
+        .map(|h| h.as_ptr() as usize)
+        .collect();
+    Built { objects, edges }
 }
 
 impl HeapGraph {
-    /// The capture, in two passes.
-    ///
-    /// 1. Every object, in address order, with its counts and its edges,
-    ///    traced with a *template* path ([`LabelPath::template`]): no key is
-    ///    formatted, so no user code runs but `Trace::trace`, which by its
-    ///    unsafe contract mutates nothing and drops no handle. Each edge's
-    ///    target becomes a node number through the target's own header:
-    ///    while the heap is [`Quiesced`] (no collection runs, the candidate
-    ///    buffer is set aside, so no object is `BUFFERED`), each node gets
-    ///    `VISITED` and its number in its `scratch` word as it is listed;
-    ///    an edge to an object without `VISITED` (one being dropped) is
-    ///    left out. No hash lookup per edge. `VISITED` is cleared on every
-    ///    node and the buffer restored before the pass returns (on a panic
-    ///    too). Inside a collection or a dry run (user code there asking for
-    ///    a report), whose objects may carry `VISITED`, the pass looks
-    ///    targets up in a hash map of addresses instead, touching no header.
-    ///    Values whose type's `heap_size` is inert
-    ///    ([`TypeEntry::heap_size_inert`]: it runs no user code) are
-    ///    measured here, unpinned, like the rest of this pass.
-    /// 2. Only if some node needs user code (a `heap_size` that is not
-    ///    inert, or an edge through a map key): with every node's memory
-    ///    held (a weak count each, see [`Holds`]) and each object pinned in
-    ///    turn, `heap_size` (user code) of the others, and, for the objects
-    ///    with an edge through a map key, a labelled trace that formats the
-    ///    keys (user code, which may drop handles); every node's counts and
-    ///    state are read again at its turn.
-    ///
-    /// [`TypeEntry::heap_size_inert`]: crate::header::TypeEntry
+    /// The capture: the builder over every object of the heap, in address
+    /// order, with template labels ([`build`]).
     pub(crate) fn capture_from(heap: &Heap) -> HeapGraph {
-        let mut objects;
-        let mut edges = Edges {
-            start: Vec::new(),
-            target: Vec::new(),
-            label: EdgeLabels::default(),
-            interner: Interner::default(),
-            keyed: Vec::new(),
-        };
-        // Declared before `quiesced`: on a panic, the weak counts are given
-        // back once the heap is out of its quiesced state and no node
-        // carries `VISITED`.
-        let mut holds = Holds {
-            heap,
-            addr: Vec::new(),
-            held: Cell::new(0),
-            released: Cell::new(0),
-        };
-        let measured;
-        match Quiesced::start(heap) {
-            Some(quiesced) => {
-                // Header invariants this relies on (see `Header`): with the
-                // heap quiesced no object is `BUFFERED` and none carries
-                // `VISITED` (only a collection sets it, and none runs), so
-                // every scratch word is free; only nodes get `VISITED` here,
-                // and `Numbered` (declared after `quiesced`, so dropped
-                // first) clears it before the buffer is restored.
-                // SAFETY: quiesced, and `numbered` clears `VISITED` (nothing
-                // between the listing and it can panic but an allocation
-                // failure, which aborts).
-                holds.addr = unsafe { list_objects(heap, true) };
-                let numbered = Numbered(&holds.addr);
-                check_len(holds.addr.len());
-                objects = Columns::with_capacity(holds.addr.len());
-                edges.start.reserve_exact(holds.addr.len() + 1);
-                let resolve = |target: NonNull<Header>| {
-                    // SAFETY: the target of an edge is an object a traced,
-                    // intact value holds a `Gc` to: its header is readable.
-                    let t = unsafe { target.as_ref() };
-                    t.has(VISITED).then(|| t.scratch.get())
-                };
-                measured = first_pass(heap, &holds, &mut objects, &mut edges, resolve);
-                drop(numbered);
-                drop(quiesced);
-            }
-            None => {
-                // SAFETY: no numbering.
-                holds.addr = unsafe { list_objects(heap, false) };
-                check_len(holds.addr.len());
-                objects = Columns::with_capacity(holds.addr.len());
-                edges.start.reserve_exact(holds.addr.len() + 1);
-                let mut index = AddrMap::default();
-                index.reserve(holds.addr.len());
-                for (i, &a) in holds.addr.iter().enumerate() {
-                    index.insert(a.as_ptr() as usize, i as u32);
-                }
-                let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
-                measured = first_pass(heap, &holds, &mut objects, &mut edges, resolve);
-            }
-        }
-        edges.start.push(edges.target.len() as u32);
-        if !measured || !edges.keyed.is_empty() {
-            second_pass(heap, &holds, &mut objects, &mut edges);
-        }
-        holds.release_to(holds.addr.len());
-        // (In place: a pointer and a `usize` have one layout.)
-        objects.addr = std::mem::take(&mut holds.addr)
-            .into_iter()
-            .map(|h| h.as_ptr() as usize)
-            .collect();
-        drop(holds);
+        let Built {
+            mut objects,
+            mut edges,
+        } = build(Nodes::whole_heap(heap), LabelMode::Template);
         let stamp = crate::report::ids::HeapStamp::of(heap);
         objects.count_outside(&edges.target);
         // (The edge arrays grew by doubling.)
@@ -297,162 +262,102 @@ impl HeapGraph {
     }
 }
 
-/// Node numbers are `u32`s (in headers' scratch words, in the edges).
-pub(super) fn check_len(len: usize) {
-    assert!(len < u32::MAX as usize, "too many objects for a HeapGraph");
-}
-
-/// The node list (`addr`, ascending), and a weak count on nodes
-/// `released..held`, which keeps their headers readable (their memory
-/// allocated) whatever user code frees; given back when this drops.
-///
-/// The first pass takes the counts as it goes once it meets the first node
-/// that the second pass must measure (and those before it then), so that
-/// no extra walk over the headers is made; the second pass gives each back
-/// after the node's turn when no labelled trace is left to run (a labelled
-/// trace matches its targets' addresses against the list: none of them may
-/// be reused meanwhile), else at the end.
-pub(super) struct Holds<'a> {
+/// The first pass of [`build`]: counts, flags and edges of every node,
+/// and the sizes of those whose `heap_size` is inert (runs no user code but
+/// `Trace::trace`). Returns whether every node is measured (no `heap_size`
+/// left for the second pass); if not, every node is held
+/// ([`Nodes::take_to`]).
+struct FirstPass<'a> {
     heap: &'a Heap,
-    pub(super) addr: Vec<NonNull<Header>>,
-    held: Cell<usize>,
-    released: Cell<usize>,
+    objects: &'a mut Columns,
+    edges: &'a mut Edges,
 }
 
-impl Holds<'_> {
-    /// Takes a weak count on nodes `held..end`.
-    ///
-    /// Nodes `held..end` are live (strong > 0 when listed, and only `Trace`
-    /// code, which drops no handle, ran since): callers call this only
-    /// before any user code but `Trace::trace` ran.
-    #[inline]
-    fn take_to(&self, end: usize) {
-        let from = self.held.get();
-        if from >= end {
-            return;
-        }
-        for &a in &self.addr[from..end] {
-            // SAFETY: a live node (above).
-            unsafe { a.as_ref() }.inc_weak();
-        }
-        self.held.set(end);
-    }
+impl Walk for FirstPass<'_> {
+    type Out = bool;
 
-    /// Gives back the weak counts on nodes `released..end` (`end` at most
-    /// `held`).
-    #[inline]
-    fn release_to(&self, end: usize) {
-        let (from, end) = (self.released.get(), end.min(self.held.get()));
-        if from >= end {
-            return;
-        }
-        for &a in &self.addr[from..end] {
-            // SAFETY: we own the weak count taken in `take_to`, which keeps
-            // the header readable; no node carries `VISITED` (cleared after
-            // the first pass) or `COLLECTING`. A node is not read once its
-            // count is given back.
-            unsafe { self.heap.release_weak(a) };
-        }
-        self.released.set(end);
-    }
-}
-
-impl Drop for Holds<'_> {
-    fn drop(&mut self) {
-        self.release_to(self.held.get());
-    }
-}
-
-/// The first pass of [`HeapGraph::capture_from`]: counts, flags and edges of
-/// every node, and the sizes of those whose `heap_size` is inert (runs no
-/// user code but `Trace::trace`). Returns whether every node is measured
-/// (no `heap_size` left for the second pass); if not, every node is held
-/// ([`Holds`]).
-pub(super) fn first_pass(
-    heap: &Heap,
-    holds: &Holds<'_>,
-    objects: &mut Columns,
-    edges: &mut Edges,
-    resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
-) -> bool {
-    let mut path = LabelPath::template();
-    let mut sink = CaptureSink {
-        resolve,
-        edges,
-        keyed: false,
-    };
-    let mut measured = true;
-    for (n, &header) in holds.addr.iter().enumerate() {
-        sink.edges.start.push(sink.edges.target.len() as u32);
-        // SAFETY: a listed node: live (strong > 0 when listed; only `Trace`
-        // code, which drops no handle, ran since).
-        let h = unsafe { header.as_ref() };
-        let index = h.type_index();
-        let entry = heap.type_entry(index);
-        let strong = h.strong.get();
-        // Minus the implicit weak while the value is there.
-        let weak = h.weak.get().saturating_sub(u32::from(strong > 0));
-        let dead = !h.value_alive();
-        let readable = h.value_readable();
-        // A value lent out by a `GcMut` may not be read: its edges are
-        // unknown, like those of a mutably borrowed `RefCell`.
-        let mut untraceable = !dead && !readable;
-        let mut size = entry.info.alloc_size;
-        if readable && !h.has(ACYCLIC) {
-            path.clear();
-            sink.keyed = false;
-            let mut tracer = Tracer::new(&mut sink, Some(&mut path));
-            // SAFETY: the value is intact and not lent out, and stays so:
-            // no user code runs during this pass but `Trace::trace`, which
-            // mutates nothing and drops no handle.
-            unsafe { (entry.info.trace)(header, &mut tracer) };
-            untraceable = !tracer.is_complete();
-            if sink.keyed {
-                sink.edges.keyed.push(n as u32);
+    fn run(self, nodes: &Nodes<'_>, resolve: impl FnMut(NonNull<Header>) -> Option<u32>) -> bool {
+        let FirstPass {
+            heap,
+            objects,
+            edges,
+        } = self;
+        let mut path = LabelPath::template();
+        let mut sink = CaptureSink {
+            resolve,
+            edges,
+            keyed: false,
+        };
+        let mut measured = true;
+        for (n, &header) in nodes.addr.iter().enumerate() {
+            sink.edges.start.push(sink.edges.target.len() as u32);
+            // SAFETY: a node: live (strong > 0 when listed; only `Trace` code,
+            // which drops no handle, ran since), or a member whose memory the
+            // caller of `Nodes::members` holds.
+            let h = unsafe { header.as_ref() };
+            let index = h.type_index();
+            let entry = heap.type_entry(index);
+            let strong = h.strong.get();
+            // Minus the implicit weak while the value is there.
+            let weak = h.weak.get().saturating_sub(u32::from(strong > 0));
+            let dead = !h.value_alive();
+            let readable = h.value_readable();
+            // A value lent out by a `GcMut` may not be read: its edges are
+            // unknown, like those of a mutably borrowed `RefCell`.
+            let mut untraceable = !dead && !readable;
+            let mut size = entry.info.alloc_size;
+            if readable && !h.has(ACYCLIC) {
+                path.clear();
+                sink.keyed = false;
+                let mut tracer = Tracer::new(&mut sink, Some(&mut path));
+                // SAFETY: the value is intact and not lent out, and stays so:
+                // no user code runs during this pass but `Trace::trace`, which
+                // mutates nothing and drops no handle.
+                unsafe { (entry.info.trace)(header, &mut tracer) };
+                untraceable = !tracer.is_complete();
+                if sink.keyed {
+                    sink.edges.keyed.push(n as u32);
+                }
             }
-        }
-        if readable {
-            if entry.heap_size_inert {
-                // SAFETY: the value is intact and not lent out; its
-                // `heap_size` runs no user code (the type's `Trace`
-                // contract), so nothing can drop it meanwhile: no pin.
-                size = size.saturating_add(unsafe { (entry.info.heap_size)(header) });
-            } else if let Some(owned) = {
-                // SAFETY: as above; `__inert_heap_size` runs no user code
-                // (the trait's contract), or answers `None` before any.
-                unsafe { (entry.info.inert_heap_size)(header) }
-            } {
-                size = size.saturating_add(owned);
-            } else {
-                measured = false;
+            if readable {
+                if entry.heap_size_inert {
+                    // SAFETY: the value is intact and not lent out; its
+                    // `heap_size` runs no user code (the type's `Trace`
+                    // contract), so nothing can drop it meanwhile: no pin.
+                    size = size.saturating_add(unsafe { (entry.info.heap_size)(header) });
+                } else if let Some(owned) = {
+                    // SAFETY: as above; `__inert_heap_size` runs no user
+                    // code (the trait's contract), or answers `None`.
+                    unsafe { (entry.info.inert_heap_size)(header) }
+                } {
+                    size = size.saturating_add(owned);
+                } else {
+                    measured = false;
+                }
             }
+            if !measured {
+                // The second pass will run: hold this node (and, the first
+                // time, those before it). No user code but `Trace::trace` ran.
+                nodes.take_to(n + 1);
+            }
+            let flags =
+                if dead { DEAD } else { 0 } | if untraceable { UNTRACEABLE_NODE } else { 0 };
+            objects.push(&entry, index | flags, size, strong, weak);
         }
-        if !measured {
-            // The second pass will run: hold this node (and, the first
-            // time, those before it). No user code but `Trace::trace` ran.
-            holds.take_to(n + 1);
-        }
-        let flags = if dead { DEAD } else { 0 } | if untraceable { UNTRACEABLE_NODE } else { 0 };
-        objects.push(&entry, index | flags, size, strong, weak);
+        measured
     }
-    measured
 }
 
-/// The second pass of [`HeapGraph::capture_from`]: `heap_size`, and the
-/// labels of edges through map keys (user code, which may drop handles).
-pub(super) fn second_pass(
-    heap: &Heap,
-    holds: &Holds<'_>,
-    objects: &mut Columns,
-    edges: &mut Edges,
-) {
+/// The second pass of [`build`]: `heap_size`, and the labels of edges
+/// through map keys (user code, which may drop handles).
+fn second_pass(heap: &Heap, nodes: &Nodes<'_>, objects: &mut Columns, edges: &mut Edges) {
     // A weak count on every node keeps each header readable until its turn
     // is over (taken here if the first pass did not: only keyed edges to
     // relabel; no user code has run since the listing), and a strong one on
     // the object being measured or traced keeps its value from being
     // dropped under us.
-    let addr = &holds.addr[..];
-    holds.take_to(addr.len());
+    let addr = &nodes.addr[..];
+    nodes.take_to(addr.len());
     let mut keyed = edges.keyed.iter().copied().peekable();
     let mut path = LabelPath::new(false);
     // Nodes whose value went (user code dropped their last handle) before
@@ -461,9 +366,9 @@ pub(super) fn second_pass(
     for (n, &header) in addr.iter().enumerate() {
         if keyed.peek().is_none() {
             // No labelled trace left: the nodes before this one are done.
-            holds.release_to(n);
+            nodes.release_to(n);
         }
-        // SAFETY: `holds` keeps the header readable.
+        // SAFETY: `nodes` holds a weak count on it: its header is readable.
         let h = unsafe { header.as_ref() };
         let entry = heap.type_of(h);
         let is_keyed = keyed.next_if_eq(&(n as u32)).is_some();
@@ -492,7 +397,7 @@ pub(super) fn second_pass(
         if is_keyed && !h.has(ACYCLIC) {
             let range = edges.start[n] as usize..edges.start[n + 1] as usize;
             let mut sink = KeySink {
-                addrs: addr,
+                nodes,
                 targets: &edges.target[range.clone()],
                 first: range.start,
                 labels: &mut edges.label,
@@ -514,7 +419,7 @@ pub(super) fn second_pass(
 /// Takes the edges of dead nodes out of `edges` (rare: user code in the
 /// second pass dropped a value). An edge keeps its position among its
 /// source's edges, which its label's code may depend on.
-pub(super) fn drop_edges_of_dead(objects: &Columns, edges: &mut Edges) {
+fn drop_edges_of_dead(objects: &Columns, edges: &mut Edges) {
     let mut w = 0;
     let mut from = edges.start[0] as usize;
     for n in 0..objects.len() {

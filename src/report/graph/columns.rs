@@ -98,7 +98,7 @@ impl Columns {
     }
 
     pub(super) fn node(n: usize) -> u32 {
-        // (Node numbers fit: `HeapGraph::capture_from` checks.)
+        // (Node numbers fit: `Nodes` checks.)
         n as u32
     }
 

@@ -132,9 +132,27 @@ pub(super) struct Interner {
     /// values of indices.
     pub(super) shape: Vec<TemplatePart>,
     pub(super) shape_label: Option<(u32, Option<usize>)>,
+    /// Folded labels: every index and key written `[_]`, each label whole
+    /// (the garbage analysis's edge kinds, as [`LabelPath::new`] folds
+    /// them).
+    fold: bool,
 }
 
 impl Interner {
+    /// An empty interner; `fold`: folded labels.
+    pub(super) fn new(fold: bool) -> Interner {
+        Interner {
+            fold,
+            ..Interner::default()
+        }
+    }
+
+    /// Whether labels are folded.
+    #[inline]
+    pub(super) fn folds(&self) -> bool {
+        self.fold
+    }
+
     /// The id of `text`, a whole label if `hole` is [`WHOLE`], else a
     /// template whose `[#]` starts at `hole`.
     pub(super) fn intern(&mut self, text: &str, hole: u32) -> u32 {
@@ -195,8 +213,8 @@ impl Interner {
     }
 
     /// [`label_of`](Self::label_of) the slow way: writes the template text
-    /// (indices `[#]`, keys `[_]`) and interns it; remembers the parts
-    /// for the next edge.
+    /// (indices `[#]`, keys `[_]`; folded, indices `[_]` too: a whole label)
+    /// and interns it; remembers the parts for the next edge.
     #[cold]
     fn label_of_parts(&mut self, parts: &[TemplatePart]) -> (u32, u32) {
         let mut text = std::mem::take(&mut self.template);
@@ -209,6 +227,7 @@ impl Interner {
                     text.push('.');
                     text.push_str(name);
                 }
+                TemplatePart::Index(_) if self.fold => text.push_str("[_]"),
                 TemplatePart::Index(i) => {
                     indices.push((text.len(), i, p));
                     text.push_str("[#]");

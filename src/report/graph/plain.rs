@@ -3,9 +3,9 @@
 //! ([`why_alive`](crate::why_alive)), at the cost of one plain trace of
 //! every object.
 //!
-//! It numbers nodes as [`HeapGraph::capture_from`](super::HeapGraph) does
-//! (in address order, through the headers' scratch words while the heap is
-//! quiesced, else through a hash map) and traces each value in the
+//! Its nodes are the builder's ([`Nodes::whole_heap`]: in address order,
+//! numbered through the headers' scratch words while the heap is quiesced,
+//! else through a hash map), and it traces each value in the
 //! collector's plain mode, which runs no user code but `Trace::trace` and
 //! formats no label. Its shortest chain is the graph's
 //! ([`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)): the
@@ -13,13 +13,11 @@
 
 use std::ptr::NonNull;
 
-use crate::addr_map::AddrMap;
-use crate::collect::Quiesced;
-use crate::header::{Header, ACYCLIC, VISITED};
+use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
-use super::capture::{check_len, list_objects, Numbered};
+use super::nodes::{Nodes, Walk};
 
 /// Every object (strong > 0) and edge of the heap, numbered in address
 /// order; no handle held.
@@ -40,12 +38,12 @@ const UNTRACEABLE: u32 = 1 << 31;
 
 /// Collects one object's edges; `resolve` gives the node of an edge's
 /// target (`None`: an object being dropped right now, not in the graph).
-struct PlainSink<'a, R> {
+struct PlainSink<R> {
     resolve: R,
-    out_target: &'a mut Vec<u32>,
+    out_target: Vec<u32>,
 }
 
-impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for PlainSink<'_, R> {
+impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for PlainSink<R> {
     #[inline]
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         if let Some(t) = (self.resolve)(target) {
@@ -54,71 +52,28 @@ impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for PlainSink<'_, R> {
     }
 }
 
-impl PlainGraph {
-    /// The graph of `heap` now. Runs no user code but `Trace::trace`.
-    pub(crate) fn capture(heap: &Heap) -> PlainGraph {
-        let mut graph = PlainGraph {
-            addr: Vec::new(),
-            out_start: Vec::new(),
-            out_target: Vec::new(),
-            strong: Vec::new(),
-        };
-        match Quiesced::start(heap) {
-            Some(quiesced) => {
-                // As in `HeapGraph::capture_from`: with the heap quiesced,
-                // every scratch word is free and no object carries
-                // `VISITED`; `numbered` (declared after `quiesced`, so
-                // dropped first) clears it on every node, on every path.
-                // SAFETY: quiesced, and `numbered` clears `VISITED` (nothing
-                // between the listing and it can panic but an allocation
-                // failure, which aborts).
-                let addr = unsafe { list_objects(heap, true) };
-                let numbered = Numbered(&addr);
-                check_len(addr.len());
-                let resolve = |target: NonNull<Header>| {
-                    // SAFETY: the target of an edge is an object a traced,
-                    // intact value holds a `Gc` to: its header is readable.
-                    let t = unsafe { target.as_ref() };
-                    t.has(VISITED).then(|| t.scratch.get())
-                };
-                graph.trace_all(heap, &addr, resolve);
-                drop(numbered);
-                drop(quiesced);
-                graph.addr = addr;
-            }
-            None => {
-                // SAFETY: no numbering.
-                let addr = unsafe { list_objects(heap, false) };
-                check_len(addr.len());
-                let mut index = AddrMap::default();
-                index.reserve(addr.len());
-                for (i, &a) in addr.iter().enumerate() {
-                    index.insert(a.as_ptr() as usize, i as u32);
-                }
-                let resolve = |t: NonNull<Header>| index.get(&(t.as_ptr() as usize)).copied();
-                graph.trace_all(heap, &addr, resolve);
-                graph.addr = addr;
-            }
-        }
-        graph
-    }
+/// Counts and edges of every node (live objects, nothing freed since they
+/// were listed): `out_start`, `out_target` and `strong` of a [`PlainGraph`].
+struct TraceAll<'a> {
+    heap: &'a Heap,
+}
 
-    /// Counts and edges of every node of `addr` (live objects, nothing
-    /// freed since they were listed).
-    fn trace_all(
-        &mut self,
-        heap: &Heap,
-        addr: &[NonNull<Header>],
+impl Walk for TraceAll<'_> {
+    type Out = (Vec<u32>, Vec<u32>, Vec<u32>);
+
+    fn run(
+        self,
+        nodes: &Nodes<'_>,
         resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
-    ) {
-        self.out_start.reserve_exact(addr.len() + 1);
-        self.strong.reserve_exact(addr.len());
+    ) -> Self::Out {
+        let mut out_start = Vec::with_capacity(nodes.len() + 1);
+        let mut strong_of = Vec::with_capacity(nodes.len());
         let mut sink = PlainSink {
             resolve,
-            out_target: &mut self.out_target,
+            out_target: Vec::new(),
         };
-        for &header in addr {
-            self.out_start.push(sink.out_target.len() as u32);
+        for &header in &nodes.addr {
+            out_start.push(sink.out_target.len() as u32);
             // SAFETY: a listed node: live (strong > 0 when listed; only
             // `Trace` code, which drops no handle, ran since).
             let h = unsafe { header.as_ref() };
@@ -128,7 +83,7 @@ impl PlainGraph {
             // not read, its edges are unknown.
             let mut untraceable = !dead && !readable;
             if readable && !h.has(ACYCLIC) {
-                let trace = heap.type_entry(h.type_index()).info.trace;
+                let trace = self.heap.type_entry(h.type_index()).info.trace;
                 let mut tracer = Tracer::new(&mut sink, None);
                 // SAFETY: the value is intact and not lent out, and stays
                 // so: no user code runs here but `Trace::trace`, which
@@ -138,15 +93,31 @@ impl PlainGraph {
                 untraceable = !tracer.is_complete();
             }
             let strong = h.strong.get().min(UNTRACEABLE - 1);
-            self.strong
-                .push(strong | if untraceable { UNTRACEABLE } else { 0 });
+            strong_of.push(strong | if untraceable { UNTRACEABLE } else { 0 });
         }
+        let out_target = sink.out_target;
         // Edge numbers fit in a `u32` below `shortest_chain`'s sentinels.
         assert!(
-            self.out_target.len() < u32::MAX as usize - 1,
+            out_target.len() < u32::MAX as usize - 1,
             "too many edges for a PlainGraph"
         );
-        self.out_start.push(self.out_target.len() as u32);
+        out_start.push(out_target.len() as u32);
+        (out_start, out_target, strong_of)
+    }
+}
+
+impl PlainGraph {
+    /// The graph of `heap` now. Runs no user code but `Trace::trace`.
+    pub(crate) fn capture(heap: &Heap) -> PlainGraph {
+        let mut nodes = Nodes::whole_heap(heap);
+        let (out_start, out_target, strong) = nodes.walk(TraceAll { heap });
+        nodes.end_numbering();
+        PlainGraph {
+            addr: nodes.into_addr(),
+            out_start,
+            out_target,
+            strong,
+        }
     }
 
     /// The node of the object at `header`, if it is one.
