@@ -1,6 +1,8 @@
 //! A read-only snapshot of the object graph: every object with its type,
 //! size and counts, every edge with its label. It holds no handles, so taking
-//! one keeps nothing alive, and it never writes to an object's header.
+//! one keeps nothing alive, and it leaves every header as it found it (the
+//! capture numbers nodes through a flag and the scratch word for a moment,
+//! and clears them before it returns, on a panic too).
 //!
 //! The graph queries of the reporter (referrers, outside holders, the chain
 //! that keeps an object alive, DOT pictures, dominators, DevTools export) all
