@@ -161,7 +161,7 @@ pub struct Summary {
     /// The type's index on `heap`, if it has one.
     type_index: fn(&Heap) -> Option<u32>,
     /// Writes the summary of the value of `header`, an object of this type.
-    /// Called only by [`summarize`], which checks the type and holds the
+    /// Called only by [`Values::summarize`], which checks the type and holds the
     /// object.
     write: Arc<WriteSummary>,
 }

@@ -383,7 +383,7 @@ pub(crate) enum Value {
 /// `collect()`, allocate (and so collect for growth). The object being
 /// measured is pinned with a strong count (its value cannot be dropped under
 /// `heap_size`). The others are not held, and not listed either: the walk
-/// reads the heap's chunks slot by slot ([`ChunkSpan`]), and a slot is
+/// reads the heap's chunks slot by slot ([`ChunkSpan`](crate::alloc::ChunkSpan)), and a slot is
 /// always readable (free, or an object) as long as the heap keeps its
 /// chunks, which it does while any object is allocated: the walk holds one
 /// object's memory (a weak count) throughout, and the large objects (each
