@@ -302,9 +302,6 @@ pub(crate) struct TypeEntry {
     pub type_id: TypeId,
     pub may_contain_gc: bool,
     pub has_finalizer: bool,
-    /// `Trace::__heap_size_is_inert`: a report may measure the value
-    /// without pinning it (its `heap_size` runs no user code).
-    pub heap_size_inert: bool,
 }
 
 const CACHE_SLOTS: usize = 64;
@@ -362,7 +359,6 @@ impl TypeTable {
         &mut self,
         may_contain_gc: bool,
         has_finalizer: bool,
-        heap_size_inert: bool,
     ) -> u32 {
         let info = InfoFor::<T>::INFO;
         let type_id = TypeId::of::<T>();
@@ -378,7 +374,6 @@ impl TypeTable {
                     type_id,
                     may_contain_gc,
                     has_finalizer,
-                    heap_size_inert,
                 });
                 self.any_finalizer |= has_finalizer;
                 self.entries.len() - 1

@@ -412,13 +412,9 @@ impl Heap {
     #[cold]
     fn register_type<T: Trace + 'static>(&self) -> u32 {
         // User code (the `Trace` impl's flags) runs before the borrow.
-        let (may_contain_gc, has_finalizer, inert) = (
-            T::may_contain_gc(),
-            T::has_finalizer(),
-            T::__heap_size_is_inert(),
-        );
+        let (may_contain_gc, has_finalizer) = (T::may_contain_gc(), T::has_finalizer());
         // SAFETY: short borrow, no user code.
-        unsafe { (*self.types.get()).register::<T>(may_contain_gc, has_finalizer, inert) }
+        unsafe { (*self.types.get()).register::<T>(may_contain_gc, has_finalizer) }
     }
 
     /// The type entry of a live object.

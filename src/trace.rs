@@ -173,22 +173,6 @@ pub unsafe trait Trace {
         Tracer::measure(self)
     }
 
-    /// Whether [`heap_size`](Trace::heap_size) runs no code but this
-    /// crate's own, which drops, frees and allocates nothing: true only for
-    /// the leaf types of `std` (integers, strings, ...). A report then
-    /// measures the value without pinning it. Not for your impls: returning
-    /// `true` for a type whose `heap_size` could drop a handle, allocate or
-    /// collect breaks the contract of this `unsafe` trait (the value could
-    /// be dropped while it is measured).
-    #[doc(hidden)]
-    #[inline(always)]
-    fn __heap_size_is_inert() -> bool
-    where
-        Self: Sized,
-    {
-        false
-    }
-
     /// This value's [`heap_size`](Trace::heap_size), if measuring it runs
     /// no user code: only this crate's and `std`'s code, which drops, frees
     /// and allocates nothing, and `#[derive(Trace)]`'s sum of its fields'

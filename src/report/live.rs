@@ -445,14 +445,11 @@ pub(crate) fn walk_measured(
             Value::Dead
         } else if !h.value_readable() {
             Value::LentOut
-        } else if entry.heap_size_inert {
-            // SAFETY: the value is intact and not lent out; its `heap_size`
-            // runs no user code (the type's `Trace` contract), so nothing
-            // can drop it meanwhile: no pin needed.
-            Value::Measured(unsafe { (info.heap_size)(header) })
         } else if let Some(owned) = {
-            // SAFETY: as above: `__inert_heap_size` runs no user code (the
-            // trait's contract), or answers `None`.
+            // SAFETY: the value is intact and not lent out;
+            // `__inert_heap_size` runs no user code (the trait's contract)
+            // or answers `None`, so nothing can drop the value meanwhile:
+            // no pin needed.
             unsafe { (info.inert_heap_size)(header) }
         } {
             Value::Measured(owned)

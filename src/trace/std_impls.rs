@@ -22,7 +22,6 @@ macro_rules! leaf {
             fn may_contain_gc() -> bool { false }
             #[inline(always)]
             fn heap_size(&self) -> usize { 0 }
-            fn __heap_size_is_inert() -> bool { true }
             #[inline(always)]
             fn __inert_heap_size(&self, _: u32) -> Option<usize> { Some(0) }
             #[inline(always)]
@@ -76,7 +75,6 @@ macro_rules! string {
             #[inline(always)]
             fn may_contain_gc() -> bool { false }
             fn heap_size(&self) -> usize { self.capacity() }
-            fn __heap_size_is_inert() -> bool { true }
             #[inline(always)]
             fn __inert_heap_size(&self, _: u32) -> Option<usize> { Some(self.capacity()) }
             #[inline(always)]

@@ -192,9 +192,9 @@ impl Built {
 ///    user code runs but `Trace::trace`, which by its unsafe contract
 ///    mutates nothing and drops no handle. Each edge's target becomes a
 ///    node number through the nodes' numbering ([`Nodes::walk`]); an edge
-///    to an object that is not a node is left out. Values whose type's
-///    `heap_size` is inert ([`TypeEntry::heap_size_inert`]: it runs no
-///    user code) are measured here, unpinned, like the rest of this pass.
+///    to an object that is not a node is left out. Values whose
+///    `heap_size` runs no user code (`Trace::__inert_heap_size` answers)
+///    are measured here, unpinned, like the rest of this pass.
 ///    The numbering ends with the pass.
 /// 2. Only if some node needs user code (a `heap_size` that is not inert,
 ///    or, with [`LabelMode::Template`], an edge through a map key): with
@@ -204,8 +204,6 @@ impl Built {
 ///    labelled trace that formats the keys (user code, which may drop
 ///    handles); every node's counts and state are read again at its turn,
 ///    and a node whose value went meanwhile loses its edges.
-///
-/// [`TypeEntry::heap_size_inert`]: crate::header::TypeEntry
 pub(super) fn build(mut nodes: Nodes<'_>, mode: LabelMode) -> Built {
     let heap = nodes.heap();
     let mut edges = Edges {
@@ -320,14 +318,11 @@ impl Walk for FirstPass<'_> {
                 }
             }
             if readable {
-                if entry.heap_size_inert {
-                    // SAFETY: the value is intact and not lent out; its
-                    // `heap_size` runs no user code (the type's `Trace`
-                    // contract), so nothing can drop it meanwhile: no pin.
-                    size = size.saturating_add(unsafe { (entry.info.heap_size)(header) });
-                } else if let Some(owned) = {
-                    // SAFETY: as above; `__inert_heap_size` runs no user
-                    // code (the trait's contract), or answers `None`.
+                if let Some(owned) = {
+                    // SAFETY: the value is intact and not lent out;
+                    // `__inert_heap_size` runs no user code (the trait's
+                    // contract) or answers `None`, so nothing can drop the
+                    // value meanwhile: no pin.
                     unsafe { (entry.info.inert_heap_size)(header) }
                 } {
                     size = size.saturating_add(owned);
