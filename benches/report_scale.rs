@@ -303,6 +303,32 @@ fn main() {
         assert_eq!(c, n, "count::<Node>()");
         fields(&[])
     });
+    // Reference for `count`: the memory floor of any walk over the slots.
+    // `count` reads one header per slot of the heap's chunks; this reads
+    // the same bytes in a plain array (a slot: the 16-byte header and the
+    // node, 8-aligned), two words per slot, so its growth from 1M to 10M is
+    // what the memory system alone gives such a walk. Not run on a huge
+    // heap (the array would double it).
+    if n <= 20_000_000 && bench.wanted("slot_floor") {
+        let slot = (16 + std::mem::size_of::<Node>()).next_multiple_of(8);
+        let words: Vec<u32> = (0..n * slot / 4).map(|i| i as u32 | 1).collect();
+        let per_slot = slot / 4;
+        bench.run(
+            "slot_floor",
+            rounds,
+            || {
+                let mut hits = 0usize;
+                for s in words.chunks_exact(per_slot) {
+                    hits += usize::from(s[3] != 0 && s[2] == 0);
+                }
+                hits
+            },
+            |&hits| {
+                assert_eq!(hits, 0, "slot_floor: the pattern matches no slot");
+                fields(&[("slot_bytes", slot.into())])
+            },
+        );
+    }
     bench.run(
         "referrers",
         rounds,

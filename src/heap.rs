@@ -486,9 +486,13 @@ impl Heap {
         unsafe { (*self.slabs.get()).object_spans() }
     }
 
-    /// Calls `f` with every allocated object. `f` must not allocate or free
-    /// objects (it runs with the slabs borrowed).
-    pub fn for_each_object(&self, f: impl FnMut(NonNull<Header>)) {
+    /// Calls `f` with every allocated object, read from the slabs in place.
+    ///
+    /// # Safety
+    /// `f` must not allocate or free objects of this heap (it runs with the
+    /// slabs borrowed): it may run `Trace::trace`, whose contract forbids
+    /// both, but no other user code.
+    pub unsafe fn for_each_object(&self, f: impl FnMut(NonNull<Header>)) {
         // SAFETY: `f` neither allocates nor frees (caller), so the slabs are
         // not borrowed mutably meanwhile.
         unsafe { (*self.slabs.get()).for_each_object(f) }
@@ -503,7 +507,9 @@ impl Heap {
     }
 
     /// Every allocated object (live values, dead boxes, objects being
-    /// dropped), in no particular order. Runs no user code.
+    /// dropped), in no particular order. Runs no user code. (Queries read
+    /// the slots in place: [`for_each_object`](Self::for_each_object).)
+    #[cfg(test)]
     pub fn all_objects(&self) -> Vec<NonNull<Header>> {
         let mut all = Vec::with_capacity(self.live_objects());
         // SAFETY: the closure only pushes to a vector (no allocation or

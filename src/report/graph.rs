@@ -23,6 +23,7 @@
 //! So a change to how objects are listed, numbered, held or measured is
 //! made once, and the three cannot drift apart.
 
+use super::big_vec::BigVec;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::OnceLock;
@@ -139,8 +140,8 @@ pub struct HeapGraph {
     /// The objects, as columns indexed by node.
     nodes: Columns,
     /// Out-edges of node `i`: `out_target[out_start[i]..out_start[i + 1]]`.
-    out_start: Vec<u32>,
-    out_target: Vec<u32>,
+    out_start: BigVec<u32>,
+    out_target: BigVec<u32>,
     /// Each out-edge's label.
     out_label: EdgeLabels,
     /// In-edges (built on the first [`referrers`](Self::referrers) call).
@@ -156,8 +157,8 @@ pub struct HeapGraph {
 /// In-edge lists: the in-edges of node `i` are the out-edges
 /// `edge[start[i]..start[i + 1]]`.
 struct InEdges {
-    start: Vec<u32>,
-    edge: Vec<u32>,
+    start: BigVec<u32>,
+    edge: BigVec<u32>,
 }
 
 impl HeapGraph {
@@ -586,15 +587,15 @@ impl HeapGraph {
 
 /// In-edge lists (positions in the out-edge arrays), by counting sort.
 fn reverse_edges(nodes: usize, out_target: &[u32]) -> InEdges {
-    let mut start = vec![0u32; nodes + 1];
+    let mut start = BigVec::filled(0u32, nodes + 1);
     for &t in out_target {
         start[t as usize + 1] += 1;
     }
     for i in 0..nodes {
         start[i + 1] += start[i];
     }
-    let mut fill = start[..nodes].to_vec();
-    let mut edge = vec![0u32; out_target.len()];
+    let mut fill = BigVec::from_slice(&start[..nodes]);
+    let mut edge = BigVec::filled(0u32, out_target.len());
     for (e, &t) in out_target.iter().enumerate() {
         edge[fill[t as usize] as usize] = e as u32;
         fill[t as usize] += 1;

@@ -40,6 +40,7 @@
 //! assert!(picture.starts_with("digraph"));
 //! ```
 
+mod big_vec;
 mod cycles;
 pub(crate) mod daemon;
 pub mod devtools;

@@ -24,12 +24,13 @@ pub fn count<T: Trace + 'static>() -> usize {
         return 0;
     };
     let mut n = 0;
-    // No list: the count runs no user code.
-    heap.for_each_object(|header| {
+    let each = |header: std::ptr::NonNull<crate::header::Header>| {
         // SAFETY: enumerated objects are allocated and readable.
         let h = unsafe { header.as_ref() };
         n += usize::from(h.type_index() == index && h.strong.get() > 0 && h.value_alive());
-    });
+    };
+    // SAFETY: `each` runs no user code (so no list is needed).
+    unsafe { heap.for_each_object(each) };
     n
 }
 
@@ -68,14 +69,18 @@ fn objects_of<T: Trace + 'static>() -> Vec<std::ptr::NonNull<crate::header::Head
     let Some(index) = heap.type_index_of::<T>() else {
         return Vec::new();
     };
-    heap.all_objects()
-        .into_iter()
-        .filter(|header| {
-            // SAFETY: enumerated objects are allocated and readable.
-            let h = unsafe { header.as_ref() };
-            h.type_index() == index && h.strong.get() > 0 && h.value_alive()
-        })
-        .collect()
+    let mut found = Vec::new();
+    let each = |header: std::ptr::NonNull<crate::header::Header>| {
+        // SAFETY: enumerated objects are allocated and readable.
+        let h = unsafe { header.as_ref() };
+        if h.type_index() == index && h.strong.get() > 0 && h.value_alive() {
+            found.push(header);
+        }
+    };
+    // SAFETY: `each` runs no user code (so no list of every object is
+    // needed).
+    unsafe { heap.for_each_object(each) };
+    found
 }
 
 /// An object found by a graph query, with the label of the edge involved.

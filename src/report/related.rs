@@ -39,13 +39,17 @@ pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
     let target = obj.header_ptr();
     // Pass 1, no user code but `trace`: who has an edge to `target`.
     let mut sources = Vec::new();
-    for header in heap.all_objects() {
+    let each = |header| {
         let mut count = Count { target, hits: 0 };
         plain_trace(heap, header, &mut count);
         if count.hits > 0 {
             sources.push(header);
         }
-    }
+    };
+    // SAFETY: `each` runs no user code but `Trace::trace`, which neither
+    // allocates nor frees an object (its contract): the slots are read in
+    // place, with no list of every object.
+    unsafe { heap.for_each_object(each) };
     // Pass 2 over those few, with user code: labels and sizes.
     let _hold = HoldMemory::new(heap, &sources);
     let mut related = Vec::new();
@@ -241,9 +245,10 @@ fn chain_links(heap: &Heap, path: &[(NonNull<Header>, Option<u32>)]) -> super::C
 /// be read; returns whether it was traced whole (`false` for a value lent
 /// out, or a `RefCell` mutably borrowed).
 fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
-    // SAFETY: the caller holds the object, or listed it with nothing freed
-    // since: only `Trace::trace` runs in these passes, which drops no
-    // handle (its contract).
+    // SAFETY: the caller holds the object, or found it in the heap's
+    // slots (listed, or enumerated in place) with nothing freed since: only
+    // `Trace::trace` runs in these passes, which drops no handle (its
+    // contract).
     let h = unsafe { header.as_ref() };
     if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
         return true;

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 
+use super::big_vec::BigVec;
 use super::graph::{HeapGraph, ObjectId};
 use super::{live_report, LiveReport};
 use crate::gc::Gc;
@@ -49,13 +50,13 @@ const UNREACHABLE: u32 = u32::MAX;
 pub struct Dominators<'g> {
     graph: &'g HeapGraph,
     /// Per node: its immediate dominator, [`ROOT`] or [`UNREACHABLE`].
-    idom: Vec<u32>,
+    idom: BigVec<u32>,
     /// Per node: its retained size (0 when unreachable).
-    retained: Vec<usize>,
+    retained: BigVec<usize>,
     /// Dominator-tree children of node `i` (of the virtual root for
     /// `i == len`): `child[child_start[i]..child_start[i + 1]]`.
-    child_start: Vec<u32>,
-    child: Vec<u32>,
+    child_start: BigVec<u32>,
+    child: BigVec<u32>,
     unreachable: Vec<usize>,
 }
 
@@ -84,8 +85,8 @@ impl HeapGraph {
             ..
         } = self.preorder_sums();
         let count = vertex.len() - 1;
-        let mut idom = vec![UNREACHABLE; n];
-        let mut retained = vec![0usize; n];
+        let mut idom = BigVec::filled(UNREACHABLE, n);
+        let mut retained = BigVec::filled(0usize, n);
         for k in 2..=count {
             let v = vertex[k] as usize;
             let d = idom_num[k] as usize;
@@ -97,7 +98,7 @@ impl HeapGraph {
             ROOT => n,
             d => d as usize,
         };
-        let mut child_start = vec![0u32; n + 2];
+        let mut child_start = BigVec::filled(0u32, n + 2);
         for v in (0..n).filter(|&v| idom[v] != UNREACHABLE) {
             child_start[parent_of(v) + 1] += 1;
         }
@@ -105,7 +106,7 @@ impl HeapGraph {
             child_start[i + 1] += child_start[i];
         }
         let mut fill = child_start.clone();
-        let mut child = vec![0u32; child_start[n + 1] as usize];
+        let mut child = BigVec::filled(0u32, child_start[n + 1] as usize);
         for v in (0..n).filter(|&v| idom[v] != UNREACHABLE) {
             let slot = &mut fill[parent_of(v)];
             child[*slot as usize] = v as u32;
@@ -133,18 +134,18 @@ impl HeapGraph {
         // label.)
         let holders = self.outside_holders();
         let (out_start, out_target) = self.out_edges();
-        let mut succ_start = Vec::with_capacity(n + 2);
+        let mut succ_start = BigVec::with_capacity(n + 2);
         succ_start.extend_from_slice(out_start);
-        let mut succ = Vec::with_capacity(out_target.len() + holders.len());
+        let mut succ = BigVec::with_capacity(out_target.len() + holders.len());
         succ.extend_from_slice(out_target);
         succ.extend(holders.into_iter().map(|v| v as u32));
         succ_start.push(succ.len() as u32);
 
         // Depth-first preorder numbers from the root, 1-based (0: not
         // reached), with an explicit stack of (node, next edge).
-        let mut num = vec![0u32; n + 1];
-        let mut vertex = Vec::with_capacity(n + 2);
-        let mut parent = Vec::with_capacity(n + 2);
+        let mut num = BigVec::filled(0u32, n + 1);
+        let mut vertex = BigVec::with_capacity(n + 2);
+        let mut parent = BigVec::with_capacity(n + 2);
         vertex.push(0u32); // number 0 is the "none" sentinel
         parent.push(0u32);
         vertex.push(n as u32);
@@ -169,7 +170,7 @@ impl HeapGraph {
         let count = vertex.len() - 1;
 
         // Predecessor lists in number space (counting sort).
-        let mut pred_start = vec![0u32; count + 2];
+        let mut pred_start = BigVec::filled(0u32, count + 2);
         for &v in &vertex[1..] {
             let v = v as usize;
             for &w in &succ[succ_start[v] as usize..succ_start[v + 1] as usize] {
@@ -180,7 +181,7 @@ impl HeapGraph {
             pred_start[k + 1] += pred_start[k];
         }
         let mut fill = pred_start.clone();
-        let mut pred = vec![0u32; pred_start[count + 1] as usize];
+        let mut pred = BigVec::filled(0u32, pred_start[count + 1] as usize);
         for (k, &v) in vertex.iter().enumerate().skip(1) {
             let v = v as usize;
             for &w in &succ[succ_start[v] as usize..succ_start[v + 1] as usize] {
@@ -195,7 +196,7 @@ impl HeapGraph {
 
         // Retained sizes: a dominator has a smaller preorder number than
         // everything it dominates, so one backward sweep sums the subtrees.
-        let mut sum = vec![0usize; count + 1];
+        let mut sum = BigVec::filled(0usize, count + 1);
         for k in 2..=count {
             sum[k] = self.size(vertex[k] as usize);
         }
@@ -226,21 +227,21 @@ impl HeapGraph {
 /// the node numbered `k`, `idom_num[k]` its immediate dominator's number,
 /// `sum[k]` its retained size.
 struct Preorder {
-    num: Vec<u32>,
-    vertex: Vec<u32>,
-    idom_num: Vec<u32>,
-    sum: Vec<usize>,
+    num: BigVec<u32>,
+    vertex: BigVec<u32>,
+    idom_num: BigVec<u32>,
+    sum: BigVec<usize>,
 }
 
 /// Immediate dominators, in preorder-number space (1 is the root, `parent`
 /// the DFS tree), by Lengauer–Tarjan with path compression; no recursion.
-fn lengauer_tarjan(count: usize, parent: &[u32], pred_start: &[u32], pred: &[u32]) -> Vec<u32> {
-    let mut semi: Vec<u32> = (0..=count as u32).collect();
+fn lengauer_tarjan(count: usize, parent: &[u32], pred_start: &[u32], pred: &[u32]) -> BigVec<u32> {
+    let mut semi: BigVec<u32> = (0..=count as u32).collect();
     let mut label = semi.clone();
-    let mut ancestor = vec![0u32; count + 1];
-    let mut idom = vec![0u32; count + 1];
-    let mut bucket_head = vec![0u32; count + 1];
-    let mut bucket_next = vec![0u32; count + 1];
+    let mut ancestor = BigVec::filled(0u32, count + 1);
+    let mut idom = BigVec::filled(0u32, count + 1);
+    let mut bucket_head = BigVec::filled(0u32, count + 1);
+    let mut bucket_next = BigVec::filled(0u32, count + 1);
     let mut path = Vec::new();
 
     // EVAL with an iterative COMPRESS: the minimum-semi vertex on the

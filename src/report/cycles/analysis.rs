@@ -3,6 +3,7 @@
 //! connected components (iterative Tarjan), the kinds of cycles, and the
 //! edges to make weak ([`suggest`](super::suggest)). Nothing here recurses.
 
+use crate::report::big_vec::BigVec;
 use std::collections::HashMap;
 use std::ptr::NonNull;
 
@@ -17,8 +18,8 @@ use crate::report::tally::{sort_rows, RowOrder, TypeTally};
 #[derive(Default)]
 pub(super) struct Csr {
     /// Edges of node `i` are `start[i]..start[i + 1]`.
-    pub(super) start: Vec<u32>,
-    pub(super) target: Vec<u32>,
+    pub(super) start: BigVec<u32>,
+    pub(super) target: BigVec<u32>,
     pub(super) kind: Vec<u32>,
 }
 

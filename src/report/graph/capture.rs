@@ -2,6 +2,7 @@
 //! and edges, each edge with its label, in two passes (see [`build`]). The
 //! capture of a [`HeapGraph`] is the builder over the whole heap.
 
+use crate::report::big_vec::BigVec;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
@@ -17,8 +18,8 @@ use super::{HeapGraph, WHOLE};
 
 /// The first pass's edges and labels.
 pub(super) struct Edges {
-    pub(super) start: Vec<u32>,
-    pub(super) target: Vec<u32>,
+    pub(super) start: BigVec<u32>,
+    pub(super) target: BigVec<u32>,
     pub(super) label: EdgeLabels,
     pub(super) interner: Interner,
     /// Nodes with an edge through a map key, in order (their labels are
@@ -167,7 +168,7 @@ impl Built {
 
     /// The edges, taken out: `(start, target)`, the edges of node `n` being
     /// `start[n]..start[n + 1]` (their labels stay).
-    pub(crate) fn take_edges(&mut self) -> (Vec<u32>, Vec<u32>) {
+    pub(crate) fn take_edges(&mut self) -> (BigVec<u32>, BigVec<u32>) {
         let start = std::mem::take(&mut self.edges.start);
         (start, std::mem::take(&mut self.edges.target))
     }
@@ -207,9 +208,13 @@ impl Built {
 pub(super) fn build(mut nodes: Nodes<'_>, mode: LabelMode) -> Built {
     let heap = nodes.heap();
     let mut edges = Edges {
-        start: Vec::with_capacity(nodes.len() + 1),
-        target: Vec::new(),
-        label: EdgeLabels::default(),
+        start: BigVec::with_capacity(nodes.len() + 1),
+        // (A tree has one edge less than nodes; more edges grow it.)
+        target: BigVec::with_capacity(nodes.len()),
+        label: EdgeLabels {
+            code: BigVec::with_capacity(nodes.len()),
+            wide: Vec::new(),
+        },
         interner: Interner::new(mode == LabelMode::Folded),
         keyed: Vec::new(),
     };
@@ -225,11 +230,7 @@ pub(super) fn build(mut nodes: Nodes<'_>, mode: LabelMode) -> Built {
         second_pass(heap, &nodes, &mut objects, &mut edges);
     }
     // (In place: a pointer and a `usize` have one layout.)
-    objects.addr = nodes
-        .into_addr()
-        .into_iter()
-        .map(|h| h.as_ptr() as usize)
-        .collect();
+    objects.addr = nodes.into_addr().cast();
     Built { objects, edges }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::header::{TypeEntry, MAX_TYPE_INDEX};
+use crate::report::big_vec::BigVec;
 
 /// `kind` bit: the object is a dead box.
 pub(super) const DEAD: u32 = 1 << 31;
@@ -26,17 +27,17 @@ pub(super) const BIG_COUNTS: u32 = 1 << 31;
 pub(super) struct Columns {
     /// Addresses (ids), ascending (set once every other column is filled:
     /// the capture keeps the list on its own until then).
-    pub(super) addr: Vec<usize>,
+    pub(super) addr: BigVec<usize>,
     /// The heap's type index, with [`DEAD`] and [`UNTRACEABLE_NODE`].
-    pub(super) kind: Vec<u32>,
+    pub(super) kind: BigVec<u32>,
     /// Sizes; [`BIG_SIZE`] for the rare one that needs more bits.
-    pub(super) size: Vec<u32>,
+    pub(super) size: BigVec<u32>,
     pub(super) big_size: HashMap<u32, usize>,
     /// Strong and weak counts, packed; [`BIG_COUNTS`]: in `big_counts`.
-    pub(super) counts: Vec<u32>,
+    pub(super) counts: BigVec<u32>,
     pub(super) big_counts: HashMap<u32, (u32, u32)>,
     /// Strong count minus the edges from other objects.
-    pub(super) outside: Vec<u32>,
+    pub(super) outside: BigVec<u32>,
     /// Type names by type index (`""`: no object of that type).
     pub(super) type_names: Vec<&'static str>,
 }
@@ -44,9 +45,9 @@ pub(super) struct Columns {
 impl Columns {
     pub(super) fn with_capacity(n: usize) -> Columns {
         Columns {
-            kind: Vec::with_capacity(n),
-            size: Vec::with_capacity(n),
-            counts: Vec::with_capacity(n),
+            kind: BigVec::with_capacity(n),
+            size: BigVec::with_capacity(n),
+            counts: BigVec::with_capacity(n),
             ..Columns::default()
         }
     }
@@ -166,7 +167,7 @@ impl Columns {
 
     /// Fills `outside` from the strong counts and the edge targets.
     pub(super) fn count_outside(&mut self, out_target: &[u32]) {
-        let mut outside = vec![0u32; self.len()];
+        let mut outside = BigVec::filled(0u32, self.len());
         for &t in out_target {
             outside[t as usize] += 1;
         }

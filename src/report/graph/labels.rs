@@ -1,6 +1,7 @@
 //! Edge labels of a [`HeapGraph`](super::HeapGraph): interned texts, and one
 //! packed code per edge.
 
+use crate::report::big_vec::BigVec;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -27,7 +28,7 @@ pub(super) const LOW_30: u32 = (1 << 30) - 1;
 /// one code, or kept whole in `wide` when they do not fit.
 #[derive(Default)]
 pub(super) struct EdgeLabels {
-    pub(super) code: Vec<u32>,
+    pub(super) code: BigVec<u32>,
     pub(super) wide: Vec<(u32, u32)>,
 }
 

@@ -5,6 +5,7 @@
 //! and the garbage analysis) and the unlabelled
 //! [`PlainGraph`](super::PlainGraph).
 
+use crate::report::big_vec::BigVec;
 use std::cell::Cell;
 use std::ptr::NonNull;
 
@@ -30,7 +31,7 @@ use crate::heap::Heap;
 pub(super) struct Nodes<'h> {
     heap: &'h Heap,
     /// The nodes' headers.
-    pub(super) addr: Vec<NonNull<Header>>,
+    pub(super) addr: BigVec<NonNull<Header>>,
     /// `Some` while the nodes are numbered through their headers: each one
     /// carries `VISITED` and its number in its `scratch` word.
     quiesced: Option<Quiesced<'h>>,
@@ -90,10 +91,10 @@ impl<'h> Nodes<'h> {
     /// The caller keeps every member's header readable meanwhile (the
     /// collector holds their memory).
     pub(super) fn members(heap: &'h Heap, members: &[NonNull<Header>]) -> Nodes<'h> {
-        Self::by_address(heap, members.to_vec())
+        Self::by_address(heap, BigVec::from_slice(members))
     }
 
-    fn by_address(heap: &'h Heap, addr: Vec<NonNull<Header>>) -> Nodes<'h> {
+    fn by_address(heap: &'h Heap, addr: BigVec<NonNull<Header>>) -> Nodes<'h> {
         check_len(addr.len());
         let mut index = AddrMap::default();
         index.reserve(addr.len());
@@ -105,7 +106,7 @@ impl<'h> Nodes<'h> {
 
     fn new(
         heap: &'h Heap,
-        addr: Vec<NonNull<Header>>,
+        addr: BigVec<NonNull<Header>>,
         quiesced: Option<Quiesced<'h>>,
         index: AddrMap<u32>,
     ) -> Nodes<'h> {
@@ -172,7 +173,7 @@ impl<'h> Nodes<'h> {
 
     /// Ends the numbering, gives every weak count back, and hands the list
     /// of nodes over.
-    pub(super) fn into_addr(mut self) -> Vec<NonNull<Header>> {
+    pub(super) fn into_addr(mut self) -> BigVec<NonNull<Header>> {
         self.end_numbering();
         self.release_to(self.held.get());
         std::mem::take(&mut self.addr)
@@ -237,15 +238,15 @@ fn check_len(len: usize) {
 /// With `number`, the heap is [`Quiesced`] (every scratch word is free and
 /// no object carries `VISITED`), and the caller clears `VISITED` on every
 /// listed node before the quiesced state ends.
-unsafe fn list_objects(heap: &Heap, number: bool) -> Vec<NonNull<Header>> {
+unsafe fn list_objects(heap: &Heap, number: bool) -> BigVec<NonNull<Header>> {
     let (mut spans, mut large) = heap.object_spans();
     // Chunks do not overlap: sorted by base, their slots are in address
     // order; so are the large objects, merged in between.
     spans.sort_unstable_by_key(|s| s.base);
     large.sort_unstable();
-    let mut addr = Vec::with_capacity(heap.live_objects());
+    let mut addr = BigVec::with_capacity(heap.live_objects());
     #[inline(always)]
-    fn one(addr: &mut Vec<NonNull<Header>>, header: NonNull<Header>, number: bool) {
+    fn one(addr: &mut BigVec<NonNull<Header>>, header: NonNull<Header>, number: bool) {
         // SAFETY: a chunk slot (readable, see `ChunkSpan`; no user code
         // runs here) or a large object of the heap.
         let h = unsafe { header.as_ref() };

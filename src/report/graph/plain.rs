@@ -11,6 +11,7 @@
 //! ([`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)): the
 //! same nodes, the same edges in the same order, the same search.
 
+use crate::report::big_vec::BigVec;
 use std::ptr::NonNull;
 
 use crate::header::{Header, ACYCLIC};
@@ -23,12 +24,12 @@ use super::nodes::{Nodes, Walk};
 /// order; no handle held.
 pub(crate) struct PlainGraph {
     /// The nodes' headers, in address order.
-    pub(crate) addr: Vec<NonNull<Header>>,
-    out_start: Vec<u32>,
-    out_target: Vec<u32>,
+    pub(crate) addr: BigVec<NonNull<Header>>,
+    out_start: BigVec<u32>,
+    out_target: BigVec<u32>,
     /// Strong counts, with [`UNTRACEABLE`] for a node whose edges are
     /// unknown.
-    strong: Vec<u32>,
+    strong: BigVec<u32>,
 }
 
 /// `strong` bit: the node's edges are unknown (a value lent out, or a
@@ -40,7 +41,7 @@ const UNTRACEABLE: u32 = 1 << 31;
 /// target (`None`: an object being dropped right now, not in the graph).
 struct PlainSink<R> {
     resolve: R,
-    out_target: Vec<u32>,
+    out_target: BigVec<u32>,
 }
 
 impl<R: FnMut(NonNull<Header>) -> Option<u32>> EdgeSink for PlainSink<R> {
@@ -59,18 +60,18 @@ struct TraceAll<'a> {
 }
 
 impl Walk for TraceAll<'_> {
-    type Out = (Vec<u32>, Vec<u32>, Vec<u32>);
+    type Out = (BigVec<u32>, BigVec<u32>, BigVec<u32>);
 
     fn run(
         self,
         nodes: &Nodes<'_>,
         resolve: impl FnMut(NonNull<Header>) -> Option<u32>,
     ) -> Self::Out {
-        let mut out_start = Vec::with_capacity(nodes.len() + 1);
-        let mut strong_of = Vec::with_capacity(nodes.len());
+        let mut out_start = BigVec::with_capacity(nodes.len() + 1);
+        let mut strong_of = BigVec::with_capacity(nodes.len());
         let mut sink = PlainSink {
             resolve,
-            out_target: Vec::new(),
+            out_target: BigVec::with_capacity(nodes.len()),
         };
         for &header in &nodes.addr {
             out_start.push(sink.out_target.len() as u32);
@@ -149,9 +150,9 @@ impl PlainGraph {
                 *s -= 1;
             }
         }
-        let mut parent = vec![UNSEEN; n];
+        let mut parent = BigVec::filled(UNSEEN, n);
         // A FIFO queue: each node is pushed at most once.
-        let mut queue: Vec<u32> = Vec::new();
+        let mut queue: BigVec<u32> = BigVec::new();
         for (i, p) in parent.iter_mut().enumerate() {
             let s = self.strong[i];
             let mut outside = s & !UNTRACEABLE;
