@@ -99,6 +99,9 @@ def main():
     global ROOT
     n = max(arg(1, "RCYCLE_REPORT_N", 1_000_000), 2)
     rounds = max(arg(2, "RCYCLE_REPORT_ROUNDS", 3), 1)
+    # With more than one round, one more runs first, untimed: a warm-up, as
+    # in benches/report_scale.rs.
+    WARM = 1 if rounds > 1 else 0
     only = [q.strip() for q in os.environ.get("RCYCLE_REPORT_ONLY", "").split(",") if q.strip()]
     wanted = lambda name: not only or name in only  # noqa: E731
     print(f"report_scale.py: {n} nodes, {rounds} rounds, Python {sys.version.split()[0]}",
@@ -110,13 +113,14 @@ def main():
             return
         gc.collect()
         ms = []
-        for r in range(rounds):
+        for r in range(rounds + WARM):
             start = time.perf_counter()
             result = query()
             ms.append((time.perf_counter() - start) * 1e3)
             if r == 0:
                 extra = check(result) or {}
             del result
+        del ms[:WARM]  # the warm-up round
         emit(name, call, n, ms, extra)
 
     start = time.perf_counter()
@@ -153,19 +157,20 @@ def main():
     if wanted("referrers"):
         gc.collect()
         ms = []
-        for _ in range(rounds):
+        for _ in range(rounds + WARM):
             start = time.perf_counter()
             r = gc.get_referrers(leaf)
             ms.append((time.perf_counter() - start) * 1e3)
             # The parent's kids list, and nothing else.
             assert len(r) == 1 and type(r[0]) is list and r[0][-1] is leaf, r
             del r
+        del ms[:WARM]  # the warm-up round
         emit("referrers", "gc.get_referrers(leaf)", n, ms, {"referrers": 1})
 
     if wanted("why_alive"):
         gc.collect()
         ms = []
-        for _ in range(rounds):
+        for _ in range(rounds + WARM):
             start = time.perf_counter()
             chain = objgraph.find_backref_chain(leaf, objgraph.is_proper_module)
             ms.append((time.perf_counter() - start) * 1e3)
@@ -176,13 +181,14 @@ def main():
             assert len(chain) == 2 * leaf_depth + 3, len(chain)
             links = len(chain)
             del chain
+        del ms[:WARM]  # the warm-up round
         emit("why_alive", "objgraph.find_backref_chain(leaf, is_proper_module)", n, ms,
              {"links": links})
 
     if wanted("dot_backrefs"):
         gc.collect()
         ms = []
-        for _ in range(rounds):
+        for _ in range(rounds + WARM):
             out = io.StringIO()
             start = time.perf_counter()
             objgraph.show_backrefs([leaf], output=out)
@@ -192,6 +198,7 @@ def main():
             edges = sum(1 for line in dot.splitlines() if " -> " in line)
             assert edges >= 3, dot
             del out, dot
+        del ms[:WARM]  # the warm-up round
         emit("dot_backrefs", "objgraph.show_backrefs([leaf], output=StringIO)", n, ms,
              {"edges": edges})
 

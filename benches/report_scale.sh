@@ -16,7 +16,8 @@
 #  4. prints the table: query, rcycle ms, the Python call and its ms, the
 #     ratio, the target, met or missed (and the growth, with step 3).
 #
-# Times are medians of the ROUNDS rounds of each run; with several pairs, the
+# Times are medians of the ROUNDS rounds of each run (after one untimed
+# warm-up round on each side when ROUNDS > 1); with several pairs, the
 # table shows the median over the pairs of each side, and the ratio column
 # the median of the pairs' ratios (all of them listed after the table), on
 # which "met" is judged. The "min ratio" column divides the fastest round of
@@ -255,7 +256,7 @@ if [ -n "$write" ]; then
     echo "- date: $date_start; rcycle commit: $commit"
     echo "- machine: $(nproc) logical CPUs, $cpu; load average before/after: $load_before / $load_after"
     echo "- the tree: fan-out 8, \`Node { id: u64, kids: RefCell<Vec<Gc<Node>>> }\` (Python: a \`__slots__\` class), $n nodes"
-    echo "- $pairs pair(s) of runs (rcycle, then Python $pyver with ${pkgs:-guppy3 and objgraph}), $rounds rounds per query each; times are medians of the rounds, the ratio the median of the pairs' ratios (judged for \"met\"), the min ratio that of the fastest rounds"
+    echo "- $pairs pair(s) of runs (rcycle, then Python $pyver with ${pkgs:-guppy3 and objgraph}), $rounds rounds per query each (after an untimed warm-up round); times are medians of the rounds, the ratio the median of the pairs' ratios (judged for \"met\"), the min ratio that of the fastest rounds"
     [ -n "$growth_n" ] && echo "- growth: rcycle alone at $growth_n nodes, $growth_rounds round(s); target at most 12x from 1M to 10M"
     [ -n "$huge_n" ] && echo "- one-off: rcycle alone at $huge_n nodes, one round per query, with each query's peak memory on top of the heap (counting allocator)${huge_rss:+; the whole process: peak RSS $((huge_rss / 1024)) MiB, $huge_wall wall clock}"
     echo

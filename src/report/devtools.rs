@@ -55,6 +55,7 @@ use std::hash::BuildHasherDefault;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use super::big_vec::BigVec;
 use super::ids::{self, HeapStamp, HELD_OUTSIDE_ID, ROOT_ID};
 use super::HeapGraph;
 use crate::addr_map::AddrMap;
@@ -268,19 +269,19 @@ fn put_digits(buf: &mut [u8], at: usize, mut n: u64) -> usize {
 
 /// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
 /// before anything is written to the caller's writer.
-fn node_ids(graph: &HeapGraph) -> Vec<u32> {
+fn node_ids(graph: &HeapGraph) -> BigVec<u32> {
     let heap = heap();
     if graph.stamp != HeapStamp::of(heap) {
         // Objects were freed (or the heap is another thread's): an address
         // may hold another object by now, so no node can be matched.
-        return ids::unmatched_ids(heap, graph.len());
+        return BigVec::from_slice(&ids::unmatched_ids(heap, graph.len()));
     }
     // Nothing freed since the capture: every node is still the object at
     // its address, and `refresh` lists them in the order `capture` did.
     let live = ids::refresh(heap);
     let mut by_addr: Option<AddrMap<u32>> = None;
     let mut missing = 0;
-    let mut result: Vec<u32> = (0..graph.len())
+    let mut result: BigVec<u32> = (0..graph.len())
         .map(|n| match live.get(n) {
             Some(&(addr, id)) if addr == graph.id(n).addr() => id,
             _ => {
@@ -295,7 +296,7 @@ fn node_ids(graph: &HeapGraph) -> Vec<u32> {
     if missing > 0 {
         // Objects whose last handle went while the graph was captured.
         let mut spare = ids::unmatched_ids(heap, missing).into_iter();
-        for id in &mut result {
+        for id in result.iter_mut() {
             if *id == 0 {
                 *id = spare.next().unwrap_or(0);
             }

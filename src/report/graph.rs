@@ -23,11 +23,11 @@
 //! So a change to how objects are listed, numbered, held or measured is
 //! made once, and the three cannot drift apart.
 
-use super::big_vec::BigVec;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::OnceLock;
 
+use super::big_vec::BigVec;
 use crate::heap::heap;
 
 mod capture;

@@ -40,6 +40,7 @@
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::big_vec::BigVec;
 use crate::addr_map::AddrMap;
 use crate::header::{Header, HAS_ID};
 use crate::heap::Heap;
@@ -58,7 +59,7 @@ static NEXT_BLOCK: AtomicU32 = AtomicU32::new(5);
 pub(crate) struct SnapshotIds {
     /// (address, id) of every object that had an id at the last `refresh`,
     /// ascending by address.
-    sorted: Vec<(usize, u32)>,
+    sorted: BigVec<(usize, u32)>,
     /// Address → id, for the ids given since the last `refresh`.
     recent: AddrMap<u32>,
     /// The heap's current block of ids: `next..end`, by steps of 2.
@@ -127,25 +128,24 @@ fn with_table<R>(heap: &Heap, f: impl FnOnce(&mut SnapshotIds) -> R) -> R {
 /// none, and forgets the ids of objects no longer allocated. Returns the
 /// addresses and ids of the live objects, in address order (the order of a
 /// [`HeapGraph`](super::HeapGraph)'s nodes). Runs no user code.
-pub(crate) fn refresh(heap: &Heap) -> Vec<(usize, u32)> {
-    let objects = objects_by_address(heap);
+pub(crate) fn refresh(heap: &Heap) -> BigVec<(usize, u32)> {
     with_table(heap, |table| {
         let old = std::mem::take(&mut table.sorted);
         let recent = std::mem::take(&mut table.recent);
-        let mut sorted = Vec::with_capacity(objects.len());
-        let mut live = Vec::with_capacity(objects.len());
-        // The cursor of the merge: `old` is ascending, and so is `objects`.
+        let mut sorted = BigVec::with_capacity(heap.live_objects());
+        let mut live = BigVec::with_capacity(heap.live_objects());
+        // The cursor of the merge: `old` is ascending, and so is the walk.
         let mut j = 0;
-        for &header in &objects {
-            // SAFETY: listed just now, and no object was freed since (no
-            // user code ran): allocated, so readable.
+        let each = |header: NonNull<Header>| {
+            // SAFETY: an allocated object (no user code runs in the walk),
+            // so readable.
             let h = unsafe { header.as_ref() };
             let strong = h.strong.get() > 0;
             // An object whose value is being dropped, or is gone with
             // handles left, keeps its entry if it has one (see the
             // invariant); it gets none.
             if !strong && !h.has(HAS_ID) {
-                continue;
+                return;
             }
             let addr = header.as_ptr() as usize;
             let mut id = None;
@@ -171,37 +171,12 @@ pub(crate) fn refresh(heap: &Heap) -> Vec<(usize, u32)> {
             if strong {
                 live.push((addr, id));
             }
-        }
+        };
+        // SAFETY: `each` allocates and frees no object (no user code).
+        unsafe { heap.for_each_object_by_address(each) };
         table.sorted = sorted;
         live
     })
-}
-
-/// Every allocated object of `heap`, in address order, read from the
-/// chunks' slots in place (see [`ChunkSpan`](crate::alloc::ChunkSpan)).
-/// Runs no user code.
-fn objects_by_address(heap: &Heap) -> Vec<NonNull<Header>> {
-    let (mut spans, mut large) = heap.object_spans();
-    // Chunks do not overlap: sorted by base, their slots are in address
-    // order; so are the large objects, merged in between.
-    spans.sort_unstable_by_key(|s| s.base);
-    large.sort_unstable();
-    let mut all = Vec::with_capacity(heap.live_objects());
-    let mut large = large.into_iter().peekable();
-    for span in spans {
-        while let Some(l) = large.next_if(|l| l.cast::<u8>() < span.base) {
-            all.push(l);
-        }
-        for header in span.slots() {
-            // SAFETY: a chunk slot: readable (see `ChunkSpan`), and no user
-            // code runs here.
-            if unsafe { header.as_ref() }.state.get() != 0 {
-                all.push(header);
-            }
-        }
-    }
-    all.extend(large);
-    all
 }
 
 /// The id of the object at `header`, given now if it has none. Runs no user

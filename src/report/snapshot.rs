@@ -166,7 +166,7 @@ impl Snapshot {
     /// assert_eq!(snap.changes().rows()[0].delta, -1);
     /// ```
     pub fn take() -> Snapshot {
-        let mut ids: Vec<u32> = ids::refresh(heap()).into_iter().map(|(_, id)| id).collect();
+        let mut ids: Vec<u32> = ids::refresh(heap()).iter().map(|&(_, id)| id).collect();
         ids.sort_unstable();
         let rows = partition(|_, _| true);
         Snapshot {

@@ -3,7 +3,6 @@
 //! connected components (iterative Tarjan), the kinds of cycles, and the
 //! edges to make weak ([`suggest`](super::suggest)). Nothing here recurses.
 
-use crate::report::big_vec::BigVec;
 use std::collections::HashMap;
 use std::ptr::NonNull;
 
@@ -11,6 +10,7 @@ use super::suggest::suggest;
 use super::{CycleKind, EdgeCount, EdgeKind, GarbageReport, Suggestion, TypeCount};
 use crate::header::Header;
 use crate::heap::Heap;
+use crate::report::big_vec::BigVec;
 use crate::report::graph::Built;
 use crate::report::tally::{sort_rows, RowOrder, TypeTally};
 

@@ -2,13 +2,13 @@
 //! and edges, each edge with its label, in two passes (see [`build`]). The
 //! capture of a [`HeapGraph`] is the builder over the whole heap.
 
-use crate::report::big_vec::BigVec;
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use crate::gc::ErasedGc;
 use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
+use crate::report::big_vec::BigVec;
 use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 use super::columns::{Columns, DEAD, TYPE_MASK, UNTRACEABLE_NODE};

@@ -1,10 +1,10 @@
 //! Edge labels of a [`HeapGraph`](super::HeapGraph): interned texts, and one
 //! packed code per edge.
 
-use crate::report::big_vec::BigVec;
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::report::big_vec::BigVec;
 use crate::trace::{LabelPath, TemplatePart};
 
 use super::WHOLE;

@@ -5,7 +5,6 @@
 //! and the garbage analysis) and the unlabelled
 //! [`PlainGraph`](super::PlainGraph).
 
-use crate::report::big_vec::BigVec;
 use std::cell::Cell;
 use std::ptr::NonNull;
 
@@ -13,6 +12,7 @@ use crate::addr_map::AddrMap;
 use crate::collect::Quiesced;
 use crate::header::{Header, VISITED};
 use crate::heap::Heap;
+use crate::report::big_vec::BigVec;
 
 /// The nodes of a graph, numbered `0..addr.len()`, and a weak count on
 /// nodes `released..held`, which keeps their headers readable (their memory
@@ -239,19 +239,12 @@ fn check_len(len: usize) {
 /// no object carries `VISITED`), and the caller clears `VISITED` on every
 /// listed node before the quiesced state ends.
 unsafe fn list_objects(heap: &Heap, number: bool) -> BigVec<NonNull<Header>> {
-    let (mut spans, mut large) = heap.object_spans();
-    // Chunks do not overlap: sorted by base, their slots are in address
-    // order; so are the large objects, merged in between.
-    spans.sort_unstable_by_key(|s| s.base);
-    large.sort_unstable();
     let mut addr = BigVec::with_capacity(heap.live_objects());
-    #[inline(always)]
-    fn one(addr: &mut BigVec<NonNull<Header>>, header: NonNull<Header>, number: bool) {
-        // SAFETY: a chunk slot (readable, see `ChunkSpan`; no user code
-        // runs here) or a large object of the heap.
+    let one = |header: NonNull<Header>| {
+        // SAFETY: an allocated object (readable; no user code runs here).
         let h = unsafe { header.as_ref() };
-        if h.state.get() == 0 || h.strong.get() == 0 {
-            return; // a free slot, or an object being dropped right now
+        if h.strong.get() == 0 {
+            return; // an object being dropped right now
         }
         if number {
             // (Node numbers fit: checked once listed, before any is used.)
@@ -259,18 +252,8 @@ unsafe fn list_objects(heap: &Heap, number: bool) -> BigVec<NonNull<Header>> {
             h.set(VISITED);
         }
         addr.push(header);
-    }
-    let mut large = large.into_iter().peekable();
-    for span in spans {
-        while let Some(l) = large.next_if(|l| l.cast::<u8>() < span.base) {
-            one(&mut addr, l, number);
-        }
-        for header in span.slots() {
-            one(&mut addr, header, number);
-        }
-    }
-    for l in large {
-        one(&mut addr, l, number);
-    }
+    };
+    // SAFETY: `one` allocates and frees nothing.
+    unsafe { heap.for_each_object_by_address(one) };
     addr
 }

@@ -11,11 +11,11 @@
 //! ([`HeapGraph::shortest_chain`](super::HeapGraph::shortest_chain)): the
 //! same nodes, the same edges in the same order, the same search.
 
-use crate::report::big_vec::BigVec;
 use std::ptr::NonNull;
 
 use crate::header::{Header, ACYCLIC};
 use crate::heap::Heap;
+use crate::report::big_vec::BigVec;
 use crate::trace::{EdgeSink, Tracer};
 
 use super::nodes::{Nodes, Walk};
