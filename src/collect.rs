@@ -42,46 +42,58 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
+use std::cell::Cell;
+
 use crate::header::{Header, COLLECTING, FINALIZED, VALUE_DROPPED};
 use crate::heap::Heap;
-use crate::stats::{CollectPhase, CollectStats, Panic, Stopwatch};
+use crate::policy::Policy;
+use crate::stats::{CollectPhase, CollectStats, HeapStats, Panic, Stopwatch};
 
 mod edge_queue;
 mod prefetch;
 mod subgraph;
 use subgraph::Subgraph;
 
+/// The collector's state on one thread: its working vectors, its
+/// statistics and callbacks, and the automatic-collection policy it applies
+/// after each scan and each collection.
+pub(crate) struct Collector {
+    /// The working vectors, kept between collections while small.
+    scratch: Cell<Option<Box<Scratch>>>,
+    /// Collection callbacks and cumulative statistics.
+    pub stats: HeapStats,
+    pub policy: Policy,
+}
+
+impl Collector {
+    /// The collector of `heap` (whose triggers its policy sets).
+    pub fn new(heap: &Heap) -> Collector {
+        Collector {
+            scratch: Cell::new(None),
+            stats: HeapStats::new(),
+            policy: Policy::new(heap),
+        }
+    }
+}
+
 /// Collects the garbage cycles reachable from the candidates of `heap`
 /// (automatic collections, [`crate::collect()`], thread exit) and returns
 /// the number of objects freed. Does nothing (and returns 0) if a collection
 /// is already running.
-pub(crate) fn collect(heap: &Heap) -> usize {
+pub(crate) fn collect(heap: &Heap, collector: &Collector) -> usize {
     // (Only the count leaves this frame: returning the whole statistics by
     // value cost a measurable copy in a collection of two objects.)
     let mut stats = CollectStats::default();
-    collect_into(heap, false, &mut stats);
+    collect_into(heap, collector, false, &mut stats);
     stats.freed
 }
 
 /// Collects as [`collect`] does, and returns what the collection did, with
 /// the freed objects per type if `by_type`.
-pub(crate) fn collect_with(heap: &Heap, by_type: bool) -> CollectStats {
+pub(crate) fn collect_with(heap: &Heap, collector: &Collector, by_type: bool) -> CollectStats {
     let mut stats = CollectStats::default();
-    collect_into(heap, by_type, &mut stats);
+    collect_into(heap, collector, by_type, &mut stats);
     stats
-}
-
-/// Collects as [`collect`] does, but a panic from user code during the
-/// collection is not re-raised: it is reported on stderr (one line; the panic
-/// hook has already printed its message) and dropped. For the collections at
-/// and after thread exit, which run in thread-local destructors, where an
-/// unwinding panic aborts the process.
-pub(crate) fn collect_contained(heap: &Heap) -> usize {
-    let mut stats = CollectStats::default();
-    if let Some(payload) = collect_catching(heap, false, &mut stats) {
-        crate::heap::report_contained_panic(payload);
-    }
-    stats.freed
 }
 
 /// Collects into `stats` (all zeros if a collection is already running),
@@ -89,34 +101,39 @@ pub(crate) fn collect_contained(heap: &Heap) -> usize {
 /// counted per type if `by_type` or if a callback will see them. A panic
 /// (from a callback, or from user code during the collection) is re-raised
 /// once the collection is over and every callback has run.
-fn collect_into(heap: &Heap, by_type: bool, stats: &mut CollectStats) {
-    if let Some(payload) = collect_catching(heap, by_type, stats) {
+fn collect_into(heap: &Heap, collector: &Collector, by_type: bool, stats: &mut CollectStats) {
+    if let Some(payload) = collect_catching(heap, collector, by_type, stats) {
         resume_unwind(payload);
     }
 }
 
 /// The body of [`collect_into`]: returns the first panic instead of
-/// re-raising it.
+/// re-raising it (the collections at thread exit report it instead).
 #[inline]
-fn collect_catching(heap: &Heap, by_type: bool, stats: &mut CollectStats) -> Panic {
+pub(crate) fn collect_catching(
+    heap: &Heap,
+    collector: &Collector,
+    by_type: bool,
+    stats: &mut CollectStats,
+) -> Panic {
     let _running = Running::start(heap)?;
-    let callbacks = heap.stats.snapshot();
+    let callbacks = collector.stats.snapshot();
     let mut first_panic: Panic = None;
     callbacks.call(CollectPhase::Start, stats, &mut first_panic);
 
     // Someone will read this collection's own figures.
     let observed = by_type || !callbacks.is_empty();
-    let stopwatch = Stopwatch::start(observed, heap.candidate_count(), &heap.stats.sampler);
-    let result = catch_unwind(AssertUnwindSafe(|| collect_cycles(heap, stats, observed)));
+    let stopwatch = Stopwatch::start(observed, heap.candidate_count(), &collector.stats.sampler);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        collect_cycles(heap, collector, stats, observed)
+    }));
     let (duration, for_total) = stopwatch.stop();
     stats.duration = duration;
     if let Some(payload) = result.unwrap_or_else(Some) {
         first_panic.get_or_insert(payload);
     }
-    heap.collections.set(heap.collections.get() + 1);
-    heap.freed_total
-        .set(heap.freed_total.get() + stats.freed as u64);
-    heap.stats.record(stats, for_total);
+    heap.count_collection();
+    collector.stats.record(stats, for_total);
 
     callbacks.call(CollectPhase::Stop, stats, &mut first_panic);
     first_panic
@@ -130,44 +147,48 @@ struct Running<'a>(&'a Heap);
 impl<'a> Running<'a> {
     /// `None` if a collection is already running.
     fn start(heap: &'a Heap) -> Option<Running<'a>> {
-        if heap.collecting.get() {
+        if !heap.begin_collecting() {
             return None;
         }
-        heap.collecting.set(true);
         Some(Running(heap))
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.collecting.set(false);
+        self.0.end_collecting();
     }
 }
 
 /// Phases 1 to 4. Fills `stats`; returns the first panic of a finalizer or
 /// `Drop` impl (caught so the garbage set is finished first).
-fn collect_cycles(heap: &Heap, stats: &mut CollectStats, by_type: bool) -> Panic {
+fn collect_cycles(
+    heap: &Heap,
+    collector: &Collector,
+    stats: &mut CollectStats,
+    by_type: bool,
+) -> Panic {
     let mut rebuffer = Rebuffer {
         heap,
         objects: select_roots(heap),
     };
     // Declared after `rebuffer`: on a panic in user `Trace` code, the
     // subgraph clears `VISITED` before the roots go back in the buffer.
-    let mut scratch = heap.scratch.take().unwrap_or_default();
+    let mut scratch = collector.scratch.take().unwrap_or_default();
     stats.roots = rebuffer.objects.len();
     let examined = find_garbage(heap, &mut scratch, &rebuffer.objects, true);
     rebuffer.objects.clear(); // nothing can panic from here on
     drop(rebuffer);
     stats.examined = examined;
     let found = scratch.garbage.len();
-    heap.adapt_threshold(examined - found, found);
+    collector.policy.after_scan(heap, examined - found, found);
     let first_panic = if found == 0 {
         None
     } else {
         free_garbage(heap, &mut scratch.garbage, stats, by_type)
     };
-    scratch.keep_if_small(heap);
-    heap.reset_growth_limit();
+    scratch.keep_if_small(collector);
+    collector.policy.after_collection(heap);
     first_panic
 }
 
@@ -185,12 +206,13 @@ impl Scratch {
     /// Above this many objects, a collection's vectors are freed after it.
     const KEEP_UP_TO: usize = 1 << 14;
 
-    /// Hands the (emptied) vectors back to `heap`, unless they grew big.
-    fn keep_if_small(mut self: Box<Self>, heap: &Heap) {
+    /// Hands the (emptied) vectors back to the collector, unless they grew
+    /// big.
+    fn keep_if_small(mut self: Box<Self>, collector: &Collector) {
         self.subgraph.clear();
         self.garbage.clear();
         if self.subgraph.is_small(Self::KEEP_UP_TO) && self.garbage.capacity() <= Self::KEEP_UP_TO {
-            heap.scratch.set(Some(self));
+            collector.scratch.set(Some(self));
         }
     }
 }

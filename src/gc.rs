@@ -10,7 +10,8 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
 use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, MUT_BORROWED, VALUE_DROPPED};
-use crate::heap::{exited_op_end, heap, heap_ptr, Heap};
+use crate::heap::Heap;
+use crate::runtime::{exited_op_end, heap, heap_ptr};
 use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
 
@@ -626,7 +627,7 @@ impl ErasedGc {
         h.inc_strong();
         Some(ErasedGc {
             header,
-            collections: heap.collections.get(),
+            collections: heap.collections(),
         })
     }
 }
@@ -643,7 +644,7 @@ impl Drop for ErasedGc {
             // SAFETY: the last strong count was just released.
             unsafe { drop_last(self.header) };
         } else if h.state.get() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0
-            && heap().collections.get() != self.collections
+            && heap().collections() != self.collections
         {
             // A collection ran while the pin held the object (see the type's
             // docs): a candidate again, without starting a collection here.

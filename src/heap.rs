@@ -1,44 +1,25 @@
-//! The per-thread heap: object memory, the type table, the candidate buffer,
-//! the automatic-collection trigger, the iterative freeing of objects whose
-//! count reaches zero, and the final collections at thread exit (and after
-//! it: the *exited* state).
+//! The per-thread heap: object memory, the type table, the candidate buffer
+//! and its two triggers, and the iterative freeing of objects whose count
+//! reaches zero.
+//!
+//! The heap knows nothing of the collector, the runtime or the reporter. It
+//! counts and compares: when the candidate buffer reaches its limit
+//! ([`set_candidate_limit`](Heap::set_candidate_limit)), when the number of objects
+//! passes its live limit, and when an operation ends on an exited heap, it
+//! calls up through the [`HeapHooks`] the runtime gave it (the policy
+//! sets the limits; see `crate::policy`).
 //!
 //! `Gc` is `!Send`, so every object belongs to the heap of the thread that
 //! made it and only that thread ever touches it: no atomics, no locks.
 
 use std::alloc::Layout;
-use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
-use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use crate::alloc::{class_of, Slabs};
-use crate::header::{
-    Header, TypeEntry, TypeInfo, TypeTable, BUFFERED, COLLECTING, VALUE_DROPPED, VISITED,
-};
+use crate::header::{Header, BUFFERED, COLLECTING, VALUE_DROPPED, VISITED};
 use crate::trace::Trace;
-
-/// The threshold of buffered candidates that starts an automatic collection,
-/// unless [`crate::set_threshold`] says otherwise.
-pub(crate) const DEFAULT_THRESHOLD: usize = 10_000;
-
-/// The number of objects may grow by this many (or by half, if more) between
-/// collections before waiting candidates are collected. A candidate count
-/// alone lets unbounded garbage wait: one candidate can be the last handle
-/// into a big dead structure (the root of a tree whose nodes point back to
-/// their parents), and 10,000 of those can be hundreds of thousands of
-/// objects.
-const MIN_GROWTH: usize = 8192;
-
-/// The most collections the thread-exit teardown runs. One usually frees
-/// everything; another is needed only where a `Drop` impl or finalizer let go
-/// of handles that kept more cycles alive. A `Drop` that makes a new garbage
-/// cycle every time it runs would keep an unbounded loop collecting forever:
-/// after this many rounds, what is still waiting is left to the exited heap
-/// (collected at the next trigger, if any comes; otherwise leaked, which is
-/// safe).
-pub(crate) const FINAL_COLLECTIONS: usize = 8;
+use crate::types::{TypeEntry, TypeInfo, TypeTable};
 
 /// One thread's heap.
 ///
@@ -52,27 +33,12 @@ pub(crate) const FINAL_COLLECTIONS: usize = 8;
 ///
 /// # Lifetime
 ///
-/// A heap is a `Box` leaked by `new_heap`, and the thread's `HEAP` points to
-/// it until it is freed. It is freed (and `HEAP` set back to null) only by
-/// [`free_if_exited_and_empty`], and only when
-///
-/// 1. `exited` is set: the thread's teardown has run (or the heap was made
-///    after it), so nothing else will free it;
-/// 2. no object is allocated (`live_objects() == 0`): no `Gc`, `WeakGc`,
-///    queue or collector table refers to its memory;
-/// 3. neither `collecting` nor `dropping` is set.
-///
-/// Every function of the crate that holds a `&Heap` while user code runs
-/// either has `collecting` or `dropping` set, or keeps an object of the heap
-/// allocated until it stops using the `&Heap` (the object whose `Drop`,
-/// `Trace`, finalizer or `heap_size` is running, whose implicit weak count or
-/// pin holds its memory; the objects a report holds with `HoldMemory`). So
-/// 2 or 3 fails while such a frame is on the stack, and a heap is never freed
-/// under a function that still uses it. `free_if_exited_and_empty` takes no
-/// `&Heap`, and is called only by functions that received none as an
-/// argument, after the heap methods they called have returned: no function
-/// argument (whose borrow would be protected for the whole call) refers to the
-/// heap when it goes.
+/// A heap lives inside the thread's runtime, which frees it only when it is
+/// exited, empty and idle (see *Lifetime* at `crate::runtime::Runtime`).
+/// The entry points that may end by freeing it
+/// ([`buffer_candidate`](Self::buffer_candidate),
+/// [`drop_unreferenced`](Self::drop_unreferenced)) take a pointer, not a
+/// `&Heap`.
 pub(crate) struct Heap {
     slabs: UnsafeCell<Slabs>,
     types: UnsafeCell<TypeTable>,
@@ -83,306 +49,159 @@ pub(crate) struct Heap {
     /// when a collection takes it (so the buffer does not regrow from
     /// nothing after every collection).
     spare_candidates: Cell<Vec<NonNull<Header>>>,
-    /// The collector's working vectors, kept between collections.
-    pub(crate) scratch: Cell<Option<Box<crate::collect::Scratch>>>,
     /// Objects whose count reached zero while another object's value was
     /// being dropped: their values are dropped by the outermost drop loop,
     /// so dropping a long chain never recurses.
     pending_drops: UnsafeCell<Vec<NonNull<Header>>>,
+    /// A drop loop runs ([`drop_scope`](Self::drop_scope)).
     dropping: Cell<bool>,
-    pub(crate) collecting: Cell<bool>,
-    /// The thread's teardown has run (or the heap was made after it): the
-    /// heap collects at every trigger (see [`exited_op_end`]) and frees
-    /// itself once its last object goes (see *Lifetime* above).
+    /// A collection (or a dry run, or a quiesced walk) runs.
+    collecting: Cell<bool>,
+    /// The number of collections so far (a pin compares it to know whether
+    /// one ran while it held its object).
+    collections: Cell<u64>,
+    /// The thread's teardown has run (or the heap was made after it): every
+    /// outermost operation ends by calling [`HeapHooks::exited_op_end`].
     exited: Cell<bool>,
-    enabled: Cell<bool>,
-    threshold: Cell<usize>,
-    /// Candidate count at which the next automatic collection starts:
-    /// `threshold`, raised to the size of the live subgraph the last
-    /// collection had to walk (so walking it again is amortized).
-    next_collection: Cell<usize>,
-    /// Live objects the last collection walked.
-    last_survivors: Cell<usize>,
-    pub(crate) collections: Cell<u64>,
-    pub(crate) freed_total: Cell<u64>,
-    /// Collection callbacks and cumulative statistics.
-    pub(crate) stats: crate::stats::HeapStats,
-    /// The ids heap snapshots gave objects ([`crate::report::ids`]): `None`
-    /// until the first snapshot or DevTools export. Taken out and put back
-    /// around operations that run no user code.
-    pub(crate) snapshot_ids: Cell<Option<Box<crate::report::ids::SnapshotIds>>>,
+    /// Buffer length at which [`HeapHooks::candidate_limit_reached`] is
+    /// called (set by the policy).
+    candidate_limit: Cell<usize>,
+    /// The calls up into the runtime.
+    hooks: &'static HeapHooks,
     /// Where each live object was allocated (cargo feature `sites`).
     #[cfg(feature = "sites")]
     sites: UnsafeCell<crate::addr_map::AddrMap<&'static std::panic::Location<'static>>>,
 }
 
-thread_local! {
-    /// The current thread's heap, created on first use. A plain pointer with
-    /// no destructor: it stays readable while other thread-locals are being
-    /// destroyed, so a `Gc` kept in one of them can still be dropped.
-    static HEAP: Cell<*const Heap> = const { Cell::new(ptr::null()) };
-    /// Runs the final collection when the thread exits.
-    static TEARDOWN: Teardown = const { Teardown };
-}
-
-struct Teardown;
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        let heap = HEAP.with(Cell::get);
-        if heap.is_null() {
-            return;
-        }
-        {
-            // SAFETY: a non-null `HEAP` points to the thread's live heap (see
-            // *Lifetime* at `Heap`).
-            let h = unsafe { &*heap };
-            if h.collecting.get() || h.dropping.get() {
-                // Thread-locals destroyed from inside a collection or drop loop
-                // (`exit` called by a `Drop` impl): the heap is in use below
-                // us, and stays as it is.
-                return;
-            }
-            // The final collections call no collection callback.
-            h.stats.thread_exiting();
-            // Objects left queued by a panicking `Drop` go first. Nothing may
-            // unwind out of a thread-local destructor (the process would
-            // abort): panics are reported and dropped, and the teardown goes on.
-            // (A panicking `Drop` stops a drop loop, leaving the rest queued:
-            // retry, a bounded number of times.)
-            for _ in 0..FINAL_COLLECTIONS {
-                match catch_unwind(AssertUnwindSafe(|| h.drop_scope(|| {}))) {
-                    Ok(()) => break,
-                    Err(payload) => report_contained_panic(payload),
-                }
-            }
-            // Freeing one garbage set can leave another behind (cycles that
-            // only the first kept alive): repeat while something goes, a
-            // bounded number of times.
-            for _ in 0..FINAL_COLLECTIONS {
-                if crate::collect::collect_contained(h) == 0 {
-                    break;
-                }
-            }
-            // `RCYCLE_REPORT_AT_EXIT=1`: print what is left.
-            crate::report::daemon::at_thread_exit(h);
-            // Objects may outlive this (held by thread-locals destroyed later,
-            // or left by the bound above): from now on the heap collects at
-            // every trigger and frees itself with its last object.
-            h.enter_exited();
-        }
-        // SAFETY: this destructor took no `&Heap` argument and the heap
-        // methods it called have returned (`h` is not used again).
-        unsafe { free_if_exited_and_empty() };
-    }
-}
-
-/// Reports a panic caught by a collection at or after thread exit, which is
-/// not re-raised: one line on stderr (the panic hook has already printed the
-/// panic's message), written straight to the process's stderr (test capture
-/// may be gone at thread exit). The payload is dropped; if its own `Drop`
-/// panics, that second payload is leaked.
-#[cold]
-pub(crate) fn report_contained_panic(payload: Box<dyn Any + Send>) {
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "rcycle: a Drop impl or finalizer panicked while objects were freed at thread exit; \
-         the panic was not re-raised (unwinding out of a thread-local destructor aborts \
-         the process) and the freeing went on"
-    );
-    if let Err(again) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
-        std::mem::forget(again);
-    }
-}
-
-/// Ends an outermost operation (the end of the outermost drop loop, a
-/// candidate buffered outside any, the last `WeakGc` of an object dropped)
-/// on an exited heap: collects the candidates waiting, with panics contained
-/// as at thread exit, then frees the heap if no object is left. Does nothing
-/// if the thread has no heap, the heap has not exited, or a collection or drop
-/// loop is running (then that is not the outermost operation, and candidates
-/// wait: a `Drop` that makes a new garbage cycle each time it runs gets one
-/// collection per trigger, never a loop).
-///
-/// # Safety
-/// As for [`free_if_exited_and_empty`].
-#[cold]
-#[inline(never)]
-pub(crate) unsafe fn exited_op_end() {
-    let heap = HEAP.with(Cell::get);
-    if heap.is_null() {
-        return;
-    }
-    {
-        // SAFETY: a non-null `HEAP` points to the thread's live heap.
-        let h = unsafe { &*heap };
-        if !h.exited.get() || h.collecting.get() || h.dropping.get() {
-            return;
-        }
-        if h.candidate_count() > 0 {
-            crate::collect::collect_contained(h);
-        }
-    }
-    // SAFETY: forwarded (`h` is not used again).
-    unsafe { free_if_exited_and_empty() }
-}
-
-/// Frees the thread's heap if it has exited, no object is left and no
-/// collection or drop loop runs (see *Lifetime* at [`Heap`]).
-///
-/// # Safety
-/// The caller received no `&Heap` as an argument, holds no `&Heap` it will
-/// use again, and the heap methods it called have returned.
-pub(crate) unsafe fn free_if_exited_and_empty() {
-    let heap = HEAP.with(Cell::get);
-    if heap.is_null() {
-        return;
-    }
-    {
-        // SAFETY: a non-null `HEAP` points to the thread's live heap.
-        let h = unsafe { &*heap };
-        if !h.exited.get() || h.live_objects() != 0 || h.collecting.get() || h.dropping.get() {
-            return;
-        }
-        // SAFETY: short borrow, no user code; no object is left, so no chunk
-        // holds one.
-        unsafe { (*h.slabs.get()).release_all() };
-    }
-    // A later `Gc::new` on this thread (from another thread-local's
-    // destructor) makes a new heap.
-    HEAP.with(|c| c.set(ptr::null()));
-    // SAFETY: conditions 1-3 of *Lifetime* at `Heap` hold (checked above), so
-    // nothing refers to the heap or uses it; no function argument refers to it
-    // (caller); the pointer came from `Box::into_raw` in `new_heap`. (Dropping
-    // it may run user code, the `Drop` of collection callbacks: `HEAP` no
-    // longer points to it.)
-    drop(unsafe { Box::from_raw(heap.cast_mut()) });
-}
-
-/// The current thread's heap.
-///
-/// (The reference is only as `'static` as the heap: an exited heap is freed
-/// with its last object, see *Lifetime* at [`Heap`]. Callers use it for the
-/// operation at hand, and pass it to nothing that could free the heap.)
-#[inline]
-pub(crate) fn heap() -> &'static Heap {
-    let p = HEAP.with(Cell::get);
-    if p.is_null() {
-        return new_heap();
-    }
-    // SAFETY: a non-null `HEAP` points to a live, leaked `Box<Heap>` (see
-    // *Lifetime* at `Heap`).
-    unsafe { &*p }
-}
-
-/// The current thread's heap, known to exist.
-///
-/// # Safety
-/// An object of this thread's heap is allocated (the caller holds a count
-/// of it), so `HEAP` is not null (see *Lifetime* at [`Heap`]).
-#[inline]
-pub(crate) unsafe fn heap_of_live_object() -> &'static Heap {
-    let p = HEAP.with(Cell::get);
-    debug_assert!(!p.is_null());
-    // SAFETY: non-null (caller) and live (see *Lifetime* at `Heap`).
-    unsafe { &*p }
-}
-
-/// The current thread's heap, as a pointer, for the entry points that may
-/// end by freeing it ([`Heap::drop_unreferenced`],
-/// [`Heap::buffer_candidate`]).
-#[inline]
-pub(crate) fn heap_ptr() -> *const Heap {
-    let p = HEAP.with(Cell::get);
-    if p.is_null() {
-        return new_heap();
-    }
-    p
-}
-
-#[cold]
-fn new_heap() -> &'static Heap {
-    let heap = Box::into_raw(Box::new(Heap::new()));
-    HEAP.with(|c| c.set(heap));
-    // Register the thread-exit collection. Fails if the thread's teardown has
-    // already run (a `Gc` made by a thread-local's destructor): the heap
-    // starts in the exited state, and frees itself with its last object.
-    if TEARDOWN.try_with(|_| {}).is_err() {
-        // SAFETY: just leaked; see `heap()`.
-        unsafe { &*heap }.enter_exited();
-    }
-    // SAFETY: just leaked; see `heap()`.
-    unsafe { &*heap }
+/// The heap's calls up, into the runtime that owns it (which decides, with
+/// the policy, what a trigger does). Each is made on a cold path only.
+pub(crate) struct HeapHooks {
+    /// The candidate buffer reached its limit
+    /// ([`Heap::set_candidate_limit`]; an object was just buffered).
+    ///
+    /// Safety contract: as for [`Heap::buffer_candidate`], whose pointer it
+    /// receives (it may free the heap, on an exited heap).
+    pub candidate_limit_reached: unsafe fn(*const Heap),
+    /// The number of objects passed the live limit (an object was just made).
+    pub live_limit_passed: fn(&Heap),
+    /// An outermost operation (the outermost drop loop, the last `WeakGc` of
+    /// an object) ended on an exited heap: collect, and free the runtime if
+    /// nothing is left.
+    ///
+    /// Safety contract: the caller holds no `&Heap` it will use again, and
+    /// received none as an argument.
+    pub exited_op_end: unsafe fn(),
 }
 
 impl Heap {
-    fn new() -> Heap {
+    /// An empty heap that calls `hooks` when a trigger is reached (its limits
+    /// start out unreachable: the policy sets them).
+    pub fn new(hooks: &'static HeapHooks) -> Heap {
         let mut slabs = Slabs::new();
-        slabs.set_live_limit(MIN_GROWTH);
+        slabs.set_live_limit(usize::MAX);
         Heap {
             slabs: UnsafeCell::new(slabs),
             types: UnsafeCell::new(TypeTable::new()),
             candidates: UnsafeCell::new(Vec::new()),
             spare_candidates: Cell::new(Vec::new()),
-            scratch: Cell::new(None),
             pending_drops: UnsafeCell::new(Vec::new()),
             dropping: Cell::new(false),
             collecting: Cell::new(false),
-            exited: Cell::new(false),
-            enabled: Cell::new(true),
-            threshold: Cell::new(DEFAULT_THRESHOLD),
-            next_collection: Cell::new(DEFAULT_THRESHOLD),
-            last_survivors: Cell::new(0),
             collections: Cell::new(0),
-            freed_total: Cell::new(0),
-            stats: crate::stats::HeapStats::new(),
-            snapshot_ids: Cell::new(None),
+            exited: Cell::new(false),
+            candidate_limit: Cell::new(usize::MAX),
+            hooks,
             #[cfg(feature = "sites")]
             sites: UnsafeCell::new(Default::default()),
         }
     }
 
+    // ---- the triggers ----
+
     /// After an object was made: if the number of objects grew past the
-    /// limit set at the last collection and candidates are waiting, collect
-    /// them before the heap grows any further.
+    /// live limit, the runtime decides (collect the waiting candidates
+    /// before the heap grows any further, or wait).
     #[inline]
     pub fn after_alloc(&self) {
-        // SAFETY: short borrow, no user code.
-        if unsafe { (*self.slabs.get()).past_live_limit() } {
-            self.collect_for_growth();
+        if self.past_live_limit() {
+            (self.hooks.live_limit_passed)(self);
         }
     }
 
-    #[cold]
-    fn collect_for_growth(&self) {
-        if self.candidate_count() > 0 && self.enabled.get() && !self.collecting.get() {
-            // Sets the next limit (`reset_growth_limit`).
-            if self.exited.get() {
-                // (Never frees the heap: the object just made is alive.)
-                crate::collect::collect_contained(self);
-            } else {
-                crate::collect::collect(self);
-            }
-        }
-        // Nothing to collect, collection off or already running: wait for
-        // the next step of growth.
+    /// Whether the number of objects is past the live limit.
+    #[inline]
+    pub fn past_live_limit(&self) -> bool {
         // SAFETY: short borrow, no user code.
-        if unsafe { (*self.slabs.get()).past_live_limit() } {
-            self.reset_growth_limit();
-        }
+        unsafe { (*self.slabs.get()).past_live_limit() }
     }
 
-    /// The next collection for growth comes after `MIN_GROWTH` more objects,
-    /// or half as many as now, or as many as the last collection found alive
-    /// (so that walking them again is amortized, as for the candidate
-    /// threshold), whichever is more. Called at the end of every collection,
-    /// once its garbage is freed.
-    pub fn reset_growth_limit(&self) {
+    /// Sets the number of objects past which [`after_alloc`](Self::after_alloc)
+    /// calls up.
+    pub fn set_live_limit(&self, limit: usize) {
         // SAFETY: short borrow, no user code.
-        let slabs = unsafe { &mut *self.slabs.get() };
-        let live = slabs.live();
-        let step = MIN_GROWTH.max(live / 2).max(self.last_survivors.get());
-        slabs.set_live_limit(live.saturating_add(step));
+        unsafe { (*self.slabs.get()).set_live_limit(limit) }
+    }
+
+    /// Sets the candidate buffer length at which
+    /// [`buffer_candidate`](Self::buffer_candidate) calls up.
+    pub fn set_candidate_limit(&self, limit: usize) {
+        self.candidate_limit.set(limit);
+    }
+
+    // ---- states ----
+
+    /// Marks the heap as collecting; `false` (and nothing done) if it
+    /// already was.
+    pub fn begin_collecting(&self) -> bool {
+        !self.collecting.replace(true)
+    }
+
+    /// Ends what [`begin_collecting`](Self::begin_collecting) began.
+    pub fn end_collecting(&self) {
+        self.collecting.set(false);
+    }
+
+    /// Whether a collection (or a dry run, or a quiesced walk) runs.
+    #[inline]
+    pub fn is_collecting(&self) -> bool {
+        self.collecting.get()
+    }
+
+    /// Counts one collection (see [`collections`](Self::collections)).
+    pub fn count_collection(&self) {
+        self.collections.set(self.collections.get() + 1);
+    }
+
+    /// The number of collections so far.
+    #[inline]
+    pub fn collections(&self) -> u64 {
+        self.collections.get()
+    }
+
+    /// Whether a drop loop runs.
+    pub fn is_dropping(&self) -> bool {
+        self.dropping.get()
+    }
+
+    /// Enters the exited state (see [`exited`](Heap#structfield.exited)):
+    /// after the thread's teardown.
+    pub fn mark_exited(&self) {
+        self.exited.set(true);
+    }
+
+    /// Whether the thread's teardown has run.
+    #[inline]
+    pub fn is_exited(&self) -> bool {
+        self.exited.get()
+    }
+
+    /// Returns every chunk to the allocator.
+    ///
+    /// # Safety
+    /// No object is allocated, and none will be made from this heap again.
+    pub unsafe fn release_memory(&self) {
+        // SAFETY: short borrow, no user code; no object is left (caller).
+        unsafe { (*self.slabs.get()).release_all() }
     }
 
     /// Allocates an object for a `T`, with an uninitialized value and a header
@@ -571,22 +390,6 @@ impl Heap {
         unsafe { *(*self.types.get()).get(index) }
     }
 
-    // ---- the exited state ----
-
-    /// After the thread's teardown: every buffered candidate is a trigger
-    /// (`next_collection` stays 0), and `exited_op_end` collects and frees.
-    fn enter_exited(&self) {
-        self.exited.set(true);
-        self.stats.thread_exiting();
-        self.next_collection.set(0);
-    }
-
-    /// Whether the thread's teardown has run (see [`exited_op_end`]).
-    #[inline]
-    pub fn is_exited(&self) -> bool {
-        self.exited.get()
-    }
-
     // ---- candidates and automatic collection ----
 
     /// Buffers `header` as a possible root of a garbage cycle (its count just
@@ -594,8 +397,8 @@ impl Heap {
     /// may free the heap (so it takes a pointer, not a `&self`).
     ///
     /// # Safety
-    /// `this` is the thread's heap ([`heap_ptr`]), `header` a live object of
-    /// it, and the caller holds no `&Heap` it will use again.
+    /// `this` is the thread's heap (`crate::runtime::heap_ptr`), `header` a
+    /// live object of it, and the caller holds no `&Heap` it will use again.
     #[inline]
     pub unsafe fn buffer_candidate(this: *const Heap, header: NonNull<Header>) {
         // SAFETY: the thread's live heap (caller); this reference is not used
@@ -604,35 +407,11 @@ impl Heap {
         // (A pointer, not a `&Header`: the collector will read the value
         // through it, so it must carry the whole object's provenance.)
         let len = heap.push_candidate(header);
-        if len >= heap.next_collection.get() {
-            // SAFETY: forwarded.
-            unsafe { Heap::threshold_reached(this) };
+        if len >= heap.candidate_limit.get() {
+            let reached = heap.hooks.candidate_limit_reached;
+            // SAFETY: forwarded; `heap` is not used again.
+            unsafe { reached(this) };
         }
-    }
-
-    /// The candidate threshold is reached: collect, unless collection is
-    /// off or running. On an exited heap (whose threshold is 0), collect now
-    /// unless a collection or drop loop runs (then the end of the outermost
-    /// drop loop collects), and free the heap if nothing is left.
-    ///
-    /// # Safety
-    /// As for [`buffer_candidate`](Self::buffer_candidate).
-    #[cold]
-    #[inline(never)]
-    unsafe fn threshold_reached(this: *const Heap) {
-        {
-            // SAFETY: as in `buffer_candidate`.
-            let heap = unsafe { &*this };
-            if !heap.exited.get() {
-                if heap.enabled.get() && !heap.collecting.get() {
-                    crate::collect::collect(heap);
-                }
-                return;
-            }
-        }
-        // SAFETY: no `&Heap` argument is live here, and the caller holds none
-        // it will use again.
-        unsafe { exited_op_end() }
     }
 
     /// Adds an object to the candidate buffer; returns the buffer's length.
@@ -707,52 +486,6 @@ impl Heap {
         unsafe { (*self.candidates.get()).len() }
     }
 
-    pub fn set_enabled(&self, on: bool) {
-        self.enabled.set(on)
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.enabled.get()
-    }
-
-    pub fn set_threshold(&self, n: usize) {
-        let n = n.max(1);
-        self.threshold.set(n);
-        if !self.exited.get() {
-            self.next_collection.set(n);
-        }
-    }
-
-    pub fn threshold(&self) -> usize {
-        self.threshold.get()
-    }
-
-    /// After a collection that walked `survivors` live objects and found
-    /// `garbage` objects: the next one waits until at least that many
-    /// candidates have been buffered (or until the number of objects has
-    /// grown: `reset_growth_limit`), so walking them again is amortized.
-    ///
-    /// A collection that found no garbage at all waits for as many
-    /// candidates as there are objects: its candidates were live data that
-    /// the program was using (each use of a live object makes it a
-    /// candidate), and a collection started from part of such a walk would
-    /// cover part of the heap only, and set a low trigger that fires again
-    /// halfway through the next walk. Garbage that appears meanwhile is still
-    /// collected by the growth trigger.
-    ///
-    /// An exited heap keeps a threshold of 0: every candidate is a trigger.
-    pub fn adapt_threshold(&self, survivors: usize, garbage: usize) {
-        let mut next = self.threshold.get().max(survivors.saturating_add(1));
-        if garbage == 0 {
-            next = next.max(self.live_objects().saturating_add(1));
-        }
-        if self.exited.get() {
-            next = 0;
-        }
-        self.next_collection.set(next);
-        self.last_survivors.set(survivors);
-    }
-
     // ---- freeing objects whose count reached zero ----
 
     /// The strong count of a live object has just reached zero: drop its
@@ -764,7 +497,7 @@ impl Heap {
     /// heap (so this takes a pointer, not a `&self`).
     ///
     /// # Safety
-    /// `this` is the thread's heap ([`heap_ptr`]) and the caller holds no
+    /// `this` is the thread's heap (`crate::runtime::heap_ptr`) and the caller holds no
     /// `&Heap` it will use again; `header` is an object of it whose strong
     /// count is zero, whose value is intact, and which is not `COLLECTING`.
     #[inline]
@@ -793,7 +526,7 @@ impl Heap {
     /// As for `drop_unreferenced`.
     #[inline(never)]
     unsafe fn drop_outermost(this: *const Heap, header: NonNull<Header>) {
-        {
+        let exited_op_end = {
             // SAFETY: as in `drop_unreferenced`.
             let heap = unsafe { &*this };
             // (No drop loop runs: `drop_unreferenced` checked. Not testing
@@ -803,7 +536,8 @@ impl Heap {
             if !heap.exited.get() {
                 return;
             }
-        }
+            heap.hooks.exited_op_end
+        };
         // SAFETY: `drop_scope` has returned; no `&Heap` argument is live
         // here, and the caller holds none it will use again.
         unsafe { exited_op_end() }

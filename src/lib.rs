@@ -75,19 +75,19 @@ mod collect;
 mod gc;
 mod header;
 mod heap;
+mod policy;
 pub mod report;
+mod runtime;
 mod stats;
 mod trace;
+mod types;
 mod weak;
 
 pub use crate::gc::{Gc, GcMut};
 // The four calls of the README's leak hunt, one per question it starts
 // with; the rest of the reporter is under `rcycle::report`.
 pub use crate::report::{collect_dry_run, live_report, why_alive, Snapshot};
-pub use crate::stats::{
-    add_collect_callback, collect_with_stats, remove_collect_callback, CallbackId, CollectPhase,
-    CollectStats,
-};
+pub use crate::stats::{CallbackId, CollectPhase, CollectStats};
 pub use crate::trace::{Finalize, Label, Trace, Tracer};
 pub use crate::weak::WeakGc;
 pub use rcycle_derive::Trace;
@@ -115,15 +115,7 @@ pub use rcycle_derive::Trace;
 /// assert_eq!(collect(), 2);
 /// ```
 pub fn collect() -> usize {
-    let heap = crate::heap::heap();
-    let freed = crate::collect::collect(heap);
-    if heap.is_exited() {
-        // After the thread's teardown (called from a thread-local's
-        // destructor): the heap goes with its last object.
-        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
-        unsafe { crate::heap::free_if_exited_and_empty() }
-    }
-    freed
+    crate::runtime::collect_now()
 }
 
 /// Stops automatic collection on this thread ([`collect()`] still works).
@@ -134,7 +126,10 @@ pub fn collect() -> usize {
 /// rcycle::enable();
 /// ```
 pub fn disable() {
-    crate::heap::heap().set_enabled(false)
+    crate::runtime::runtime()
+        .collector
+        .policy
+        .set_enabled(false)
 }
 
 /// Turns automatic collection back on for this thread (it is on by default).
@@ -144,7 +139,7 @@ pub fn disable() {
 /// assert!(rcycle::is_enabled());
 /// ```
 pub fn enable() {
-    crate::heap::heap().set_enabled(true)
+    crate::runtime::runtime().collector.policy.set_enabled(true)
 }
 
 /// Whether automatic collection is on for this thread.
@@ -153,7 +148,7 @@ pub fn enable() {
 /// assert!(rcycle::is_enabled());
 /// ```
 pub fn is_enabled() -> bool {
-    crate::heap::heap().is_enabled()
+    crate::runtime::runtime().collector.policy.is_enabled()
 }
 
 /// Sets how many candidates (objects whose count dropped to a non-zero value)
@@ -178,7 +173,8 @@ pub fn is_enabled() -> bool {
 /// # rcycle::set_threshold(10_000);
 /// ```
 pub fn set_threshold(candidates: usize) {
-    crate::heap::heap().set_threshold(candidates)
+    let rt = crate::runtime::runtime();
+    rt.collector.policy.set_threshold(&rt.heap, candidates)
 }
 
 /// The threshold set by [`set_threshold`].
@@ -187,7 +183,7 @@ pub fn set_threshold(candidates: usize) {
 /// assert!(rcycle::threshold() >= 1);
 /// ```
 pub fn threshold() -> usize {
-    crate::heap::heap().threshold()
+    crate::runtime::runtime().collector.policy.threshold()
 }
 
 /// Objects currently allocated on this thread's heap: live values plus dead
@@ -202,7 +198,7 @@ pub fn threshold() -> usize {
 /// assert_eq!(rcycle::object_count(), before);
 /// ```
 pub fn object_count() -> usize {
-    crate::heap::heap().live_objects()
+    crate::runtime::heap().live_objects()
 }
 
 /// Objects currently waiting in this thread's candidate buffer.
@@ -215,8 +211,90 @@ pub fn object_count() -> usize {
 /// assert!(rcycle::candidate_count() >= 1);
 /// ```
 pub fn candidate_count() -> usize {
-    crate::heap::heap().candidate_count()
+    crate::runtime::heap().candidate_count()
 }
+
+/// Runs a collection now on this thread's heap, like
+/// [`collect`](crate::collect()), and returns what it did, including the
+/// freed objects per type (Python's `gc.get_stats()`, per collection).
+/// Called while a collection is already running, it does nothing and returns
+/// all zeros.
+///
+/// ```
+/// use rcycle::{Gc, Trace};
+/// use std::cell::RefCell;
+///
+/// #[derive(Trace)]
+/// struct Ring { next: RefCell<Option<Gc<Ring>>> }
+///
+/// let a = Gc::new(Ring { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone()); // a self-loop
+/// drop(a);
+/// let stats = rcycle::collect_with_stats();
+/// assert_eq!(stats.freed, 1);
+/// assert!(stats.roots >= 1 && stats.examined >= 1);
+/// ```
+pub fn collect_with_stats() -> CollectStats {
+    crate::runtime::collect_now_with_stats()
+}
+
+/// Registers `callback` to be called on this thread with
+/// [`CollectPhase::Start`] before and [`CollectPhase::Stop`] after every
+/// collection, automatic or explicit (Python's `gc.callbacks`).
+///
+/// A callback may take reports ([`live_report`](crate::live_report) and the
+/// like), call [`collect`](crate::collect()) (which returns 0: a collection is
+/// running) and add or remove callbacks (that takes effect from the next
+/// collection). If a callback panics, the other callbacks and the collection
+/// still run to the end, then the panic resumes from the call that collected.
+/// The final collections at thread exit call no callback.
+///
+/// ```
+/// use rcycle::{CollectPhase, Gc, Trace};
+/// use std::cell::{Cell, RefCell};
+/// use std::rc::Rc;
+///
+/// #[derive(Trace)]
+/// struct Ring { next: RefCell<Option<Gc<Ring>>> }
+///
+/// let freed = Rc::new(Cell::new(0));
+/// let seen = freed.clone();
+/// let id = rcycle::add_collect_callback(move |phase, stats| {
+///     if phase == CollectPhase::Stop {
+///         seen.set(seen.get() + stats.freed);
+///     }
+/// });
+/// let a = Gc::new(Ring { next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone());
+/// drop(a);
+/// rcycle::collect();
+/// assert_eq!(freed.get(), 1);
+/// rcycle::remove_collect_callback(id);
+/// ```
+pub fn add_collect_callback(
+    callback: impl Fn(CollectPhase, &CollectStats) + 'static,
+) -> CallbackId {
+    crate::runtime::add_collect_callback(std::rc::Rc::new(callback))
+}
+
+/// Removes a callback registered with [`add_collect_callback`] on this
+/// thread. Returns whether it was registered.
+///
+/// ```
+/// let id = rcycle::add_collect_callback(|phase, stats| println!("{phase:?}: {stats}"));
+/// assert!(rcycle::remove_collect_callback(id));
+/// assert!(!rcycle::remove_collect_callback(id));
+/// ```
+pub fn remove_collect_callback(id: CallbackId) -> bool {
+    crate::runtime::remove_collect_callback(id)
+}
+
+/// The one call that goes up from the runtime, wired here at the crate root
+/// (which sees every layer; the runtime names none above it): the report
+/// printed at thread exit with `RCYCLE_REPORT_AT_EXIT=1`.
+static EXIT_HOOKS: crate::runtime::ExitHooks = crate::runtime::ExitHooks {
+    at_thread_exit: crate::report::daemon::at_thread_exit,
+};
 
 #[doc(hidden)]
 pub mod __private {

@@ -3,8 +3,8 @@
 //!
 //! The collector ([`crate::collect()`]) fills a [`CollectStats`] for every
 //! collection and hands it to the callbacks registered on this thread with
-//! [`add_collect_callback`]. Per-type counts are only computed when someone
-//! can see them: [`collect_with_stats`] asks for them, and so does a
+//! [`add_collect_callback`](crate::add_collect_callback). Per-type counts are only computed when someone
+//! can see them: [`collect_with_stats`](crate::collect_with_stats) asks for them, and so does a
 //! registered callback. A plain [`collect`](crate::collect()) with no callback
 //! pays for a look at the empty callback list and at most two coarse clock
 //! reads (see [`Stopwatch`]).
@@ -16,9 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::heap::heap;
-
-/// What one collection did ([`collect_with_stats`], and what collection
+/// What one collection did ([`collect_with_stats`](crate::collect_with_stats), and what collection
 /// callbacks receive).
 ///
 /// ```
@@ -60,7 +58,7 @@ pub struct CollectStats {
     /// with the precise monotonic clock ([`std::time::Instant`]).
     pub duration: Duration,
     /// Freed objects per type name, most first (then by name). Empty unless
-    /// asked for: by [`collect_with_stats`], or by a registered callback.
+    /// asked for: by [`collect_with_stats`](crate::collect_with_stats), or by a registered callback.
     pub freed_by_type: Vec<(&'static str, usize)>,
 }
 
@@ -246,7 +244,7 @@ mod coarse_clock {
     }
 }
 
-/// Identifies a callback registered with [`add_collect_callback`], to remove
+/// Identifies a callback registered with [`add_collect_callback`](crate::add_collect_callback), to remove
 /// it with [`remove_collect_callback`].
 ///
 /// ```
@@ -256,7 +254,7 @@ mod coarse_clock {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CallbackId(u64);
 
-type Callback = Rc<dyn Fn(CollectPhase, &CollectStats)>;
+pub(crate) type Callback = Rc<dyn Fn(CollectPhase, &CollectStats)>;
 
 /// A panic payload caught from user code, re-raised later.
 pub(crate) type Panic = Option<Box<dyn Any + Send>>;
@@ -270,6 +268,7 @@ pub(crate) struct HeapStats {
     /// The thread is exiting: its final collections call no callback (as
     /// CPython's collection at interpreter shutdown).
     exiting: Cell<bool>,
+    freed_total: Cell<u64>,
     resurrected_total: Cell<u64>,
     duration_total: Cell<Duration>,
     /// Which small unobserved collections are timed (see [`Stopwatch`]).
@@ -306,6 +305,7 @@ impl HeapStats {
             callbacks: RefCell::new(Vec::new()),
             next_id: Cell::new(0),
             exiting: Cell::new(false),
+            freed_total: Cell::new(0),
             resurrected_total: Cell::new(0),
             duration_total: Cell::new(Duration::ZERO),
             sampler: Sampler::new(),
@@ -330,10 +330,17 @@ impl HeapStats {
     /// Adds one collection's figures to the totals; `duration` is the
     /// collection's time as the [`Stopwatch`] measured it for the total.
     pub fn record(&self, stats: &CollectStats, duration: Duration) {
+        let freed = &self.freed_total;
+        freed.set(freed.get() + stats.freed as u64);
         let resurrected = &self.resurrected_total;
         resurrected.set(resurrected.get() + stats.resurrected as u64);
         let total = &self.duration_total;
         total.set(total.get().saturating_add(duration));
+    }
+
+    /// Objects freed by collections, over all collections of the thread.
+    pub fn freed_total(&self) -> u64 {
+        self.freed_total.get()
     }
 
     /// Objects resurrected by finalizers, over all collections of the thread.
@@ -346,14 +353,14 @@ impl HeapStats {
         self.duration_total.get()
     }
 
-    fn add(&self, callback: Callback) -> CallbackId {
+    pub fn add(&self, callback: Callback) -> CallbackId {
         let id = CallbackId(self.next_id.get());
         self.next_id.set(id.0 + 1);
         self.callbacks.borrow_mut().push((id, callback));
         id
     }
 
-    fn remove(&self, id: CallbackId) -> bool {
+    pub fn remove(&self, id: CallbackId) -> bool {
         // The callback itself is dropped after the borrow ends: its captures
         // may run user `Drop` code that registers or removes callbacks.
         let removed = {
@@ -363,88 +370,6 @@ impl HeapStats {
         };
         removed.is_some()
     }
-}
-
-/// Runs a collection now on this thread's heap, like
-/// [`collect`](crate::collect()), and returns what it did, including the
-/// freed objects per type (Python's `gc.get_stats()`, per collection).
-/// Called while a collection is already running, it does nothing and returns
-/// all zeros.
-///
-/// ```
-/// use rcycle::{Gc, Trace};
-/// use std::cell::RefCell;
-///
-/// #[derive(Trace)]
-/// struct Ring { next: RefCell<Option<Gc<Ring>>> }
-///
-/// let a = Gc::new(Ring { next: RefCell::new(None) });
-/// *a.next.borrow_mut() = Some(a.clone()); // a self-loop
-/// drop(a);
-/// let stats = rcycle::collect_with_stats();
-/// assert_eq!(stats.freed, 1);
-/// assert!(stats.roots >= 1 && stats.examined >= 1);
-/// ```
-pub fn collect_with_stats() -> CollectStats {
-    let heap = heap();
-    let stats = crate::collect::collect_with(heap, true);
-    if heap.is_exited() {
-        // As in `crate::collect()`.
-        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
-        unsafe { crate::heap::free_if_exited_and_empty() }
-    }
-    stats
-}
-
-/// Registers `callback` to be called on this thread with
-/// [`CollectPhase::Start`] before and [`CollectPhase::Stop`] after every
-/// collection, automatic or explicit (Python's `gc.callbacks`).
-///
-/// A callback may take reports ([`live_report`](crate::live_report) and the
-/// like), call [`collect`](crate::collect()) (which returns 0: a collection is
-/// running) and add or remove callbacks (that takes effect from the next
-/// collection). If a callback panics, the other callbacks and the collection
-/// still run to the end, then the panic resumes from the call that collected.
-/// The final collections at thread exit call no callback.
-///
-/// ```
-/// use rcycle::{CollectPhase, Gc, Trace};
-/// use std::cell::{Cell, RefCell};
-/// use std::rc::Rc;
-///
-/// #[derive(Trace)]
-/// struct Ring { next: RefCell<Option<Gc<Ring>>> }
-///
-/// let freed = Rc::new(Cell::new(0));
-/// let seen = freed.clone();
-/// let id = rcycle::add_collect_callback(move |phase, stats| {
-///     if phase == CollectPhase::Stop {
-///         seen.set(seen.get() + stats.freed);
-///     }
-/// });
-/// let a = Gc::new(Ring { next: RefCell::new(None) });
-/// *a.next.borrow_mut() = Some(a.clone());
-/// drop(a);
-/// rcycle::collect();
-/// assert_eq!(freed.get(), 1);
-/// rcycle::remove_collect_callback(id);
-/// ```
-pub fn add_collect_callback(
-    callback: impl Fn(CollectPhase, &CollectStats) + 'static,
-) -> CallbackId {
-    heap().stats.add(Rc::new(callback))
-}
-
-/// Removes a callback registered with [`add_collect_callback`] on this
-/// thread. Returns whether it was registered.
-///
-/// ```
-/// let id = rcycle::add_collect_callback(|phase, stats| println!("{phase:?}: {stats}"));
-/// assert!(rcycle::remove_collect_callback(id));
-/// assert!(!rcycle::remove_collect_callback(id));
-/// ```
-pub fn remove_collect_callback(id: CallbackId) -> bool {
-    heap().stats.remove(id)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::ptr::{self, NonNull};
 
 use crate::gc::Gc;
 use crate::header::{GcBox, Header, COLLECTING};
-use crate::heap::heap;
+use crate::runtime::heap;
 use crate::trace::{Trace, Tracer};
 
 /// A handle that does not keep its object alive, like [`std::rc::Weak`].
@@ -199,7 +199,7 @@ impl<T: ?Sized> Drop for WeakGc<T> {
 unsafe fn free_last_weak(header: NonNull<Header>) {
     // SAFETY: the object is allocated (not freed yet), so the thread has a
     // heap.
-    let heap = unsafe { crate::heap::heap_of_live_object() };
+    let heap = unsafe { crate::runtime::heap_of_live_object() };
     if heap.is_exited() {
         // SAFETY: forwarded.
         return unsafe { free_last_weak_exited(header) };
@@ -225,7 +225,7 @@ unsafe fn free_last_weak_exited(header: NonNull<Header>) {
         unsafe { heap.free_unreferenced(header, info) };
     }
     // SAFETY: no `&Heap` argument here, and `heap` is not used again.
-    unsafe { crate::heap::exited_op_end() }
+    unsafe { crate::runtime::exited_op_end() }
 }
 
 // SAFETY: a weak handle owns no strong edge; reporting none is exact.

@@ -15,7 +15,7 @@ mod suggest;
 
 use std::fmt;
 
-use crate::heap::heap;
+use crate::runtime::heap;
 use crate::stats::CollectStats;
 use analysis::analyse;
 

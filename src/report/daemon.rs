@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::cycles::{collect_dry_run, DryRun};
 use super::{live_report, outside_holders, LiveReport, OutsideHolder};
-use crate::heap::Heap;
 
 /// Set by the signal handler or [`request_report`]; cleared by
 /// [`report_if_requested`].
@@ -160,13 +159,14 @@ pub fn report_if_requested() -> Option<DaemonReport> {
     })
 }
 
-/// Called by the heap's thread-exit teardown after its final collection:
+/// Called by the runtime's thread-exit teardown after its final collection
+/// (wired at the crate root: `EXIT_HOOKS`):
 /// prints the live report to stderr if `RCYCLE_REPORT_AT_EXIT` is `1` (or
 /// `true`, `yes`, `on`). Written straight to the process's stderr (not
 /// through `eprint!`, whose test capture may be gone at thread exit); a
 /// panic from a `heap_size` impl is contained (unwinding out of a
 /// thread-local destructor would abort).
-pub(crate) fn at_thread_exit(_heap: &Heap) {
+pub(crate) fn at_thread_exit() {
     let on = std::env::var("RCYCLE_REPORT_AT_EXIT")
         .map(|v| {
             matches!(
@@ -178,8 +178,8 @@ pub(crate) fn at_thread_exit(_heap: &Heap) {
     if !on {
         return;
     }
-    // `live_report` reads this thread's heap, which is `_heap`: the thread's
-    // heap pointer stays set until after this call.
+    // `live_report` reads this thread's heap: the thread's runtime pointer
+    // stays set until after this call.
     let text = std::panic::catch_unwind(|| format!("{}", live_report()))
         .unwrap_or_else(|_| "a `heap_size` impl panicked while reporting".to_string());
     let mut err = std::io::stderr().lock();

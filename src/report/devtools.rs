@@ -60,7 +60,7 @@ use super::ids::{self, HeapStamp, HELD_OUTSIDE_ID, ROOT_ID};
 use super::HeapGraph;
 use crate::addr_map::AddrMap;
 use crate::gc::Gc;
-use crate::heap::heap;
+use crate::runtime::heap;
 
 /// The `snapshot.meta` object: the layout of the flat arrays.
 const META: &str = concat!(

@@ -62,7 +62,8 @@ use std::sync::Arc;
 use super::{HeapGraph, ObjectId, ObjectInfo};
 use crate::gc::ErasedGc;
 use crate::header::{GcBox, Header};
-use crate::heap::{heap, Heap};
+use crate::heap::Heap;
+use crate::runtime::heap;
 use crate::trace::Trace;
 
 /// At most this many objects held from outside share one `<held outside>`

@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::big_vec::BigVec;
-use crate::heap::heap;
+use crate::runtime::heap;
 
 mod capture;
 mod columns;

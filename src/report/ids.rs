@@ -37,6 +37,7 @@
 //! Ids are 32-bit, as DevTools stores them: after about 2.1 billion objects
 //! have been given one in a process, numbering starts again from 5.
 
+use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -115,12 +116,28 @@ impl SnapshotIds {
     }
 }
 
-/// Runs `f` on `heap`'s table, made on first use. `f` must not run user
-/// code (nothing else may use the table meanwhile).
-fn with_table<R>(heap: &Heap, f: impl FnOnce(&mut SnapshotIds) -> R) -> R {
-    let mut table = heap.snapshot_ids.take().unwrap_or_default();
+thread_local! {
+    /// This thread's table (`None` until the first snapshot or DevTools
+    /// export). Taken out and put back around operations that run no user
+    /// code. The reporter keeps it: the heap does not know snapshots exist.
+    /// (It may outlive a heap freed after thread exit: its entries are only
+    /// read for objects whose header has `HAS_ID`, which a new heap's
+    /// objects get only with a new entry; see the invariant above.)
+    static TABLE: Cell<Option<Box<SnapshotIds>>> = const { Cell::new(None) };
+}
+
+/// Runs `f` on this thread's table, made on first use. `f` must not run
+/// user code (nothing else may use the table meanwhile). After the
+/// thread's thread-locals are gone (a report from another thread-local's
+/// destructor), `f` gets a table of its own, dropped after it.
+fn with_table<R>(_heap: &Heap, f: impl FnOnce(&mut SnapshotIds) -> R) -> R {
+    let mut table = TABLE
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let result = f(&mut table);
-    heap.snapshot_ids.set(Some(table));
+    let _ = TABLE.try_with(|t| t.set(Some(table)));
     result
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::tally::{sort_rows, RowOrder, TypeTally};
-use crate::heap::heap;
+use crate::runtime::heap;
 
 /// One row of a [`LiveReport`]: the live objects of one type.
 ///
@@ -117,14 +117,15 @@ impl CollectorCounters {
     /// assert_eq!(rcycle::report::CollectorCounters::read().collections, before + 1);
     /// ```
     pub fn read() -> CollectorCounters {
-        let h = heap();
+        let rt = crate::runtime::runtime();
+        let stats = &rt.collector.stats;
         CollectorCounters {
-            collections: h.collections.get(),
-            freed: h.freed_total.get(),
-            resurrected: h.stats.resurrected_total(),
-            duration: h.stats.duration_total(),
-            candidates: h.candidate_count(),
-            enabled: h.is_enabled(),
+            collections: rt.heap.collections(),
+            freed: stats.freed_total(),
+            resurrected: stats.resurrected_total(),
+            duration: stats.duration_total(),
+            candidates: rt.heap.candidate_count(),
+            enabled: rt.collector.policy.is_enabled(),
         }
     }
 }
@@ -399,7 +400,7 @@ pub(crate) fn walk_measured(
     mut visit: impl FnMut(
         std::ptr::NonNull<crate::header::Header>,
         u32,
-        &'static crate::header::TypeInfo,
+        &'static crate::types::TypeInfo,
         Value,
     ),
 ) {
@@ -425,7 +426,7 @@ pub(crate) fn walk_measured(
         visit: &mut impl FnMut(
             std::ptr::NonNull<crate::header::Header>,
             u32,
-            &'static crate::header::TypeInfo,
+            &'static crate::types::TypeInfo,
             Value,
         ),
     ) {

@@ -7,7 +7,7 @@ use super::graph::{HeapGraph, ObjectId, ObjectInfo};
 use super::related;
 use crate::gc::Gc;
 use crate::header::GcBox;
-use crate::heap::heap;
+use crate::runtime::heap;
 use crate::trace::Trace;
 use crate::weak::WeakGc;
 

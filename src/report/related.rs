@@ -16,7 +16,8 @@ use super::{ObjectId, ObjectInfo, Related};
 use crate::collect::HoldMemory;
 use crate::gc::{ErasedGc, Gc};
 use crate::header::{Header, ACYCLIC, MUT_BORROWED, VALUE_DROPPED};
-use crate::heap::{heap, Heap};
+use crate::heap::Heap;
+use crate::runtime::heap;
 use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// The objects that refer to `obj`, with the field that does

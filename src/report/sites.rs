@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::heap::heap;
+use crate::runtime::heap;
 
 /// The live objects allocated at one source location.
 #[derive(Clone, Debug, PartialEq, Eq)]

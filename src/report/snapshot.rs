@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use super::{ids, partition, CollectorCounters, LiveReport, ReportRow, ResidentMemory};
 use crate::gc::Gc;
 use crate::header::Header;
-use crate::heap::heap;
+use crate::runtime::heap;
 
 /// The live objects of this thread's heap at one moment: per-type counts and
 /// sizes, and the identity of each object.

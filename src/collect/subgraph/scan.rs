@@ -70,7 +70,7 @@ impl Subgraph {
             return false;
         }
         if cfg!(debug_assertions) {
-            heap.collections.get() % 2 == 1
+            heap.collections() % 2 == 1
         } else {
             self.zero_trial <= held
         }

@@ -320,9 +320,9 @@ pub(super) fn cyclic_components(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::heap::heap;
     use crate::report::collect_dry_run;
     use crate::report::cycles::suggest::suggest_within;
+    use crate::runtime::heap;
 
     fn csr(n: usize, edges: &[(u32, u32, u32)]) -> Csr {
         let mut g = Csr::default();

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::header::{TypeEntry, MAX_TYPE_INDEX};
+use crate::header::MAX_TYPE_INDEX;
 use crate::report::big_vec::BigVec;
+use crate::types::TypeEntry;
 
 /// `kind` bit: the object is a dead box.
 pub(super) const DEAD: u32 = 1 << 31;
