@@ -30,7 +30,29 @@
 use std::alloc::{alloc_zeroed, dealloc, handle_alloc_error, Layout};
 use std::ptr::{self, NonNull};
 
-use crate::header::Header;
+/// An object as this layer hands it out: the address of its first byte,
+/// where the layer above puts the object's header.
+pub(crate) type ObjectPtr = NonNull<u8>;
+
+/// Where every object keeps its *state word*: a `u32`, 4-aligned, at this
+/// offset from the object's start, non-zero for as long as the object is
+/// allocated. This layer writes 0 there when it frees a slot, and reads it
+/// to tell a live slot from a free one (chunks come zeroed). The layout
+/// layer (`Header::state`) is checked against it at compile time.
+pub(crate) const STATE_OFFSET: usize = 12;
+
+/// Whether the slot or object at `object` is allocated (its state word is
+/// not zero).
+///
+/// # Safety
+/// `object` is a slot of a chunk of this heap, or a large object of it:
+/// its state word is initialized (zeroed, or written by its object).
+#[inline(always)]
+pub(crate) unsafe fn is_allocated(object: ObjectPtr) -> bool {
+    // SAFETY: in bounds and initialized (caller); 4-aligned (slots and
+    // objects are 8-aligned).
+    unsafe { object.as_ptr().add(STATE_OFFSET).cast::<u32>().read() != 0 }
+}
 
 /// Slot sizes of the size classes, in bytes.
 const CLASS_SIZES: [usize; 23] = [
@@ -135,7 +157,7 @@ impl SizeClass {
                 // written); a slot with `state == 0` outside the bump range
                 // is free (struct invariant), so its link word is ours.
                 unsafe {
-                    if (*slot.cast::<Header>()).state.get() == 0 {
+                    if !is_allocated(NonNull::new_unchecked(slot)) {
                         tail.write(slot);
                         tail = slot.cast::<*mut u8>();
                         listed += 1;
@@ -169,10 +191,10 @@ pub(crate) struct ChunkSpan {
 
 impl ChunkSpan {
     /// The header of every slot, free or not, in address order.
-    pub fn slots(self) -> impl Iterator<Item = NonNull<Header>> {
+    pub fn slots(self) -> impl Iterator<Item = ObjectPtr> {
         (0..self.bytes / self.slot_size).map(move |i| {
             // SAFETY: `i * slot_size` is a slot boundary inside the chunk.
-            unsafe { self.base.add(i * self.slot_size).cast::<Header>() }
+            unsafe { self.base.add(i * self.slot_size) }
         })
     }
 }
@@ -258,7 +280,7 @@ impl Slabs {
     /// concerned; it must write a header with a non-zero `state` before
     /// anything enumerates the heap.
     #[inline]
-    pub fn alloc(&mut self, class: usize, layout: Layout) -> NonNull<Header> {
+    pub fn alloc(&mut self, class: usize, layout: Layout) -> ObjectPtr {
         self.live += 1;
         if class == LARGE {
             return self.alloc_large(layout);
@@ -313,7 +335,7 @@ impl Slabs {
     }
 
     #[cold]
-    fn alloc_large(&mut self, object: Layout) -> NonNull<Header> {
+    fn alloc_large(&mut self, object: Layout) -> ObjectPtr {
         let (layout, offset) = Self::large_layout(object);
         // SAFETY: `layout` has a non-zero size (it includes the link).
         let base = unsafe { alloc_zeroed(layout) }.cast::<LargeLink>();
@@ -343,18 +365,18 @@ impl Slabs {
     /// `header` came from `alloc(class, layout)` of this `Slabs` with the same
     /// `class` and `layout`, has not been freed, and nothing will use it again.
     #[inline]
-    pub unsafe fn free(&mut self, header: NonNull<Header>, class: usize, layout: Layout) {
+    pub unsafe fn free(&mut self, header: ObjectPtr, class: usize, layout: Layout) {
         self.live -= 1;
         if class == LARGE {
             // SAFETY: forwarded from the caller.
             return unsafe { self.free_large(header, layout) };
         }
         let c = &mut self.classes[class];
-        let slot = header.as_ptr().cast::<u8>();
+        let slot = header.as_ptr();
         // SAFETY: the slot is ours and unused from now on: mark it free
         // (`state == 0`) and push it on the free list.
         unsafe {
-            (*header.as_ptr()).state.set(0);
+            slot.add(STATE_OFFSET).cast::<u32>().write(0);
             slot.cast::<*mut u8>().write(c.free);
         }
         c.free = slot;
@@ -399,7 +421,7 @@ impl Slabs {
     /// # Safety
     /// As for `free`, with `class == LARGE`.
     #[cold]
-    unsafe fn free_large(&mut self, header: NonNull<Header>, object: Layout) {
+    unsafe fn free_large(&mut self, header: ObjectPtr, object: Layout) {
         let (layout, offset) = Self::large_layout(object);
         // SAFETY: the caller guarantees the object came from `alloc_large`
         // with this layout, so the link sits `offset` bytes before it and is
@@ -425,17 +447,17 @@ impl Slabs {
     /// in allocation order within each chunk.
     ///
     /// `f` must not allocate or free objects of this heap.
-    pub fn for_each_object(&self, mut f: impl FnMut(NonNull<Header>)) {
+    pub fn for_each_object(&self, mut f: impl FnMut(ObjectPtr)) {
         for c in &self.classes {
             for chunk in &c.chunks {
                 let mut offset = 0;
                 while offset < chunk.bytes {
-                    // SAFETY: `offset` is a slot boundary inside the chunk;
-                    // every slot's header is initialized (zeroed or written).
-                    let header = unsafe { chunk.base.add(offset).cast::<Header>() };
-                    // SAFETY: as above.
-                    if unsafe { header.as_ref() }.state.get() != 0 {
-                        f(header);
+                    // SAFETY: `offset` is a slot boundary inside the chunk.
+                    let slot = unsafe { chunk.base.add(offset) };
+                    // SAFETY: every slot's state word is initialized (zeroed
+                    // or written).
+                    if unsafe { is_allocated(slot) } {
+                        f(slot);
                     }
                     offset += c.slot_size;
                 }
@@ -454,7 +476,7 @@ impl Slabs {
     /// Every chunk's memory and slot size, and every large object: what a
     /// walk that runs user code between objects reads (see
     /// [`ChunkSpan`]). Runs no user code.
-    pub fn object_spans(&self) -> (Vec<ChunkSpan>, Vec<NonNull<Header>>) {
+    pub fn object_spans(&self) -> (Vec<ChunkSpan>, Vec<ObjectPtr>) {
         let mut spans = Vec::new();
         for c in &self.classes {
             for chunk in &c.chunks {
@@ -480,7 +502,7 @@ impl Slabs {
     ///
     /// # Safety
     /// `link` is a member of the large-object list.
-    unsafe fn large_header(link: *mut LargeLink) -> NonNull<Header> {
+    unsafe fn large_header(link: *mut LargeLink) -> ObjectPtr {
         // The object's offset is the link size (16) rounded up to the object's
         // alignment, a power of two: 16, 32, 64, ... The alignment is not
         // stored, but the bytes between the link and the object are zeroed
@@ -489,13 +511,13 @@ impl Slabs {
         // is the object.
         let mut offset = std::mem::size_of::<LargeLink>();
         loop {
-            // SAFETY: `offset` stays inside the allocation: the object lies
-            // at the first aligned offset with a non-zero state.
-            let header = unsafe { link.cast::<u8>().add(offset).cast::<Header>() };
+            // SAFETY: `offset` stays inside the allocation (the object lies
+            // at the first aligned offset with a non-zero state), so the
+            // pointer is not null.
+            let object = unsafe { NonNull::new_unchecked(link.cast::<u8>().add(offset)) };
             // SAFETY: inside the allocation, initialized (zeroed or written).
-            if unsafe { (*header).state.get() } != 0 {
-                // SAFETY: non-null.
-                return unsafe { NonNull::new_unchecked(header) };
+            if unsafe { is_allocated(object) } {
+                return object;
             }
             offset *= 2;
         }
@@ -533,14 +555,11 @@ mod tests {
     }
 
     /// A 24-byte object with a header (a live slot, as the heap makes them).
-    fn alloc(slabs: &mut Slabs) -> NonNull<Header> {
+    fn alloc(slabs: &mut Slabs) -> ObjectPtr {
         let (layout, class) = small();
         let h = slabs.alloc(class, layout);
-        // SAFETY: a fresh slot of 24 bytes, room for a header.
-        unsafe {
-            h.as_ptr()
-                .write(Header::new_uninit(1 << crate::header::FLAG_BITS))
-        };
+        // SAFETY: a fresh slot of 24 bytes, room for a state word.
+        unsafe { h.as_ptr().add(STATE_OFFSET).cast::<u32>().write(1 << 10) };
         h
     }
 

@@ -42,8 +42,8 @@ use std::cell::Cell;
 ///   never set together). A heap graph capture uses the pair too: while the
 ///   heap is quiesced (marked as collecting, so no collection runs, with the
 ///   candidate buffer set aside), each object it lists gets `VISITED` and its
-///   node number in `scratch`, both cleared before the buffer is restored
-///   (`crate::report::graph`). [`ALIVE`] and [`UNTRACEABLE`] are only set
+///   node number in `scratch`, both cleared before the buffer is restored.
+///   [`ALIVE`] and [`UNTRACEABLE`] are only set
 ///   along with `VISITED`.
 /// * A `BUFFERED` object is never freed: it leaves the buffer first.
 /// * [`MUT_BORROWED`] is set while a [`GcMut`](crate::GcMut) lends the value
@@ -88,8 +88,8 @@ pub(crate) const UNTRACEABLE: u32 = 1 << 7;
 /// read it (see the invariants of [`Header`]).
 pub(crate) const MUT_BORROWED: u32 = 1 << 8;
 /// A heap snapshot or DevTools export gave the object an id, kept in the
-/// heap's table of snapshot ids ([`crate::report::ids`]). Set only by that
-/// module; a fresh object's header is written whole
+/// thread's table of snapshot ids. Set only by that table's code; a fresh
+/// object's header is written whole
 /// ([`Header::new_uninit`]) and a freed slot's state is zeroed, so the flag
 /// never outlives the object that got the id (nothing else sets or clears
 /// it, and no other code depends on it).
@@ -99,6 +99,9 @@ pub(crate) const FLAG_BITS: u32 = 10;
 const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
 /// The largest type index that fits beside the flags.
 pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;
+
+// The memory layer tells live slots from free ones by the state word alone.
+const _: () = assert!(std::mem::offset_of!(Header, state) == crate::alloc::STATE_OFFSET);
 
 impl Header {
     /// A header for a fresh object whose type has the state template

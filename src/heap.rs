@@ -34,7 +34,7 @@ use crate::types::{TypeEntry, TypeInfo, TypeTable};
 /// # Lifetime
 ///
 /// A heap lives inside the thread's runtime, which frees it only when it is
-/// exited, empty and idle (see *Lifetime* at `crate::runtime::Runtime`).
+/// exited, empty and idle (see *Lifetime* at the runtime's type).
 /// The entry points that may end by freeing it
 /// ([`buffer_candidate`](Self::buffer_candidate),
 /// [`drop_unreferenced`](Self::drop_unreferenced)) take a pointer, not a
@@ -222,7 +222,7 @@ impl Heap {
             )
         };
         // SAFETY: as above.
-        let header = unsafe { (*self.slabs.get()).alloc(class, layout) };
+        let header = unsafe { (*self.slabs.get()).alloc(class, layout) }.cast::<Header>();
         // SAFETY: fresh memory for a `GcBox<T>`, so room for its header.
         unsafe { header.as_ptr().write(Header::new_uninit(type_state)) };
         header
@@ -257,7 +257,7 @@ impl Heap {
         }
         // SAFETY: the object came from `alloc` with this class and layout (both
         // derive from its type), and the caller guarantees it is unused.
-        unsafe { (*self.slabs.get()).free(header, info.size_class, info.box_layout) };
+        unsafe { (*self.slabs.get()).free(header.cast(), info.size_class, info.box_layout) };
     }
 
     /// Records where an object was allocated (cargo feature `sites`).
@@ -316,11 +316,11 @@ impl Heap {
             while let Some(l) = large.next_if(|l| l.cast::<u8>() < span.base) {
                 f(l);
             }
-            for header in span.slots() {
+            for slot in span.slots() {
                 // SAFETY: a chunk slot, readable: the chunks stay while `f`
                 // frees nothing (see `ChunkSpan`).
-                if unsafe { header.as_ref() }.state.get() != 0 {
-                    f(header);
+                if unsafe { crate::alloc::is_allocated(slot) } {
+                    f(slot.cast());
                 }
             }
         }
@@ -331,7 +331,9 @@ impl Heap {
     /// [`ChunkSpan`](crate::alloc::ChunkSpan)). Runs no user code.
     pub fn object_spans(&self) -> (Vec<crate::alloc::ChunkSpan>, Vec<NonNull<Header>>) {
         // SAFETY: short borrow, no user code.
-        unsafe { (*self.slabs.get()).object_spans() }
+        let (spans, large) = unsafe { (*self.slabs.get()).object_spans() };
+        // (In place: the pointers only change type.)
+        (spans, large.into_iter().map(NonNull::cast).collect())
     }
 
     /// Calls `f` with every allocated object, read from the slabs in place.
@@ -340,15 +342,15 @@ impl Heap {
     /// `f` must not allocate or free objects of this heap (it runs with the
     /// slabs borrowed): it may run `Trace::trace`, whose contract forbids
     /// both, but no other user code.
-    pub unsafe fn for_each_object(&self, f: impl FnMut(NonNull<Header>)) {
+    pub unsafe fn for_each_object(&self, mut f: impl FnMut(NonNull<Header>)) {
         // SAFETY: `f` neither allocates nor frees (caller), so the slabs are
         // not borrowed mutably meanwhile.
-        unsafe { (*self.slabs.get()).for_each_object(f) }
+        unsafe { (*self.slabs.get()).for_each_object(|object| f(object.cast())) }
     }
 
     /// The number of objects freed since the heap was made (wrapping): while
-    /// it stays the same, every object listed by
-    /// [`all_objects`](Self::all_objects) is still allocated.
+    /// it stays the same, every object listed from the heap's slots is
+    /// still allocated.
     pub fn frees(&self) -> u64 {
         // SAFETY: short borrow.
         unsafe { (*self.slabs.get()).frees() }
@@ -362,7 +364,7 @@ impl Heap {
         let mut all = Vec::with_capacity(self.live_objects());
         // SAFETY: the closure only pushes to a vector (no allocation or
         // freeing of objects), so the slabs are not borrowed mutably meanwhile.
-        unsafe { (*self.slabs.get()).for_each_object(|h| all.push(h)) };
+        unsafe { (*self.slabs.get()).for_each_object(|h| all.push(h.cast())) };
         all
     }
 
@@ -397,8 +399,8 @@ impl Heap {
     /// may free the heap (so it takes a pointer, not a `&self`).
     ///
     /// # Safety
-    /// `this` is the thread's heap (`crate::runtime::heap_ptr`), `header` a
-    /// live object of it, and the caller holds no `&Heap` it will use again.
+    /// `this` is the thread's heap, `header` a live object of it, and the
+    /// caller holds no `&Heap` it will use again.
     #[inline]
     pub unsafe fn buffer_candidate(this: *const Heap, header: NonNull<Header>) {
         // SAFETY: the thread's live heap (caller); this reference is not used
@@ -497,7 +499,7 @@ impl Heap {
     /// heap (so this takes a pointer, not a `&self`).
     ///
     /// # Safety
-    /// `this` is the thread's heap (`crate::runtime::heap_ptr`) and the caller holds no
+    /// `this` is the thread's heap and the caller holds no
     /// `&Heap` it will use again; `header` is an object of it whose strong
     /// count is zero, whose value is intact, and which is not `COLLECTING`.
     #[inline]

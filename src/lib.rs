@@ -242,7 +242,7 @@ pub fn collect_with_stats() -> CollectStats {
 /// [`CollectPhase::Start`] before and [`CollectPhase::Stop`] after every
 /// collection, automatic or explicit (Python's `gc.callbacks`).
 ///
-/// A callback may take reports ([`live_report`](crate::live_report) and the
+/// A callback may take reports ([`live_report`] and the
 /// like), call [`collect`](crate::collect()) (which returns 0: a collection is
 /// running) and add or remove callbacks (that takes effect from the next
 /// collection). If a callback panics, the other callbacks and the collection

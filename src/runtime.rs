@@ -12,7 +12,7 @@
 //! A thread's teardown (a thread-local destructor) runs the final
 //! collections, then marks the heap *exited*: objects may outlive it (held by
 //! thread-locals destroyed later), so from then on every buffered candidate
-//! is a trigger ([`Policy::enter_exited`]), each outermost operation ends by
+//! is a trigger ([`Policy::enter_exited`](crate::policy::Policy::enter_exited)), each outermost operation ends by
 //! collecting ([`exited_op_end`]), and the runtime frees itself with its last
 //! object ([`free_if_exited_and_empty`]).
 

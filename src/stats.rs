@@ -245,7 +245,7 @@ mod coarse_clock {
 }
 
 /// Identifies a callback registered with [`add_collect_callback`](crate::add_collect_callback), to remove
-/// it with [`remove_collect_callback`].
+/// it with [`remove_collect_callback`](crate::remove_collect_callback).
 ///
 /// ```
 /// let id = rcycle::add_collect_callback(|_, _| {});

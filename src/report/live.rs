@@ -407,12 +407,13 @@ pub(crate) fn walk_measured(
     let (spans, large) = heap.object_spans();
     // The large objects are held (each is freed on its own); so is one
     // object in a chunk, which keeps the heap and its chunks allocated
-    // whatever user code frees (see *Lifetime* at `Heap`).
+    // whatever user code frees (see *Lifetime* at the runtime's type).
     let first_small = spans
         .iter()
         .flat_map(|span| span.slots())
         // SAFETY: chunk slots are readable (see `ChunkSpan`).
-        .find(|h| unsafe { h.as_ref() }.state.get() != 0);
+        .find(|&slot| unsafe { crate::alloc::is_allocated(slot) })
+        .map(std::ptr::NonNull::cast);
     let held: Vec<_> = large.iter().copied().chain(first_small).collect();
     let _hold = crate::collect::HoldMemory::new(heap, &held);
     // One object; a function rather than a closure so that it is inlined
@@ -469,8 +470,8 @@ pub(crate) fn walk_measured(
     // `live_report`, and the adapters' state checks cost a third more
     // instructions per object.
     for span in &spans {
-        for header in span.slots() {
-            one(heap, header, &mut keep, &mut visit);
+        for slot in span.slots() {
+            one(heap, slot.cast(), &mut keep, &mut visit);
         }
     }
     for &header in &large {
