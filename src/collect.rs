@@ -10,7 +10,8 @@
 //!
 //! 1. [`select_roots`]: drain the candidate buffer; skip objects that died
 //!    meanwhile.
-//! 2. [`mark_gray`]: walk the subgraph from the roots, giving each object a
+//! 2. [`subtract_internal_references`] (Bacon and Rajan's *mark gray*): walk
+//!    the subgraph from the roots, giving each object a
 //!    *trial count* equal to its strong count, and subtract one for every
 //!    edge found inside the subgraph. What is left is the number of handles
 //!    held from outside the subgraph: the stack, a static, another object not
@@ -18,14 +19,19 @@
 //! 3. [`scan`]: everything with a trial count above zero is held from outside,
 //!    and so is everything it reaches (traced a second time): those are
 //!    alive. The rest is garbage.
-//! 4. [`free_garbage`]: free the garbage soundly. Its members are marked
-//!    `COLLECTING` as they are found (weak handles stop upgrading, counts
-//!    reaching zero stop freeing); then [`finalize_garbage`] and
-//!    [`find_resurrected`] (PEP 442: what a finalizer made reachable again
-//!    survives), and [`drop_garbage_values`], which frees each member once
-//!    its value is gone and no handle is left (objects still referenced
-//!    after their value was dropped stay as *dead boxes* until their last
-//!    handle goes).
+//! 4. Take the garbage (`Subgraph::take_garbage`): its members leave the
+//!    table marked `COLLECTING` (weak handles stop upgrading, counts reaching
+//!    zero stop freeing).
+//! 5. [`finalize_garbage`]: PEP 442 finalizers, once per object.
+//! 6. [`find_resurrected`]: what a finalizer made reachable again survives.
+//! 7. [`drop_garbage_values`]: drop each member's value, freeing it once
+//!    no handle is left (objects still referenced after their value was
+//!    dropped stay as *dead boxes* until their last handle goes).
+//!
+//! [`collect_cycles`] is the driver, in that order; phases 2 to 4 are
+//! [`find_garbage`] (shared with the dry run), 5 to 7 [`free_garbage`]. In
+//! debug builds, [`validate_roots`] and [`validate_garbage`] check the
+//! header flags between phases (CPython's `validate_list`).
 //!
 //! The trial count of an object lives in its header's scratch word while the
 //! collection examines it, and the node table ([`Subgraph`]) is one vector of
@@ -44,7 +50,9 @@ use std::ptr::NonNull;
 
 use std::cell::Cell;
 
-use crate::header::{Header, COLLECTING, FINALIZED, VALUE_DROPPED};
+use crate::header::{
+    Header, ALIVE, BUFFERED, COLLECTING, FINALIZED, UNTRACEABLE, VALUE_DROPPED, VISITED,
+};
 use crate::heap::Heap;
 use crate::policy::Policy;
 use crate::stats::{CollectPhase, CollectStats, HeapStats, Panic, Stopwatch};
@@ -53,6 +61,26 @@ mod edge_queue;
 mod prefetch;
 mod subgraph;
 use subgraph::Subgraph;
+
+/// Which objects a marking pass takes into its table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Reach {
+    /// The roots and everything they reach (phase 2).
+    Discover,
+    /// Only the objects already in the table: a garbage set's recount after
+    /// its finalizers ran.
+    TableOnly,
+}
+
+/// What taking the garbage out of the table does to its members.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Taking {
+    /// A collection: every member is marked `COLLECTING` (weak handles stop
+    /// upgrading, counts reaching zero stop freeing).
+    Collect,
+    /// A dry run: the heap is left exactly as it was.
+    DryRun,
+}
 
 /// The collector's state on one thread: its working vectors, its
 /// statistics and callbacks, and the automatic-collection policy it applies
@@ -168,20 +196,26 @@ fn collect_cycles(
     stats: &mut CollectStats,
     by_type: bool,
 ) -> Panic {
+    // 1. The roots, put back in the buffer if user `Trace` code panics
+    //    before the garbage is taken.
     let mut rebuffer = Rebuffer {
         heap,
         objects: select_roots(heap),
     };
+    validate_roots(&rebuffer.objects);
     // Declared after `rebuffer`: on a panic in user `Trace` code, the
     // subgraph clears `VISITED` before the roots go back in the buffer.
     let mut scratch = collector.scratch.take().unwrap_or_default();
     stats.roots = rebuffer.objects.len();
-    let examined = find_garbage(heap, &mut scratch, &rebuffer.objects, true);
+    // 2-4. Subtract internal references, scan, take the garbage.
+    let examined = find_garbage(heap, &mut scratch, &rebuffer.objects, Taking::Collect);
     rebuffer.objects.clear(); // nothing can panic from here on
     drop(rebuffer);
+    validate_garbage(&scratch.garbage, Taking::Collect);
     stats.examined = examined;
     let found = scratch.garbage.len();
     collector.policy.after_scan(heap, examined - found, found);
+    // 5-8. Finalize, find the resurrected, drop the values, free.
     let first_panic = if found == 0 {
         None
     } else {
@@ -244,7 +278,8 @@ pub(crate) fn dry_run<R>(
         };
         let roots: Vec<_> = saved.objects.iter().copied().filter(is_root).collect();
         let mut scratch = Scratch::default();
-        let examined = find_garbage(heap, &mut scratch, &roots, false);
+        let examined = find_garbage(heap, &mut scratch, &roots, Taking::DryRun);
+        validate_garbage(&scratch.garbage, Taking::DryRun);
         (roots.len(), examined, std::mem::take(&mut scratch.garbage))
         // `saved` drops here and rebuffers every candidate.
     };
@@ -347,13 +382,14 @@ fn is_root(candidate: &NonNull<Header>) -> bool {
     h.strong.get() > 0 && h.value_alive()
 }
 
-/// Phase 2: finds the subgraph reachable from `roots`, with trial counts
-/// reduced by every internal edge.
-fn mark_gray(heap: &Heap, subgraph: &mut Subgraph, roots: &[NonNull<Header>]) {
+/// Phase 2: finds the subgraph reachable from `roots` (Bacon and Rajan's
+/// *mark gray*), giving each object a trial count equal to its strong count
+/// and subtracting one for every edge found inside the subgraph.
+fn subtract_internal_references(heap: &Heap, subgraph: &mut Subgraph, roots: &[NonNull<Header>]) {
     for &root in roots {
         subgraph.add(root);
     }
-    subgraph.mark(heap, true);
+    subgraph.mark(heap, Reach::Discover);
 }
 
 /// Phase 3: marks alive every object held from outside the subgraph (trial
@@ -363,27 +399,64 @@ fn scan(heap: &Heap, subgraph: &mut Subgraph) {
     subgraph.scan(heap);
 }
 
-/// Phases 2 and 3 over `roots`: returns the number of objects examined, and
+/// Phases 2 to 4 over `roots`: returns the number of objects examined, and
 /// leaves the garbage set in `scratch.garbage` and the subgraph cleared. A
 /// dead box (its value already went with an earlier cycle) has no edges and
 /// nothing left to drop: it is freed by its last handle, not here, even when
 /// only garbage refers to it.
-///
-/// With `mark_collecting`, every member is marked `COLLECTING` on the way
-/// (a collection); without, the heap is left exactly as it was (a dry run).
 fn find_garbage(
     heap: &Heap,
     scratch: &mut Scratch,
     roots: &[NonNull<Header>],
-    mark_collecting: bool,
+    taking: Taking,
 ) -> usize {
     let Scratch { subgraph, garbage } = scratch;
-    mark_gray(heap, subgraph, roots);
+    subtract_internal_references(heap, subgraph, roots);
     scan(heap, subgraph);
     let examined = subgraph.nodes.len();
-    // Also clears the subgraph's flags (before anything can be freed).
-    subgraph.take_garbage(garbage, if mark_collecting { COLLECTING } else { 0 });
+    // Phase 4, which also clears the subgraph's flags (before anything can
+    // be freed).
+    subgraph.take_garbage(garbage, taking);
     examined
+}
+
+/// After phase 1 (debug builds; CPython's `validate_list`): every root is
+/// referenced, has its value, and is out of the buffer and of every table.
+#[inline]
+fn validate_roots(roots: &[NonNull<Header>]) {
+    if cfg!(debug_assertions) {
+        for root in roots {
+            // SAFETY: roots are live (selected with strong > 0, nothing freed
+            // since).
+            let h = unsafe { root.as_ref() };
+            debug_assert!(
+                h.strong.get() > 0 && h.value_alive(),
+                "a root is being dropped"
+            );
+            debug_assert!(
+                !h.has(BUFFERED | VISITED | COLLECTING),
+                "a root still carries a buffer or table flag"
+            );
+        }
+    }
+}
+
+/// After phase 4 (debug builds): every member has its value, no table flag
+/// is left on it, and it is marked `COLLECTING` exactly when collecting.
+#[inline]
+fn validate_garbage(garbage: &[NonNull<Header>], taking: Taking) {
+    if cfg!(debug_assertions) {
+        for member in garbage {
+            // SAFETY: members are live (nothing freed since they were found).
+            let h = unsafe { member.as_ref() };
+            debug_assert!(h.value_alive(), "a garbage member without its value");
+            debug_assert!(
+                !h.has(VISITED | ALIVE | UNTRACEABLE | BUFFERED),
+                "a garbage member still carries a table flag"
+            );
+            debug_assert_eq!(h.has(COLLECTING), taking == Taking::Collect);
+        }
+    }
 }
 
 /// Phase 4: frees a garbage set, filling `freed`, `resurrected` and (if
@@ -404,7 +477,7 @@ fn free_garbage(
 ) -> Panic {
     let mut first_panic = None;
     let mut survivors = Vec::new();
-    // (The members are already `COLLECTING`: `find_garbage(.., true)`.)
+    // (The members are already `COLLECTING`: `Taking::Collect`.)
     if finalize_garbage(heap, garbage, &mut first_panic) {
         let members = std::mem::take(garbage);
         // (On a panic in the recount every member is handed back alive, and
@@ -565,7 +638,7 @@ fn find_resurrected(
 /// Subtracts the edges between the nodes already in `subgraph` from their
 /// trial counts, without adding the objects they reach.
 fn mark_trial_counts(heap: &Heap, subgraph: &mut Subgraph) {
-    subgraph.mark(heap, false);
+    subgraph.mark(heap, Reach::TableOnly);
 }
 
 /// Hands members of a garbage set back to the heap alive: out of the

@@ -348,7 +348,7 @@ mod tests {
         for &r in &roots {
             subgraph.add(nodes[r].header_ptr());
         }
-        subgraph.mark(crate::runtime::heap(), true);
+        subgraph.mark(crate::runtime::heap(), super::super::Reach::Discover);
         let [_, queued_after] = WINDOWS.with(|w| w.get());
         assert!(queued_after > queued_before, "the queue was never used");
         let mut found: Vec<usize> = Vec::new();

@@ -26,7 +26,10 @@ use std::ptr::NonNull;
 
 use super::edge_queue::{EdgeQueue, ProbeSink, QueuedSink, PROBES, WINDOW};
 use super::prefetch::{prefetch_ahead, Part};
-use crate::header::{Header, ACYCLIC, ALIVE, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED};
+use super::{Reach, Taking};
+use crate::header::{
+    Header, ACYCLIC, ALIVE, COLLECTING, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED,
+};
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
 
@@ -123,16 +126,17 @@ impl Subgraph {
         .all(|&c| c <= limit)
     }
 
-    /// Traces every node, appending newly found objects if `discover`
-    /// (breadth first: the node list is the work queue). Each edge to a node
-    /// subtracts one from its trial count; without `discover`, edges to
-    /// objects outside the table are ignored.
+    /// Traces every node, appending newly found objects with
+    /// [`Reach::Discover`] (breadth first: the node list is the work queue).
+    /// Each edge to a node subtracts one from its trial count; with
+    /// [`Reach::TableOnly`], edges to objects outside the table are ignored.
     ///
     /// The table is traced in windows of [`WINDOW`] nodes. The last
     /// [`PROBES`] nodes of each window tell whether the edges point far
     /// away; if so, the next window holds each edge back in a queue, asking
     /// for its target's header first ([`super::edge_queue`]).
-    pub fn mark(&mut self, heap: &Heap, discover: bool) {
+    pub fn mark(&mut self, heap: &Heap, reach: Reach) {
+        let discover = reach == Reach::Discover;
         let mut i = 0;
         let mut queued = false;
         loop {
@@ -228,10 +232,14 @@ impl Subgraph {
 
     /// Empties the table (clearing its flags) and leaves in `garbage` the
     /// nodes that are not `ALIVE` and whose value is intact, in the order
-    /// they were found, with `flag` set on them. (A dead box, whose value
+    /// they were found, marked `COLLECTING` when [`Taking::Collect`]. (A dead box, whose value
     /// went with an earlier cycle, has nothing left to drop: its last handle
     /// frees it.)
-    pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>, flag: u32) {
+    pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>, taking: Taking) {
+        let flag = match taking {
+            Taking::Collect => COLLECTING,
+            Taking::DryRun => 0,
+        };
         garbage.clear();
         if self.all_alive {
             self.clear();
