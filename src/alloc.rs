@@ -222,7 +222,6 @@ pub(crate) struct Slabs {
     classes: [SizeClass; NUM_CLASSES],
     large: *mut LargeLink,
     live: usize,
-    chunk_bytes: usize,
     /// The heap considers a collection once `live` reaches this.
     live_limit: usize,
     /// Objects freed (all classes, large ones too) since the heap was made,
@@ -246,7 +245,6 @@ impl Slabs {
             classes,
             large: ptr::null_mut(),
             live: 0,
-            chunk_bytes: 0,
             live_limit: usize::MAX,
             frees: 0,
             frees_at_tidy: 0,
@@ -266,13 +264,6 @@ impl Slabs {
     /// Objects handed out and not yet freed.
     pub fn live(&self) -> usize {
         self.live
-    }
-
-    /// Bytes held in chunks and large objects (what the global allocator sees,
-    /// minus the small bookkeeping vectors).
-    #[allow(dead_code)]
-    pub fn chunk_bytes(&self) -> usize {
-        self.chunk_bytes
     }
 
     /// Memory for one object of size class `class` (or, if `class == LARGE`,
@@ -324,7 +315,6 @@ impl Slabs {
         c.bump = base.as_ptr();
         // SAFETY: one past the end of the chunk.
         c.bump_end = unsafe { base.as_ptr().add(bytes) };
-        self.chunk_bytes += bytes;
     }
 
     /// Layout of a large allocation and the offset of the object inside it.
@@ -354,7 +344,6 @@ impl Slabs {
             }
         }
         self.large = base;
-        self.chunk_bytes += layout.size();
         // SAFETY: `offset` is inside the allocation (from `Layout::extend`).
         unsafe { NonNull::new_unchecked(base.cast::<u8>().add(offset).cast()) }
     }
@@ -439,7 +428,6 @@ impl Slabs {
             }
             dealloc(link.cast(), layout);
         }
-        self.chunk_bytes -= layout.size();
         self.frees = self.frees.wrapping_add(1);
     }
 
@@ -541,7 +529,6 @@ impl Slabs {
                 unsafe { dealloc(chunk.base.as_ptr(), layout) };
             }
         }
-        self.chunk_bytes = 0;
     }
 }
 

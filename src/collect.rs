@@ -320,7 +320,10 @@ impl<'a> Quiesced<'a> {
 /// An extra weak count on every member of a set: user code run by a dry
 /// run's `inspect` may drop a member's last handle (then its value goes, but
 /// its header stays readable) and the memory is freed only when this drops.
-pub(crate) struct HoldMemory<'a>(&'a Heap, &'a [NonNull<Header>]);
+pub(crate) struct HoldMemory<'a> {
+    heap: &'a Heap,
+    members: &'a [NonNull<Header>],
+}
 
 impl<'a> HoldMemory<'a> {
     pub(crate) fn new(heap: &'a Heap, members: &'a [NonNull<Header>]) -> HoldMemory<'a> {
@@ -329,16 +332,16 @@ impl<'a> HoldMemory<'a> {
             // since they were found).
             unsafe { h.as_ref() }.inc_weak();
         }
-        HoldMemory(heap, members)
+        HoldMemory { heap, members }
     }
 }
 
 impl Drop for HoldMemory<'_> {
     fn drop(&mut self) {
-        for &h in self.1 {
+        for &h in self.members {
             // SAFETY: we own the weak count taken in `new`; `VISITED` and
             // `COLLECTING` are clear on members (their table is gone).
-            unsafe { self.0.release_weak(h) };
+            unsafe { self.heap.release_weak(h) };
         }
     }
 }
@@ -601,16 +604,24 @@ fn find_resurrected(
     // If a `Trace` impl panics during the recount, every member survives this
     // collection and is handed back to the heap as if it had never been
     // selected.
-    struct Release<'a>(&'a Heap, &'a [NonNull<Header>], bool);
-    impl Drop for Release<'_> {
+    struct HandBackOnPanic<'a> {
+        heap: &'a Heap,
+        members: &'a [NonNull<Header>],
+        armed: bool,
+    }
+    impl Drop for HandBackOnPanic<'_> {
         fn drop(&mut self) {
-            if self.2 {
-                survive(self.0, self.1.iter().copied());
+            if self.armed {
+                survive(self.heap, self.members.iter().copied());
             }
         }
     }
     let (survivors, still_garbage): (Vec<_>, Vec<_>) = {
-        let mut release = Release(heap, &garbage, true);
+        let mut release = HandBackOnPanic {
+            heap,
+            members: &garbage,
+            armed: true,
+        };
         // Declared after `release`: on a panic in user `Trace` code, the
         // table clears its flags before the members are handed back.
         let mut subgraph = Subgraph::default();
@@ -619,7 +630,7 @@ fn find_resurrected(
         }
         mark_trial_counts(heap, &mut subgraph);
         scan(heap, &mut subgraph);
-        release.2 = false;
+        release.armed = false;
         garbage
             .iter()
             .copied()

@@ -92,21 +92,40 @@ impl<T: Trace + 'static> Gc<T> {
     pub fn new(value: T) -> Gc<T> {
         // One thread-local lookup for both the allocation and the growth check.
         let heap = heap();
+        let boxed = Self::alloc_box(heap);
+        // SAFETY: a fresh box with no value and no strong handle.
+        let gc = unsafe { Self::init_value(boxed, value) };
+        heap.after_alloc();
+        gc
+    }
+
+    /// A fresh box for a `T` (its header written, no value, strong 0, the
+    /// implicit weak), with its allocation site recorded (feature `sites`).
+    #[inline(always)]
+    #[track_caller]
+    fn alloc_box(heap: &Heap) -> NonNull<GcBox<T>> {
         let header = heap.alloc::<T>();
         #[cfg(feature = "sites")]
         heap.record_site(header, std::panic::Location::caller());
-        let boxed = header.cast::<GcBox<T>>();
+        header.cast::<GcBox<T>>()
+    }
+
+    /// Writes the value of a box from [`alloc_box`](Self::alloc_box) and
+    /// makes its first strong handle.
+    ///
+    /// # Safety
+    /// `boxed` came from `alloc_box`, has no value yet and no strong handle.
+    #[inline(always)]
+    unsafe fn init_value(boxed: NonNull<GcBox<T>>, value: T) -> Gc<T> {
         // SAFETY: `alloc` returned memory for a `GcBox<T>` with its header
-        // written; the value slot is ours to initialize.
+        // written; the value slot is ours to initialize (caller).
         unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
-        // SAFETY: header just written.
-        let h = unsafe { header.as_ref() };
+        // SAFETY: header written.
+        let h = unsafe { &(*boxed.as_ptr()).header };
         h.strong.set(1);
         h.clear(VALUE_DROPPED);
         // SAFETY: the object was just made with one strong count, ours.
-        let gc = unsafe { Gc::from_box(boxed) };
-        heap.after_alloc();
-        gc
+        unsafe { Gc::from_box(boxed) }
     }
 
     /// Makes an object that refers to itself: `data_fn` receives a [`WeakGc`]
@@ -122,10 +141,8 @@ impl<T: Trace + 'static> Gc<T> {
     /// ```
     #[track_caller]
     pub fn new_cyclic<F: FnOnce(&WeakGc<T>) -> T>(data_fn: F) -> Gc<T> {
-        let header = heap().alloc::<T>();
-        #[cfg(feature = "sites")]
-        heap().record_site(header, std::panic::Location::caller());
-        let boxed = header.cast::<GcBox<T>>();
+        let boxed = Self::alloc_box(heap());
+        let header = boxed.cast::<Header>();
         // The implicit weak (1) is kept until the value exists; `weak` holds
         // one more. If `data_fn` panics, `Uninit` releases the implicit weak,
         // and `weak`'s own drop releases its count: memory is freed, never
@@ -149,15 +166,10 @@ impl<T: Trace + 'static> Gc<T> {
         let weak = WeakGc::from_box(boxed);
         let value = data_fn(&weak);
         std::mem::forget(guard);
-        // SAFETY: as in `new`.
-        unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
-        // SAFETY: header written.
-        let h = unsafe { header.as_ref() };
-        h.strong.set(1);
-        h.clear(VALUE_DROPPED);
+        // SAFETY: the box has no value yet and no strong handle (`weak` is
+        // weak).
+        let gc = unsafe { Self::init_value(boxed, value) };
         drop(weak);
-        // SAFETY: as in `new`.
-        let gc = unsafe { Gc::from_box(boxed) };
         heap().after_alloc();
         gc
     }

@@ -96,7 +96,6 @@ pub(crate) const MUT_BORROWED: u32 = 1 << 8;
 pub(crate) const HAS_ID: u32 = 1 << 9;
 /// Bits 0..10 are flags; the type index lives above them.
 pub(crate) const FLAG_BITS: u32 = 10;
-const FLAG_MASK: u32 = (1 << FLAG_BITS) - 1;
 /// The largest type index that fits beside the flags.
 pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;
 
@@ -136,12 +135,6 @@ impl Header {
     #[inline(always)]
     pub fn type_index(&self) -> u32 {
         self.state.get() >> FLAG_BITS
-    }
-
-    /// Flags only, for tests and debugging.
-    #[allow(dead_code)]
-    pub fn flags(&self) -> u32 {
-        self.state.get() & FLAG_MASK
     }
 
     /// Whether `Gc` handles may read the value right now.

@@ -22,6 +22,8 @@
 //!   disabled ([`crate::disable`]) or already running. After the thread's
 //!   teardown the candidate limit is 0: every candidate is a trigger
 //!   ([`Policy::enter_exited`]).
+//! * **Thread exit.** The teardown runs at most [`FINAL_COLLECTIONS`]
+//!   collections.
 
 use std::cell::Cell;
 
@@ -38,6 +40,15 @@ pub(crate) const DEFAULT_THRESHOLD: usize = 10_000;
 /// their parents), and 10,000 of those can be hundreds of thousands of
 /// objects.
 const MIN_GROWTH: usize = 8192;
+
+/// The most collections the thread-exit teardown runs. One usually frees
+/// everything; another is needed only where a `Drop` impl or finalizer let go
+/// of handles that kept more cycles alive. A `Drop` that makes a new garbage
+/// cycle every time it runs would keep an unbounded loop collecting forever:
+/// after this many rounds, what is still waiting is left to the exited heap
+/// (collected at the next trigger, if any comes; otherwise leaked, which is
+/// safe).
+pub(crate) const FINAL_COLLECTIONS: usize = 8;
 
 /// One thread's policy settings and what it remembers between collections.
 pub(crate) struct Policy {

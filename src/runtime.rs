@@ -24,17 +24,8 @@ use std::ptr;
 
 use crate::collect::{self, Collector};
 use crate::heap::{Heap, HeapHooks};
-use crate::policy::Decision;
+use crate::policy::{Decision, FINAL_COLLECTIONS};
 use crate::stats::{Callback, CallbackId, CollectStats};
-
-/// The most collections the thread-exit teardown runs. One usually frees
-/// everything; another is needed only where a `Drop` impl or finalizer let go
-/// of handles that kept more cycles alive. A `Drop` that makes a new garbage
-/// cycle every time it runs would keep an unbounded loop collecting forever:
-/// after this many rounds, what is still waiting is left to the exited heap
-/// (collected at the next trigger, if any comes; otherwise leaked, which is
-/// safe).
-pub(crate) const FINAL_COLLECTIONS: usize = 8;
 
 /// The calls that go up from the teardown, handed over by the crate root
 /// (which sees every layer): the runtime names no layer above it.
