@@ -382,7 +382,7 @@ fn is_root(candidate: &NonNull<Header>) -> bool {
     // SAFETY: buffered objects are live (an object leaves the buffer before
     // its memory is freed).
     let h = unsafe { candidate.as_ref() };
-    h.strong.get() > 0 && h.value_alive()
+    h.strong() > 0 && h.value_alive()
 }
 
 /// Phase 2: finds the subgraph reachable from `roots` (Bacon and Rajan's
@@ -432,10 +432,7 @@ fn validate_roots(roots: &[NonNull<Header>]) {
             // SAFETY: roots are live (selected with strong > 0, nothing freed
             // since).
             let h = unsafe { root.as_ref() };
-            debug_assert!(
-                h.strong.get() > 0 && h.value_alive(),
-                "a root is being dropped"
-            );
+            debug_assert!(h.strong() > 0 && h.value_alive(), "a root is being dropped");
             debug_assert!(
                 !h.has(BUFFERED | VISITED | COLLECTING),
                 "a root still carries a buffer or table flag"
@@ -660,7 +657,7 @@ fn survive(heap: &Heap, members: impl Iterator<Item = NonNull<Header>>) {
         // SAFETY: members are live and their values intact.
         let h = unsafe { member.as_ref() };
         h.clear(COLLECTING);
-        if h.strong.get() > 0 {
+        if h.strong() > 0 {
             heap.rebuffer([member]);
         } else {
             // SAFETY: strong zero, value intact, no longer `COLLECTING`.
@@ -720,7 +717,7 @@ unsafe fn release_member(heap: &Heap, header: NonNull<Header>) {
     // SAFETY: still allocated: `COLLECTING` kept it.
     let h = unsafe { header.as_ref() };
     h.clear(COLLECTING);
-    if h.strong.get() == 0 {
+    if h.strong() == 0 {
         // SAFETY: strong is zero and the value dropped: the implicit weak is
         // released exactly once, here (with `COLLECTING` clear, no count
         // reaching zero will release it again).

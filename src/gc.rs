@@ -122,7 +122,7 @@ impl<T: Trace + 'static> Gc<T> {
         unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
         // SAFETY: header written.
         let h = unsafe { &(*boxed.as_ptr()).header };
-        h.strong.set(1);
+        h.set_strong(1);
         h.clear(VALUE_DROPPED);
         // SAFETY: the object was just made with one strong count, ours.
         unsafe { Gc::from_box(boxed) }
@@ -190,13 +190,13 @@ impl<T> Gc<T> {
     /// ```
     pub fn try_unwrap(this: Self) -> Result<T, Self> {
         let h = this.header();
-        if h.strong.get() != 1 || !h.value_alive() || h.has(COLLECTING) {
+        if h.strong() != 1 || !h.value_alive() || h.has(COLLECTING) {
             return Err(this);
         }
         let this = ManuallyDrop::new(this);
         let h = this.header();
         h.set(VALUE_DROPPED);
-        h.strong.set(0);
+        h.set_strong(0);
         // SAFETY: the value is intact, we hold the only strong handle, and the
         // flag just set stops every other access; the value is moved out once.
         let value = unsafe { ptr::read(&(*this.ptr.as_ptr()).value) };
@@ -280,7 +280,7 @@ impl<T: ?Sized> Gc<T> {
     /// ```
     #[inline]
     pub fn strong_count(this: &Self) -> usize {
-        this.header().strong.get() as usize
+        this.header().strong() as usize
     }
 
     /// The number of [`WeakGc`] handles to this object.
@@ -294,7 +294,7 @@ impl<T: ?Sized> Gc<T> {
     #[inline]
     pub fn weak_count(this: &Self) -> usize {
         // Minus the implicit weak, held as long as any strong handle exists.
-        this.header().weak.get() as usize - 1
+        this.header().weak() as usize - 1
     }
 
     /// Whether two handles point to the same object (like [`std::ptr::eq`]).
@@ -355,7 +355,7 @@ impl<T: ?Sized> Gc<T> {
     /// ```
     pub fn get_mut(this: &mut Self) -> Option<GcMut<'_, T>> {
         let h = this.header();
-        if h.strong.get() == 1 && h.weak.get() == 1 && h.value_alive() && !h.has(COLLECTING) {
+        if h.strong() == 1 && h.weak() == 1 && h.value_alive() && !h.has(COLLECTING) {
             // From here until the guard drops, the value is the guard's
             // alone (see `GcMut`).
             h.set(MUT_BORROWED);
@@ -534,12 +534,12 @@ impl<T: ?Sized> Drop for Gc<T> {
 unsafe fn release_strong(header: NonNull<Header>) {
     // SAFETY: the count being released keeps the header readable.
     let h = unsafe { header.as_ref() };
-    let strong = h.strong.get() - 1;
-    h.strong.set(strong);
+    let strong = h.strong() - 1;
+    h.set_strong(strong);
     if strong == 0 {
         // SAFETY: the last strong count was just released.
         unsafe { drop_last(header) };
-    } else if h.state.get() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0 {
+    } else if h.state() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0 {
         // Might now be the only thing outside a garbage cycle that kept it
         // alive: remember it for the next collection.
         buffer_candidate(header);
@@ -630,7 +630,7 @@ impl ErasedGc {
     pub(crate) unsafe fn new(heap: &Heap, header: NonNull<Header>) -> Option<ErasedGc> {
         // SAFETY: readable (caller).
         let h = unsafe { header.as_ref() };
-        if h.strong.get() == 0 || !h.value_readable() {
+        if h.strong() == 0 || !h.value_readable() {
             return None;
         }
         // (A member of a garbage set being freed may be pinned too: only the
@@ -649,13 +649,13 @@ impl Drop for ErasedGc {
     fn drop(&mut self) {
         // SAFETY: `new` took one strong count, readable until given up here.
         let h = unsafe { self.header.as_ref() };
-        let strong = h.strong.get() - 1;
-        h.strong.set(strong);
+        let strong = h.strong() - 1;
+        h.set_strong(strong);
         if strong == 0 {
             // User code dropped every other handle meanwhile.
             // SAFETY: the last strong count was just released.
             unsafe { drop_last(self.header) };
-        } else if h.state.get() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0
+        } else if h.state() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0
             && heap().collections() != self.collections
         {
             // A collection ran while the pin held the object (see the type's

@@ -55,10 +55,10 @@ use std::cell::Cell;
 /// * A free slot has `state == 0` (type index 0 is never used for objects).
 #[repr(C)]
 pub(crate) struct Header {
-    pub strong: Cell<u32>,
-    pub weak: Cell<u32>,
-    pub scratch: Cell<u32>,
-    pub state: Cell<u32>,
+    strong: Cell<u32>,
+    weak: Cell<u32>,
+    scratch: Cell<u32>,
+    state: Cell<u32>,
 }
 
 /// The object is in the thread's candidate buffer.
@@ -115,6 +115,49 @@ impl Header {
             scratch: Cell::new(0),
             state: Cell::new(type_state | VALUE_DROPPED),
         }
+    }
+
+    // The counts and the state word are read and written through these
+    // methods only (the fields are private to this layer): a thread-safe
+    // header would give the same methods over atomics.
+
+    /// The number of strong handles.
+    #[inline(always)]
+    pub fn strong(&self) -> u32 {
+        self.strong.get()
+    }
+
+    #[inline(always)]
+    pub fn set_strong(&self, n: u32) {
+        self.strong.set(n)
+    }
+
+    /// The number of weak handles, plus one while the value is there.
+    #[inline(always)]
+    pub fn weak(&self) -> u32 {
+        self.weak.get()
+    }
+
+    #[inline(always)]
+    pub fn set_weak(&self, n: u32) {
+        self.weak.set(n)
+    }
+
+    /// The scratch word (see the invariants).
+    #[inline(always)]
+    pub fn scratch(&self) -> u32 {
+        self.scratch.get()
+    }
+
+    #[inline(always)]
+    pub fn set_scratch(&self, n: u32) {
+        self.scratch.set(n)
+    }
+
+    /// The whole state word: type index and flags (0: a free slot).
+    #[inline(always)]
+    pub fn state(&self) -> u32 {
+        self.state.get()
     }
 
     #[inline(always)]

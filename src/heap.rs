@@ -428,7 +428,7 @@ impl Heap {
         // SAFETY: short borrow, no user code.
         let c = unsafe { &mut *self.candidates.get() };
         h.set(BUFFERED);
-        h.scratch.set(c.len() as u32);
+        h.set_scratch(c.len() as u32);
         c.push(header);
         c.len()
     }
@@ -437,12 +437,12 @@ impl Heap {
     fn unbuffer(&self, h: &Header) {
         // SAFETY: short borrow, no user code.
         let c = unsafe { &mut *self.candidates.get() };
-        let index = h.scratch.get() as usize;
+        let index = h.scratch() as usize;
         debug_assert!(ptr::eq(c[index].as_ptr(), h));
         c.swap_remove(index);
         if let Some(moved) = c.get(index) {
             // SAFETY: buffered objects are live (never freed while buffered).
-            unsafe { moved.as_ref() }.scratch.set(index as u32);
+            unsafe { moved.as_ref() }.set_scratch(index as u32);
         }
         h.clear(BUFFERED);
     }
@@ -666,8 +666,8 @@ impl Heap {
     ) {
         // SAFETY: the caller's weak count keeps the header readable.
         let h = unsafe { header.as_ref() };
-        let weak = h.weak.get() - 1;
-        h.weak.set(weak);
+        let weak = h.weak() - 1;
+        h.set_weak(weak);
         if weak == 0 {
             // SAFETY: the last weak count was just released; `info` gives
             // the object's type (caller).
@@ -685,7 +685,7 @@ impl Heap {
     pub unsafe fn free_unreferenced(&self, header: NonNull<Header>, info: &TypeInfo) {
         // SAFETY: its memory is not freed yet (this frees it).
         let h = unsafe { header.as_ref() };
-        debug_assert!(h.weak.get() == 0);
+        debug_assert!(h.weak() == 0);
         debug_assert!(h.has(VALUE_DROPPED) && !h.has(COLLECTING | VISITED));
         if h.has(BUFFERED) {
             self.unbuffer(h);

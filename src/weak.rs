@@ -99,7 +99,7 @@ impl<T: ?Sized> WeakGc<T> {
     /// then).
     fn live_header(&self) -> Option<&Header> {
         self.header()
-            .filter(|h| h.strong.get() > 0 && h.value_readable() && !h.has(COLLECTING))
+            .filter(|h| h.strong() > 0 && h.value_readable() && !h.has(COLLECTING))
     }
 
     /// A strong handle, if the value is still alive.
@@ -127,7 +127,7 @@ impl<T: ?Sized> WeakGc<T> {
     /// assert_eq!(w.strong_count(), 1);
     /// ```
     pub fn strong_count(&self) -> usize {
-        self.live_header().map_or(0, |h| h.strong.get() as usize)
+        self.live_header().map_or(0, |h| h.strong() as usize)
     }
 
     /// The number of `WeakGc` handles to the object (0 once its value is
@@ -141,7 +141,7 @@ impl<T: ?Sized> WeakGc<T> {
     /// ```
     pub fn weak_count(&self) -> usize {
         // Minus the implicit weak, which every live object holds.
-        self.live_header().map_or(0, |h| h.weak.get() as usize - 1)
+        self.live_header().map_or(0, |h| h.weak() as usize - 1)
     }
 
     /// Whether two weak handles point to the same object (or both are
@@ -179,8 +179,8 @@ impl<T: ?Sized> Drop for WeakGc<T> {
         if let Some(h) = self.header() {
             // The decrement inline, the heap (a thread-local) only if this
             // was the last weak count.
-            let weak = h.weak.get() - 1;
-            h.weak.set(weak);
+            let weak = h.weak() - 1;
+            h.set_weak(weak);
             if weak == 0 {
                 // SAFETY: this handle owned that last weak count of a
                 // readable object.

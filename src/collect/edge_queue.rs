@@ -357,8 +357,8 @@ mod tests {
             assert_eq!(h.has(VISITED), in_table[id], "node {id} in the table");
             if in_table[id] {
                 found.push(id);
-                let expected = h.strong.get() - from_table[id];
-                assert_eq!(h.scratch.get(), expected, "trial count of node {id}");
+                let expected = h.strong() - from_table[id];
+                assert_eq!(h.scratch(), expected, "trial count of node {id}");
             }
         }
         assert_eq!(subgraph.nodes.len(), found.len());

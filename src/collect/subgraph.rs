@@ -86,8 +86,8 @@ impl Subgraph {
         // are added.
         let h = unsafe { header.as_ref() };
         h.set(VISITED);
-        let strong = h.strong.get();
-        h.scratch.set(strong);
+        let strong = h.strong();
+        h.set_scratch(strong);
         self.zero_trial += usize::from(strong == 0);
         self.nodes.push(header);
     }
@@ -253,7 +253,7 @@ impl Subgraph {
                 prefetch_ahead(&self.work, i, Part::Header);
                 // SAFETY: suspects are nodes, allocated (struct invariant).
                 let h = unsafe { header.as_ref() };
-                if h.state.get() & (ALIVE | VALUE_DROPPED) == 0 {
+                if h.state() & (ALIVE | VALUE_DROPPED) == 0 {
                     self.nodes.push(header);
                     h.set(flag);
                 }
@@ -270,7 +270,7 @@ impl Subgraph {
             let header = self.nodes[i];
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if h.state.get() & (ALIVE | VALUE_DROPPED) == 0 {
+            if h.state() & (ALIVE | VALUE_DROPPED) == 0 {
                 self.nodes[kept] = header;
                 kept += 1;
                 h.set(flag);
@@ -305,7 +305,7 @@ impl Drop for Subgraph {
 fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
     // SAFETY: nodes are allocated.
     let h = unsafe { header.as_ref() };
-    let state = h.state.get();
+    let state = h.state();
     if state & (VALUE_DROPPED | ACYCLIC | MUT_BORROWED) != 0 {
         // Nothing to trace (no value, or one that cannot own a handle), or
         // a value nobody else may read.
@@ -357,7 +357,7 @@ impl EdgeSink for MarkSink<'_> {
                 return self.discover_growing(target);
             }
             t.set(VISITED);
-            t.scratch.set(t.strong.get());
+            t.set_scratch(t.strong());
             // SAFETY: the table has room (tested above; the header writes
             // do not touch it).
             unsafe { push_with_room(self.nodes, target) };
@@ -381,13 +381,13 @@ impl MarkSink<'_> {
     fn count_edge(t: &Header, zero_trial: &mut usize) {
         // Only an unsound `Trace` impl could report more edges than the
         // target has handles: then the count stays at zero.
-        match t.scratch.get() {
+        match t.scratch() {
             0 => {}
             1 => {
-                t.scratch.set(0);
+                t.set_scratch(0);
                 *zero_trial += 1;
             }
-            n => t.scratch.set(n - 1),
+            n => t.set_scratch(n - 1),
         }
     }
 }

@@ -157,7 +157,7 @@ pub(crate) fn refresh(heap: &Heap) -> BigVec<(usize, u32)> {
             // SAFETY: an allocated object (no user code runs in the walk),
             // so readable.
             let h = unsafe { header.as_ref() };
-            let strong = h.strong.get() > 0;
+            let strong = h.strong() > 0;
             // An object whose value is being dropped, or is gone with
             // handles left, keeps its entry if it has one (see the
             // invariant); it gets none.

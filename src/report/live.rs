@@ -434,7 +434,7 @@ pub(crate) fn walk_measured(
         // SAFETY: a chunk slot (readable, see `ChunkSpan`: `_hold` keeps the
         // chunks), or a large object held by `_hold`.
         let h = unsafe { header.as_ref() };
-        if h.state.get() == 0 || h.strong.get() == 0 {
+        if h.state() == 0 || h.strong() == 0 {
             return; // a free slot, or an object being dropped right now
         }
         let index = h.type_index();

@@ -27,7 +27,7 @@ pub fn count<T: Trace + 'static>() -> usize {
     let each = |header: std::ptr::NonNull<crate::header::Header>| {
         // SAFETY: enumerated objects are allocated and readable.
         let h = unsafe { header.as_ref() };
-        n += usize::from(h.type_index() == index && h.strong.get() > 0 && h.value_alive());
+        n += usize::from(h.type_index() == index && h.strong() > 0 && h.value_alive());
     };
     // SAFETY: `each` runs no user code (so no list is needed).
     unsafe { heap.for_each_object(each) };
@@ -73,7 +73,7 @@ fn objects_of<T: Trace + 'static>() -> Vec<std::ptr::NonNull<crate::header::Head
     let each = |header: std::ptr::NonNull<crate::header::Header>| {
         // SAFETY: enumerated objects are allocated and readable.
         let h = unsafe { header.as_ref() };
-        if h.type_index() == index && h.strong.get() > 0 && h.value_alive() {
+        if h.type_index() == index && h.strong() > 0 && h.value_alive() {
             found.push(header);
         }
     };

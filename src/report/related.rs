@@ -152,7 +152,7 @@ fn labelled_edges(heap: &Heap, header: NonNull<Header>, each: impl FnMut(NonNull
 fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
     // SAFETY: the caller's weak count keeps the header readable.
     let h = unsafe { header.as_ref() };
-    let strong = h.strong.get() as usize;
+    let strong = h.strong() as usize;
     if strong == 0 {
         return None;
     }
@@ -170,9 +170,9 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
     let untraceable = !dead && (pin.is_none() || is_untraceable(heap, header));
     drop(pin);
     // Read after `heap_size` (user code) ran, as the capture does.
-    let strong = h.strong.get() as usize;
+    let strong = h.strong() as usize;
     // Minus the caller's hold, and the implicit weak while the value is there.
-    let weak = (h.weak.get() as usize).saturating_sub(1 + usize::from(strong > 0));
+    let weak = (h.weak() as usize).saturating_sub(1 + usize::from(strong > 0));
     Some(ObjectInfo {
         id: ObjectId(header.as_ptr() as usize),
         type_name: (info.type_name)(),
@@ -251,7 +251,7 @@ fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) ->
     // `Trace::trace` runs in these passes, which drops no handle (its
     // contract).
     let h = unsafe { header.as_ref() };
-    if h.strong.get() == 0 || h.state.get() & (VALUE_DROPPED | ACYCLIC) != 0 {
+    if h.strong() == 0 || h.state() & (VALUE_DROPPED | ACYCLIC) != 0 {
         return true;
     }
     if h.has(MUT_BORROWED) {

@@ -86,7 +86,7 @@ impl Subgraph {
         for &header in nodes.iter() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
+            if h.scratch() > 0 || h.has(UNTRACEABLE) {
                 h.set(ALIVE);
                 work.push(header);
             } else {
@@ -125,13 +125,13 @@ impl Subgraph {
             prefetch_ahead(nodes, i, Part::Header);
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if h.scratch.get() > 0 || h.has(UNTRACEABLE) {
+            if h.scratch() > 0 || h.has(UNTRACEABLE) {
                 // Alive, and done with: it leaves the table's flags now, so
                 // that `take_garbage` needs to look at the suspects only
                 // (one pass fewer over the live majority).
                 h.clear(SUBGRAPH_FLAGS);
             } else {
-                h.scratch.set(h.strong.get());
+                h.set_scratch(h.strong());
                 suspects.push(header);
             }
         }
@@ -156,12 +156,12 @@ impl Subgraph {
         for (index, &suspect) in suspects.iter().enumerate() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { suspect.as_ref() };
-            if h.scratch.get() > 0 {
+            if h.scratch() > 0 {
                 h.set(ALIVE);
                 unreached -= 1;
                 edges.stack.push(index as u32);
             }
-            h.scratch.set(index as u32);
+            h.set_scratch(index as u32);
         }
         while unreached > 0 {
             let Some(index) = edges.stack.pop() else {
@@ -177,7 +177,7 @@ impl Subgraph {
                 if !t.has(ALIVE) {
                     t.set(ALIVE);
                     unreached -= 1;
-                    edges.stack.push(t.scratch.get());
+                    edges.stack.push(t.scratch());
                 }
             }
         }
@@ -230,13 +230,13 @@ impl EdgeSink for SuspectSink<'_> {
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
-        if t.state.get() & (VISITED | ALIVE) == VISITED {
+        if t.state() & (VISITED | ALIVE) == VISITED {
             if self.targets.len() == self.targets.capacity() {
                 // (Out of line, as in `MarkSink::edge`.)
                 return self.edge_growing(target);
             }
             // (Saturating for the same reason as in `MarkSink::edge`.)
-            t.scratch.set(t.scratch.get().saturating_sub(1));
+            t.set_scratch(t.scratch().saturating_sub(1));
             // SAFETY: room tested above.
             unsafe { push_with_room(self.targets, target) };
         }
@@ -265,7 +265,7 @@ impl EdgeSink for ScanSink<'_> {
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
-        if t.state.get() & (VISITED | ALIVE) == VISITED {
+        if t.state() & (VISITED | ALIVE) == VISITED {
             if self.work.len() == self.work.capacity() {
                 // (Out of line, as in `MarkSink::edge`.)
                 return self.edge_growing(target);

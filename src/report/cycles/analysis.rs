@@ -367,7 +367,7 @@ mod tests {
         let state = |h: &NonNull<Header>| {
             // SAFETY: buffered objects are live.
             let h = unsafe { h.as_ref() };
-            (h.state.get(), h.scratch.get(), h.strong.get(), h.weak.get())
+            (h.state(), h.scratch(), h.strong(), h.weak())
         };
         let before = heap.take_candidates(|_| true);
         heap.rebuffer(before.iter().copied());

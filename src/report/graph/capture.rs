@@ -296,9 +296,9 @@ impl Walk for FirstPass<'_> {
             let h = unsafe { header.as_ref() };
             let index = h.type_index();
             let entry = heap.type_entry(index);
-            let strong = h.strong.get();
+            let strong = h.strong();
             // Minus the implicit weak while the value is there.
-            let weak = h.weak.get().saturating_sub(u32::from(strong > 0));
+            let weak = h.weak().saturating_sub(u32::from(strong > 0));
             let dead = !h.value_alive();
             let readable = h.value_readable();
             // A value lent out by a `GcMut` may not be read: its edges are
@@ -370,9 +370,9 @@ fn second_pass(heap: &Heap, nodes: &Nodes<'_>, objects: &mut Columns, edges: &mu
         let is_keyed = keyed.next_if_eq(&(n as u32)).is_some();
         // The counts as at the node's turn (as the first pass read them,
         // unless user code changed them since).
-        let strong = h.strong.get();
+        let strong = h.strong();
         // Minus our hold, and the implicit weak while the value is there.
-        let weak = h.weak.get().saturating_sub(1 + u32::from(strong > 0));
+        let weak = h.weak().saturating_sub(1 + u32::from(strong > 0));
         objects.set_counts(n, strong, weak);
         // SAFETY: readable (see above).
         let Some(pin) = (unsafe { ErasedGc::new(heap, header) }) else {

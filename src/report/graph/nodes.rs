@@ -136,7 +136,7 @@ impl<'h> Nodes<'h> {
                 // SAFETY: the target of an edge is an object a traced,
                 // intact value holds a `Gc` to: its header is readable.
                 let t = unsafe { target.as_ref() };
-                t.has(VISITED).then(|| t.scratch.get())
+                t.has(VISITED).then(|| t.scratch())
             })
         } else {
             walk.run(self, |t: NonNull<Header>| {
@@ -243,12 +243,12 @@ unsafe fn list_objects(heap: &Heap, number: bool) -> BigVec<NonNull<Header>> {
     let one = |header: NonNull<Header>| {
         // SAFETY: an allocated object (readable; no user code runs here).
         let h = unsafe { header.as_ref() };
-        if h.strong.get() == 0 {
+        if h.strong() == 0 {
             return; // an object being dropped right now
         }
         if number {
             // (Node numbers fit: checked once listed, before any is used.)
-            h.scratch.set(addr.len() as u32);
+            h.set_scratch(addr.len() as u32);
             h.set(VISITED);
         }
         addr.push(header);

@@ -93,7 +93,7 @@ impl Walk for TraceAll<'_> {
                 unsafe { trace(header, &mut tracer) };
                 untraceable = !tracer.is_complete();
             }
-            let strong = h.strong.get().min(UNTRACEABLE - 1);
+            let strong = h.strong().min(UNTRACEABLE - 1);
             strong_of.push(strong | if untraceable { UNTRACEABLE } else { 0 });
         }
         let out_target = sink.out_target;
