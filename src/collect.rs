@@ -746,8 +746,8 @@ mod tests {
         ];
         let mut seen = 0;
         for f in all {
-            assert_eq!(seen & f, 0);
-            seen |= f;
+            assert_eq!(seen & f.bits(), 0);
+            seen |= f.bits();
         }
         // Every flag lies below the type index.
         assert_eq!(seen, (1 << crate::header::FLAG_BITS) - 1);

@@ -539,7 +539,7 @@ unsafe fn release_strong(header: NonNull<Header>) {
     if strong == 0 {
         // SAFETY: the last strong count was just released.
         unsafe { drop_last(header) };
-    } else if h.state() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0 {
+    } else if !h.has(ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) {
         // Might now be the only thing outside a garbage cycle that kept it
         // alive: remember it for the next collection.
         buffer_candidate(header);
@@ -655,7 +655,7 @@ impl Drop for ErasedGc {
             // User code dropped every other handle meanwhile.
             // SAFETY: the last strong count was just released.
             unsafe { drop_last(self.header) };
-        } else if h.state() & (ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) == 0
+        } else if !h.has(ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING)
             && heap().collections() != self.collections
         {
             // A collection ran while the pin held the object (see the type's

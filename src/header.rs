@@ -61,39 +61,79 @@ pub(crate) struct Header {
     state: Cell<u32>,
 }
 
+/// A set of the header's flags (the low [`FLAG_BITS`] bits of the state
+/// word): the constants below, combined with `|`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Flags(u32);
+
+impl Flags {
+    /// No flag.
+    pub const NONE: Flags = Flags(0);
+
+    /// Both sets (`|`, usable in constants).
+    #[inline(always)]
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// The bits, as they sit in the state word.
+    #[inline(always)]
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+
+    #[inline(always)]
+    fn bitor(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+}
+
+impl std::ops::BitAnd for Flags {
+    type Output = Flags;
+
+    #[inline(always)]
+    fn bitand(self, other: Flags) -> Flags {
+        Flags(self.0 & other.0)
+    }
+}
+
 /// The object is in the thread's candidate buffer.
-pub(crate) const BUFFERED: u32 = 1 << 0;
+pub(crate) const BUFFERED: Flags = Flags(1 << 0);
 /// The value has been dropped, is being dropped, or is not yet written.
-pub(crate) const VALUE_DROPPED: u32 = 1 << 1;
+pub(crate) const VALUE_DROPPED: Flags = Flags(1 << 1);
 /// The object belongs to the garbage set of the running collection.
-pub(crate) const COLLECTING: u32 = 1 << 2;
+pub(crate) const COLLECTING: Flags = Flags(1 << 2);
 /// The object's finalizer has run (it never runs twice).
-pub(crate) const FINALIZED: u32 = 1 << 3;
+pub(crate) const FINALIZED: Flags = Flags(1 << 3);
 /// The object is in the running collection's node table (or, with the heap
 /// quiesced, in the node table of a heap graph capture).
-pub(crate) const VISITED: u32 = 1 << 4;
+pub(crate) const VISITED: Flags = Flags(1 << 4);
 /// The object's type cannot own a `Gc`, so the object is never part of a
 /// cycle: it is not traced, and not buffered as a candidate when its count
 /// drops to a non-zero value. Stored inverted (set for the *acyclic* types)
 /// so that `Drop for Gc` decides "buffer or not" with a single test: all of
 /// `ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING` clear.
-pub(crate) const ACYCLIC: u32 = 1 << 5;
+pub(crate) const ACYCLIC: Flags = Flags(1 << 5);
 /// The collector found the object held from outside the subgraph it is
 /// examining, or reachable from such an object (only while `VISITED`).
-pub(crate) const ALIVE: u32 = 1 << 6;
+pub(crate) const ALIVE: Flags = Flags(1 << 6);
 /// Part of the object's value could not be traced in the running collection
 /// (only while `VISITED`).
-pub(crate) const UNTRACEABLE: u32 = 1 << 7;
+pub(crate) const UNTRACEABLE: Flags = Flags(1 << 7);
 /// A [`GcMut`](crate::GcMut) lends the value out mutably: nobody else may
 /// read it (see the invariants of [`Header`]).
-pub(crate) const MUT_BORROWED: u32 = 1 << 8;
+pub(crate) const MUT_BORROWED: Flags = Flags(1 << 8);
 /// A heap snapshot or DevTools export gave the object an id, kept in the
 /// thread's table of snapshot ids. Set only by that table's code; a fresh
 /// object's header is written whole
 /// ([`Header::new_uninit`]) and a freed slot's state is zeroed, so the flag
 /// never outlives the object that got the id (nothing else sets or clears
 /// it, and no other code depends on it).
-pub(crate) const HAS_ID: u32 = 1 << 9;
+pub(crate) const HAS_ID: Flags = Flags(1 << 9);
 /// Bits 0..10 are flags; the type index lives above them.
 pub(crate) const FLAG_BITS: u32 = 10;
 /// The largest type index that fits beside the flags.
@@ -113,7 +153,7 @@ impl Header {
             strong: Cell::new(0),
             weak: Cell::new(1),
             scratch: Cell::new(0),
-            state: Cell::new(type_state | VALUE_DROPPED),
+            state: Cell::new(type_state | VALUE_DROPPED.bits()),
         }
     }
 
@@ -160,19 +200,26 @@ impl Header {
         self.state.get()
     }
 
+    /// The flags set, out of the state word.
     #[inline(always)]
-    pub fn has(&self, flag: u32) -> bool {
-        self.state.get() & flag != 0
+    pub fn flags(&self) -> Flags {
+        Flags(self.state.get() & ((1 << FLAG_BITS) - 1))
+    }
+
+    /// Whether any of `flags` is set.
+    #[inline(always)]
+    pub fn has(&self, flags: Flags) -> bool {
+        self.state.get() & flags.0 != 0
     }
 
     #[inline(always)]
-    pub fn set(&self, flag: u32) {
-        self.state.set(self.state.get() | flag)
+    pub fn set(&self, flags: Flags) {
+        self.state.set(self.state.get() | flags.0)
     }
 
     #[inline(always)]
-    pub fn clear(&self, flag: u32) {
-        self.state.set(self.state.get() & !flag)
+    pub fn clear(&self, flags: Flags) {
+        self.state.set(self.state.get() & !flags.0)
     }
 
     #[inline(always)]

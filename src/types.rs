@@ -201,7 +201,7 @@ impl TypeTable {
         let index = pos as u32 + 1;
         let mut state = index << FLAG_BITS;
         if !self.entries[pos].may_contain_gc {
-            state |= ACYCLIC;
+            state |= ACYCLIC.bits();
         }
         self.cache[Self::cache_slot(type_id)] = (type_id, state);
         state

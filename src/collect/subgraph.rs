@@ -28,7 +28,7 @@ use super::edge_queue::{EdgeQueue, ProbeSink, QueuedSink, PROBES, WINDOW};
 use super::prefetch::{prefetch_ahead, Part};
 use super::{Reach, Taking};
 use crate::header::{
-    Header, ACYCLIC, ALIVE, COLLECTING, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED,
+    Flags, Header, ACYCLIC, ALIVE, COLLECTING, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED,
 };
 use crate::heap::Heap;
 use crate::trace::{EdgeSink, Tracer};
@@ -37,7 +37,7 @@ mod scan;
 use scan::SuspectEdges;
 
 /// The flags only the subgraph's own nodes carry, all cleared with the table.
-const SUBGRAPH_FLAGS: u32 = VISITED | ALIVE | UNTRACEABLE;
+const SUBGRAPH_FLAGS: Flags = VISITED.union(ALIVE).union(UNTRACEABLE);
 
 /// The objects a collection looks at, in the order they were found.
 ///
@@ -238,7 +238,7 @@ impl Subgraph {
     pub fn take_garbage(&mut self, garbage: &mut Vec<NonNull<Header>>, taking: Taking) {
         let flag = match taking {
             Taking::Collect => COLLECTING,
-            Taking::DryRun => 0,
+            Taking::DryRun => Flags::NONE,
         };
         garbage.clear();
         if self.all_alive {
@@ -253,7 +253,7 @@ impl Subgraph {
                 prefetch_ahead(&self.work, i, Part::Header);
                 // SAFETY: suspects are nodes, allocated (struct invariant).
                 let h = unsafe { header.as_ref() };
-                if h.state() & (ALIVE | VALUE_DROPPED) == 0 {
+                if !h.has(ALIVE | VALUE_DROPPED) {
                     self.nodes.push(header);
                     h.set(flag);
                 }
@@ -270,7 +270,7 @@ impl Subgraph {
             let header = self.nodes[i];
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if h.state() & (ALIVE | VALUE_DROPPED) == 0 {
+            if !h.has(ALIVE | VALUE_DROPPED) {
                 self.nodes[kept] = header;
                 kept += 1;
                 h.set(flag);
@@ -305,11 +305,10 @@ impl Drop for Subgraph {
 fn trace_node(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) -> bool {
     // SAFETY: nodes are allocated.
     let h = unsafe { header.as_ref() };
-    let state = h.state();
-    if state & (VALUE_DROPPED | ACYCLIC | MUT_BORROWED) != 0 {
+    if h.has(VALUE_DROPPED | ACYCLIC | MUT_BORROWED) {
         // Nothing to trace (no value, or one that cannot own a handle), or
         // a value nobody else may read.
-        return state & (VALUE_DROPPED | ACYCLIC) != 0 || lent_out(h);
+        return h.has(VALUE_DROPPED | ACYCLIC) || lent_out(h);
     }
     let trace = heap.type_of(h).info.trace;
     let mut tracer = Tracer::new(sink, None);

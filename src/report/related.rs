@@ -251,7 +251,7 @@ fn plain_trace(heap: &Heap, header: NonNull<Header>, sink: &mut dyn EdgeSink) ->
     // `Trace::trace` runs in these passes, which drops no handle (its
     // contract).
     let h = unsafe { header.as_ref() };
-    if h.strong() == 0 || h.state() & (VALUE_DROPPED | ACYCLIC) != 0 {
+    if h.strong() == 0 || h.has(VALUE_DROPPED | ACYCLIC) {
         return true;
     }
     if h.has(MUT_BORROWED) {

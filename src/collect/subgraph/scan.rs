@@ -230,7 +230,7 @@ impl EdgeSink for SuspectSink<'_> {
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
-        if t.state() & (VISITED | ALIVE) == VISITED {
+        if t.flags() & (VISITED | ALIVE) == VISITED {
             if self.targets.len() == self.targets.capacity() {
                 // (Out of line, as in `MarkSink::edge`.)
                 return self.edge_growing(target);
@@ -265,7 +265,7 @@ impl EdgeSink for ScanSink<'_> {
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
-        if t.state() & (VISITED | ALIVE) == VISITED {
+        if t.flags() & (VISITED | ALIVE) == VISITED {
             if self.work.len() == self.work.capacity() {
                 // (Out of line, as in `MarkSink::edge`.)
                 return self.edge_growing(target);
