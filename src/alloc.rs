@@ -61,9 +61,9 @@ const CLASS_SIZES: [usize; 23] = [
 ];
 const NUM_CLASSES: usize = CLASS_SIZES.len();
 /// The largest object that lives in a chunk.
-pub(crate) const MAX_SMALL: usize = CLASS_SIZES[NUM_CLASSES - 1];
+const MAX_SMALL: usize = CLASS_SIZES[NUM_CLASSES - 1];
 /// The class number meaning "an allocation of its own".
-pub(crate) const LARGE: usize = NUM_CLASSES;
+const LARGE: usize = NUM_CLASSES;
 /// Alignment of every chunk and therefore of every slot.
 const SLOT_ALIGN: usize = 8;
 /// Chunks start small (a program with three objects should not pay 64 KiB per

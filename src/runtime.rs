@@ -273,7 +273,7 @@ pub(crate) unsafe fn exited_op_end() {
 /// # Safety
 /// The caller received no `&Heap` or `&Runtime` as an argument, holds none
 /// it will use again, and the methods it called have returned.
-pub(crate) unsafe fn free_if_exited_and_empty() {
+unsafe fn free_if_exited_and_empty() {
     let p = RUNTIME.with(Cell::get);
     if p.is_null() {
         return;

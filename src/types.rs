@@ -34,7 +34,7 @@ pub(crate) struct TypeInfo {
 }
 
 /// Per-type constants, computed at compile time for every `T` put in a `Gc`.
-pub(crate) struct InfoFor<T>(std::marker::PhantomData<T>);
+struct InfoFor<T>(std::marker::PhantomData<T>);
 
 impl<T: Trace + 'static> InfoFor<T> {
     pub const INFO: &'static TypeInfo = &TypeInfo {

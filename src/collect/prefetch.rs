@@ -40,6 +40,21 @@ pub(super) enum Part {
     NextLine,
 }
 
+/// The nodes of `nodes` in order, asking for the memory of the node
+/// [`DISTANCE`] places further each time: the traversal of a pass that
+/// reads the nodes of a table it does not change (the arithmetic of the
+/// pass stays in its loop; this is the only cache-miss machinery it sees).
+#[inline(always)]
+pub(super) fn prefetching(
+    nodes: &[NonNull<Header>],
+    part: Part,
+) -> impl Iterator<Item = NonNull<Header>> + '_ {
+    nodes.iter().enumerate().map(move |(i, &node)| {
+        prefetch_ahead(nodes, i, part);
+        node
+    })
+}
+
 /// Asks for the memory of the node [`DISTANCE`] places after `i` in
 /// `nodes`, if there is one.
 #[inline(always)]

@@ -25,7 +25,7 @@
 use std::ptr::NonNull;
 
 use super::edge_queue::{EdgeQueue, ProbeSink, QueuedSink, PROBES, WINDOW};
-use super::prefetch::{prefetch_ahead, Part};
+use super::prefetch::{prefetch_ahead, prefetching, Part};
 use super::{Reach, Taking};
 use crate::header::{
     Flags, Header, ACYCLIC, ALIVE, COLLECTING, MUT_BORROWED, UNTRACEABLE, VALUE_DROPPED, VISITED,
@@ -95,8 +95,7 @@ impl Subgraph {
     /// Empties the table, clearing its flags on every node and keeping the
     /// vectors' memory.
     pub fn clear(&mut self) {
-        for (i, h) in self.nodes.iter().enumerate() {
-            prefetch_ahead(&self.nodes, i, Part::Header);
+        for h in prefetching(&self.nodes, Part::Header) {
             // SAFETY: nodes stay allocated while they are in the table:
             // nothing is freed before the table is cleared.
             unsafe { h.as_ref() }.clear(SUBGRAPH_FLAGS);
@@ -249,8 +248,7 @@ impl Subgraph {
             // Only the suspects still carry the table's flags, and hold the
             // garbage (in the order found: suspects are in node order).
             self.nodes.clear();
-            for (i, &header) in self.work.iter().enumerate() {
-                prefetch_ahead(&self.work, i, Part::Header);
+            for header in prefetching(&self.work, Part::Header) {
                 // SAFETY: suspects are nodes, allocated (struct invariant).
                 let h = unsafe { header.as_ref() };
                 if !h.has(ALIVE | VALUE_DROPPED) {

@@ -223,7 +223,7 @@ impl fmt::Debug for Summary {
 
 /// A text sink that keeps at most `width + 1` characters and then fails, so
 /// that a long `Debug` text is not formatted in full only to be cut.
-pub(crate) struct Cut {
+struct Cut {
     text: String,
     /// Characters still accepted (`usize::MAX`: no limit).
     room: usize,

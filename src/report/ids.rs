@@ -57,7 +57,7 @@ static NEXT_BLOCK: AtomicU32 = AtomicU32::new(5);
 
 /// One heap's table of snapshot ids (see the module documentation).
 #[derive(Default)]
-pub(crate) struct SnapshotIds {
+struct SnapshotIds {
     /// (address, id) of every object that had an id at the last `refresh`,
     /// ascending by address.
     sorted: BigVec<(usize, u32)>,

@@ -213,7 +213,7 @@ impl HeapGraph {
 
     /// The retained size of one node (as [`Dominators::retained`]) without
     /// the rest of the dominator tree.
-    pub(crate) fn retained_of(&self, node: usize) -> Option<usize> {
+    fn retained_of(&self, node: usize) -> Option<usize> {
         let p = self.preorder_sums();
         match p.num[node] {
             0 => None,

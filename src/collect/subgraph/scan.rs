@@ -11,7 +11,7 @@
 
 use std::ptr::NonNull;
 
-use super::super::prefetch::{prefetch_ahead, Part};
+use super::super::prefetch::{prefetching, Part};
 use super::{push_with_room, trace_node, Subgraph, SUBGRAPH_FLAGS};
 use crate::header::{Header, ALIVE, UNTRACEABLE, VISITED};
 use crate::heap::Heap;
@@ -121,8 +121,7 @@ impl Subgraph {
         } = self;
         suspects.clear();
         edges.clear();
-        for (i, &header) in nodes.iter().enumerate() {
-            prefetch_ahead(nodes, i, Part::Header);
+        for header in prefetching(nodes, Part::Header) {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
             if h.scratch() > 0 || h.has(UNTRACEABLE) {
@@ -138,8 +137,7 @@ impl Subgraph {
         *held_released = true;
         // Suspects are the nodes with `VISITED` and without `ALIVE` from
         // here on.
-        for (i, &suspect) in suspects.iter().enumerate() {
-            prefetch_ahead(suspects, i, Part::NextLine);
+        for suspect in prefetching(suspects, Part::NextLine) {
             edges.starts.push(edges.targets.len());
             trace_node(
                 heap,
