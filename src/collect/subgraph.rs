@@ -45,8 +45,8 @@ const SUBGRAPH_FLAGS: Flags = VISITED.union(ALIVE).union(UNTRACEABLE);
 /// `queue` is empty outside [`mark`](Self::mark) (see [`EdgeQueue`]).
 /// Every object in `nodes` is allocated and has `VISITED` set — except the
 /// nodes [`scan_suspects`](Self::scan_suspects) found held from outside,
-/// which leave the table's flags at once (they are alive; `held_released`
-/// says it happened) — and while it is set its `scratch` word is its trial
+/// which leave the table's flags at once (they are alive;
+/// [`Scanned::SuspectsOnly`] says it happened) — and while it is set its `scratch` word is its trial
 /// count — or, once `scan_suspects` has read a suspect's count, the
 /// suspect's index in its edge table — so no node is `BUFFERED`: a
 /// collection empties the candidate buffer first, and no user code that
@@ -69,12 +69,26 @@ pub(super) struct Subgraph {
     /// Set by `mark` when a node could not be fully traced (`UNTRACEABLE`:
     /// held from outside, whatever its trial count).
     any_untraceable: bool,
-    /// Set by `scan` when no node has a zero trial count: then every node
-    /// is alive, and no node carries `ALIVE`.
-    all_alive: bool,
-    /// Set by `scan_suspects`: the nodes held from outside no longer carry
-    /// the table's flags, and the garbage is among the suspects (`work`).
-    held_released: bool,
+    /// What [`scan`](Self::scan) left for taking the garbage.
+    scanned: Scanned,
+}
+
+/// What [`Subgraph::scan`] leaves for [`Subgraph::take_garbage`]: where the
+/// garbage is to be found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(super) enum Scanned {
+    /// Not scanned yet, or scanned by a walk over the whole table: every
+    /// node still carries the table's flags, and the garbage is the nodes
+    /// without `ALIVE`.
+    #[default]
+    Table,
+    /// No node has a zero trial count: every node is alive (none carries
+    /// `ALIVE`), and there is no garbage.
+    AllAlive,
+    /// [`scan_suspects`](Subgraph::scan_suspects) ran: the nodes held from
+    /// outside no longer carry the table's flags, and the garbage is among
+    /// the suspects (`work`).
+    SuspectsOnly,
 }
 
 impl Subgraph {
@@ -106,8 +120,7 @@ impl Subgraph {
         self.suspect_edges.clear();
         self.zero_trial = 0;
         self.any_untraceable = false;
-        self.all_alive = false;
-        self.held_released = false;
+        self.scanned = Scanned::Table;
     }
 
     /// Whether none of the table's vectors holds more than `limit` entries'
@@ -240,11 +253,11 @@ impl Subgraph {
             Taking::DryRun => Flags::NONE,
         };
         garbage.clear();
-        if self.all_alive {
+        if self.scanned == Scanned::AllAlive {
             self.clear();
             return;
         }
-        if self.held_released {
+        if self.scanned == Scanned::SuspectsOnly {
             // Only the suspects still carry the table's flags, and hold the
             // garbage (in the order found: suspects are in node order).
             self.nodes.clear();
@@ -286,7 +299,7 @@ impl Subgraph {
         // a node.
         let h = unsafe { header.as_ref() };
         // (A node without `VISITED` left the table early, held from outside.)
-        self.all_alive || h.has(ALIVE) || !h.has(VISITED)
+        self.scanned == Scanned::AllAlive || h.has(ALIVE) || !h.has(VISITED)
     }
 }
 

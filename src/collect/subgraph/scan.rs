@@ -12,7 +12,7 @@
 use std::ptr::NonNull;
 
 use super::super::prefetch::{prefetching, Part};
-use super::{push_with_room, trace_node, Subgraph, SUBGRAPH_FLAGS};
+use super::{push_with_room, trace_node, Scanned, Subgraph, SUBGRAPH_FLAGS};
 use crate::header::{Header, ALIVE, UNTRACEABLE, VISITED};
 use crate::heap::Heap;
 use crate::trace::EdgeSink;
@@ -24,7 +24,7 @@ impl Subgraph {
     /// A collection over live data only (every node held from outside, as
     /// when a program walks its live graph and every object becomes a
     /// candidate) does not even start: no trial count is zero, so
-    /// `all_alive` is set and nothing is read again. Nor does a collection
+    /// the result is [`Scanned::AllAlive`] and nothing is read again. Nor does a collection
     /// whose every node has a zero trial count and was fully traced (a
     /// garbage cycle on its own, the common case of a collection that
     /// frees): nothing is held from outside, so nothing is alive, and the
@@ -36,7 +36,7 @@ impl Subgraph {
     #[inline]
     pub fn scan(&mut self, heap: &Heap) {
         if self.zero_trial == 0 {
-            self.all_alive = true;
+            self.scanned = Scanned::AllAlive;
             return;
         }
         if self.zero_trial == self.nodes.len() && !self.any_untraceable {
@@ -116,7 +116,7 @@ impl Subgraph {
             nodes,
             work: suspects,
             suspect_edges: edges,
-            held_released,
+            scanned,
             ..
         } = self;
         suspects.clear();
@@ -134,7 +134,7 @@ impl Subgraph {
                 suspects.push(header);
             }
         }
-        *held_released = true;
+        *scanned = Scanned::SuspectsOnly;
         // Suspects are the nodes with `VISITED` and without `ALIVE` from
         // here on.
         for suspect in prefetching(suspects, Part::NextLine) {
