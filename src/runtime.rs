@@ -382,8 +382,12 @@ pub(crate) fn collect_now() -> usize {
     // (Only the count: returning the whole statistics by value cost a
     // measurable copy in a collection of two objects.)
     let freed = collect::collect(&rt.heap, &rt.collector);
-    // SAFETY: no reference argument here, and `rt` is not used again.
-    unsafe { end_explicit_collection() };
+    if rt.heap.is_exited() {
+        // After the thread's teardown (called from a thread-local's
+        // destructor): the runtime goes with its last object.
+        // SAFETY: no reference argument here, and `rt` is not used again.
+        unsafe { free_if_exited_and_empty() }
+    }
     freed
 }
 
@@ -392,22 +396,11 @@ pub(crate) fn collect_now() -> usize {
 pub(crate) fn collect_now_with_stats() -> CollectStats {
     let rt = runtime();
     let stats = collect::collect_with(&rt.heap, &rt.collector, true);
-    // SAFETY: as in `collect_now`.
-    unsafe { end_explicit_collection() };
-    stats
-}
-
-/// After an explicit collection on an exited heap (called from a
-/// thread-local's destructor): the runtime goes with its last object.
-///
-/// # Safety
-/// As for [`free_if_exited_and_empty`].
-#[inline]
-unsafe fn end_explicit_collection() {
-    if heap().is_exited() {
-        // SAFETY: forwarded.
+    if rt.heap.is_exited() {
+        // SAFETY: as in `collect_now`.
         unsafe { free_if_exited_and_empty() }
     }
+    stats
 }
 
 /// Registers a collection callback (see [`crate::add_collect_callback`]).
