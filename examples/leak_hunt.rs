@@ -169,6 +169,19 @@ fn main() {
     assert_eq!(iqs.count, STANZAS, "every Iq ever sent is still alive");
 
     println!();
+    println!("== What is leaking? (Eclipse MAT's Leak Suspects: no hint needed)");
+    let suspects = rcycle::report::leak_suspects();
+    print!("{suspects}");
+    let first = &suspects.suspects()[0];
+    assert!(first.object.type_name.ends_with("::Dispatcher"));
+    let accumulated = &first.accumulated[0];
+    assert!(accumulated.type_name.ends_with("::Iq"));
+    assert_eq!(
+        (accumulated.path.as_str(), accumulated.count),
+        (".expected[*]", STANZAS)
+    );
+
+    println!();
     println!("== Why are the Iq objects alive?");
     let some_iq = rcycle::report::objects::<Iq>()
         .into_iter()

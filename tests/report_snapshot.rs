@@ -354,3 +354,86 @@ fn collect_and_take_leaves_garbage_out_of_every_comparison_like_objgraph() {
     rcycle::enable();
     drop(kept);
 }
+
+/// `compare` diffs two stored snapshots (tracemalloc's `compare_to`): what
+/// changed between them, whatever happened after the newer one.
+#[test]
+fn compare_diffs_two_stored_snapshots() {
+    let first = rcycle::Snapshot::take();
+    let grown: Vec<rcycle::Gc<u16>> = (0..5).map(rcycle::Gc::new).collect();
+    let gone = rcycle::Gc::new(7i64);
+    let second = rcycle::Snapshot::take();
+    drop(grown); // after the second snapshot: not part of the comparison
+    drop(gone);
+    let third = rcycle::Snapshot::take();
+    let diff = second.compare(&first);
+    let rows: Vec<_> = diff
+        .rows()
+        .iter()
+        .map(|r| (r.kind.as_str(), r.count, r.delta, r.size_delta))
+        .collect();
+    assert_eq!(rows, [("u16", 5, 5, 120), ("i64", 1, 1, 24)]);
+    let back = third.compare(&second);
+    let rows: Vec<_> = back
+        .rows()
+        .iter()
+        .map(|r| (r.kind.as_str(), r.count, r.delta))
+        .collect();
+    assert_eq!(rows, [("u16", 0, -5), ("i64", 0, -1)]);
+    assert!(
+        first.compare(&third).rows().is_empty(),
+        "nothing left of either"
+    );
+}
+
+/// The new objects' holders, clustered: a cache that keeps every entry.
+#[test]
+fn new_objects_are_grouped_by_who_holds_them() {
+    use rcycle::{Gc, Trace};
+    use std::cell::RefCell;
+    #[derive(Trace)]
+    struct Cache {
+        entries: RefCell<Vec<Gc<String>>>,
+        by_name: RefCell<std::collections::BTreeMap<String, Gc<u32>>>,
+    }
+    let cache = Gc::new(Cache {
+        entries: RefCell::new(Vec::new()),
+        by_name: RefCell::new(Default::default()),
+    });
+    let before = rcycle::Snapshot::take();
+    for i in 0..4u32 {
+        cache
+            .entries
+            .borrow_mut()
+            .push(Gc::new(format!("entry {i}")));
+        cache
+            .by_name
+            .borrow_mut()
+            .insert(format!("k{i}"), Gc::new(i));
+    }
+    let held_outside = Gc::new(1u8);
+    let groups: Vec<_> = before
+        .new_objects_held_by()
+        .into_iter()
+        .map(|g| (g.holder_type, g.path, g.type_name, g.count))
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            (
+                "report_snapshot::new_objects_are_grouped_by_who_holds_them::Cache",
+                ".entries[*]".to_string(),
+                "alloc::string::String",
+                4
+            ),
+            (
+                "report_snapshot::new_objects_are_grouped_by_who_holds_them::Cache",
+                ".by_name[*]".to_string(),
+                "u32",
+                4
+            ),
+            ("<held outside>", String::new(), "u8", 1),
+        ]
+    );
+    drop(held_outside);
+}

@@ -269,7 +269,7 @@ fn put_digits(buf: &mut [u8], at: usize, mut n: u64) -> usize {
 
 /// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
 /// before anything is written to the caller's writer.
-fn node_ids(graph: &HeapGraph) -> BigVec<u32> {
+pub(super) fn node_ids(graph: &HeapGraph) -> BigVec<u32> {
     let heap = heap();
     if graph.stamp != HeapStamp::of(heap) {
         // Objects were freed (or the heap is another thread's): an address

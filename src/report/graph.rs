@@ -506,6 +506,49 @@ impl HeapGraph {
         Some(chain)
     }
 
+    /// The breadth-first tree of chains from the outside holders: for each
+    /// node, the out-edge that first reached it, or
+    /// [`HolderTree::HOLDER`](super::suspects::HolderTree::HOLDER) for an
+    /// outside holder, or [`HolderTree::UNREACHED`](super::suspects::HolderTree::UNREACHED).
+    /// The search is [`shortest_chain`](Self::shortest_chain)'s (holders in
+    /// node order, edges in trace order, first parent wins), run to the end:
+    /// every node's chain is the one `shortest_chain` finds.
+    pub(crate) fn holder_tree(&self) -> Vec<u32> {
+        use super::suspects::HolderTree;
+        let mut parent = vec![HolderTree::UNREACHED; self.len()];
+        let mut queue = VecDeque::new();
+        for (n, p) in parent.iter_mut().enumerate() {
+            if self.outside_count(n) > 0 || self.is_untraceable(n) {
+                *p = HolderTree::HOLDER;
+                queue.push_back(n);
+            }
+        }
+        assert!(
+            self.out_target.len() < HolderTree::HOLDER as usize,
+            "too many edges for a holder tree"
+        );
+        while let Some(n) = queue.pop_front() {
+            for e in self.out_start[n] as usize..self.out_start[n + 1] as usize {
+                let t = self.out_target[e] as usize;
+                if parent[t] == HolderTree::UNREACHED {
+                    parent[t] = e as u32;
+                    queue.push_back(t);
+                }
+            }
+        }
+        parent
+    }
+
+    /// The label of out-edge `edge` (a number of the out-edge arrays).
+    pub(crate) fn edge_text(&self, edge: usize) -> &str {
+        self.edge_label(self.out_start[self.source_of(edge)] as usize, edge)
+    }
+
+    /// The node out-edge `edge` starts from.
+    pub(crate) fn edge_source(&self, edge: usize) -> usize {
+        self.source_of(edge)
+    }
+
     /// The out-edges of `node` as `(target, text, index)`: the label's
     /// text number and index, unformatted (see
     /// [`write_label`](Self::write_label)). For exports that write every

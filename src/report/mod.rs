@@ -8,7 +8,9 @@
 //! | The question | Here | In Python |
 //! |---|---|---|
 //! | What is alive, by type? | [`live_report`], [`live_report_with_retained`], `live_report_by_site` (feature `sites`) | guppy's `hpy().heap()`, tracemalloc |
-//! | What grew? | [`Snapshot`]: `growth`, `changes`, `new_objects_report` | objgraph's `show_growth`, guppy's `setrelheap` |
+//! | What is leaking, in one call? | [`leak_suspects`] | Eclipse MAT's *Leak Suspects*, memlab's clusters |
+//! | Does this test leak? | [`LeakCheck`] | memlab's baseline/target/final, pytest-memray's `limit_leaks` |
+//! | What grew? | [`Snapshot`]: `growth`, `changes`, `compare`, `new_objects_report`, `new_objects_held_by` | objgraph's `show_growth`, guppy's `setrelheap`, tracemalloc's `compare_to` |
 //! | What would a collection free, and which field to make weak? | [`collect_dry_run`], [`collect_explained`] | `gc.DEBUG_SAVEALL` |
 //! | Why is this object alive? | [`why_alive`], [`referrers`], [`referents`], [`outside_holders`] | objgraph's `find_backref_chain`, `gc.get_referrers` |
 //! | How many, and which? | [`count`], [`objects`], [`most_common_types`] | objgraph |
@@ -47,6 +49,7 @@ pub mod devtools;
 pub mod dot;
 mod graph;
 pub(crate) mod ids;
+mod leak_check;
 mod live;
 mod query;
 mod related;
@@ -54,6 +57,7 @@ mod retained;
 #[cfg(feature = "sites")]
 mod sites;
 mod snapshot;
+mod suspects;
 mod tally;
 
 pub use cycles::{
@@ -64,6 +68,7 @@ pub use cycles::{
 pub use daemon::install_report_signal;
 pub use daemon::{report_if_requested, request_report, DaemonReport};
 pub use graph::{HeapGraph, ObjectId, ObjectInfo};
+pub use leak_check::{LeakCheck, LeakReport};
 pub(crate) use live::partition;
 pub use live::{
     live_report, most_common_types, CollectorCounters, LiveReport, ReportRow, ResidentMemory,
@@ -74,3 +79,7 @@ pub use retained::{live_report_with_retained, retained_size, Dominators};
 #[cfg(feature = "sites")]
 pub use sites::{live_report_by_site, SiteReport, SiteRow};
 pub use snapshot::{Growth, GrowthRow, Snapshot};
+pub use suspects::{
+    leak_suspects, leak_suspects_above, LeakSuspects, RetainerGroup, Suspect, CONCENTRATED,
+    DEFAULT_SHARE,
+};

@@ -276,6 +276,43 @@ impl Snapshot {
         }
     }
 
+    /// How the objects made since the snapshot and still alive are held
+    /// (memlab's clustered retainer traces): the first of them on each chain
+    /// from outside the heap, grouped by the folded label of the edge that
+    /// holds them and by their type, with the size of everything new behind
+    /// them (see [`LeakReport::held_by`](super::LeakReport::held_by), which
+    /// is the same for a leak check). Collects first only for a snapshot
+    /// made by [`collect_and_take`](Self::collect_and_take).
+    ///
+    /// ```
+    /// use rcycle::{Gc, Snapshot, Trace};
+    /// use std::cell::RefCell;
+    /// #[derive(Trace)]
+    /// struct Cache { entries: RefCell<Vec<Gc<String>>> }
+    /// let cache = Gc::new(Cache { entries: RefCell::new(Vec::new()) });
+    /// let before = Snapshot::take();
+    /// for i in 0..3 {
+    ///     cache.entries.borrow_mut().push(Gc::new(i.to_string()));
+    /// }
+    /// let held = before.new_objects_held_by();
+    /// assert_eq!((held[0].path.as_str(), held[0].count), (".entries[*]", 3));
+    /// ```
+    pub fn new_objects_held_by(&self) -> Vec<super::RetainerGroup> {
+        self.collect_if_asked();
+        let graph = super::HeapGraph::capture();
+        super::suspects::new_objects_held_by(&graph, self)
+    }
+
+    /// For each node of `graph` (captured after this snapshot), whether its
+    /// object was made after the snapshot (by snapshot id, as
+    /// [`is_new`](Self::is_new)). Runs no user code.
+    pub(crate) fn new_nodes(&self, graph: &super::HeapGraph) -> Vec<bool> {
+        super::devtools::node_ids(graph)
+            .iter()
+            .map(|id| self.ids.binary_search(id).is_err())
+            .collect()
+    }
+
     /// Every per-type difference between the snapshot and now, not only
     /// growth: each type whose count or size changed, with the largest count
     /// change (up or down) first, then the largest size change, then by name
@@ -297,45 +334,25 @@ impl Snapshot {
     /// ```
     pub fn changes(&self) -> Growth {
         self.collect_if_asked();
-        let mut then: HashMap<&str, (usize, usize)> = self
-            .rows
-            .iter()
-            .map(|r| (r.kind.as_str(), (r.count, r.size)))
-            .collect();
-        let delta = |now: usize, then: usize| now as isize - then as isize;
-        let mut rows = Vec::new();
-        for now in partition(|_, _| true) {
-            let (count, size) = then.remove(now.kind.as_str()).unwrap_or((0, 0));
-            rows.push(GrowthRow {
-                delta: delta(now.count, count),
-                size_delta: delta(now.size, size),
-                count: now.count,
-                size: now.size,
-                kind: now.kind,
-            });
-        }
-        for (kind, (count, size)) in then {
-            rows.push(GrowthRow {
-                kind: kind.to_string(),
-                count: 0,
-                delta: delta(0, count),
-                size: 0,
-                size_delta: delta(0, size),
-            });
-        }
-        rows.retain(|r| r.delta != 0 || r.size_delta != 0);
-        rows.sort_by(|a, b| {
-            b.delta
-                .unsigned_abs()
-                .cmp(&a.delta.unsigned_abs())
-                .then(
-                    b.size_delta
-                        .unsigned_abs()
-                        .cmp(&a.size_delta.unsigned_abs()),
-                )
-                .then_with(|| a.kind.cmp(&b.kind))
-        });
-        Growth { rows }
+        differences(&self.rows, partition(|_, _| true))
+    }
+
+    /// Every per-type difference from `older` to this snapshot, both
+    /// stored (tracemalloc's `Snapshot.compare_to`), sorted as
+    /// [`changes`](Self::changes) sorts them. Neither collects.
+    ///
+    /// ```
+    /// use rcycle::{Gc, Snapshot};
+    /// let first = Snapshot::take();
+    /// let kept: Vec<Gc<u16>> = (0..3).map(Gc::new).collect();
+    /// let second = Snapshot::take();
+    /// drop(kept);
+    /// let diff = second.compare(&first);
+    /// assert_eq!((diff.rows()[0].kind.as_str(), diff.rows()[0].delta), ("u16", 3));
+    /// assert_eq!(diff.rows()[0].count, 3); // as the newer snapshot saw it
+    /// ```
+    pub fn compare(&self, older: &Snapshot) -> Growth {
+        differences(&older.rows, self.rows.clone())
     }
 
     /// The types with more live objects now than at the snapshot, the
@@ -383,4 +400,48 @@ impl Snapshot {
             counters: CollectorCounters::read(),
         }
     }
+}
+
+/// The per-type differences from `then` to `now` (rows with a change only),
+/// the largest count change (up or down) first, then the largest size
+/// change, then by name.
+fn differences(then: &[ReportRow], now: Vec<ReportRow>) -> Growth {
+    let mut then: HashMap<&str, (usize, usize)> = then
+        .iter()
+        .map(|r| (r.kind.as_str(), (r.count, r.size)))
+        .collect();
+    let delta = |now: usize, then: usize| now as isize - then as isize;
+    let mut rows = Vec::new();
+    for now in now {
+        let (count, size) = then.remove(now.kind.as_str()).unwrap_or((0, 0));
+        rows.push(GrowthRow {
+            delta: delta(now.count, count),
+            size_delta: delta(now.size, size),
+            count: now.count,
+            size: now.size,
+            kind: now.kind,
+        });
+    }
+    for (kind, (count, size)) in then {
+        rows.push(GrowthRow {
+            kind: kind.to_string(),
+            count: 0,
+            delta: delta(0, count),
+            size: 0,
+            size_delta: delta(0, size),
+        });
+    }
+    rows.retain(|r| r.delta != 0 || r.size_delta != 0);
+    rows.sort_by(|a, b| {
+        b.delta
+            .unsigned_abs()
+            .cmp(&a.delta.unsigned_abs())
+            .then(
+                b.size_delta
+                    .unsigned_abs()
+                    .cmp(&a.size_delta.unsigned_abs()),
+            )
+            .then_with(|| a.kind.cmp(&b.kind))
+    });
+    Growth { rows }
 }
