@@ -171,3 +171,29 @@ fn an_empty_heap_has_no_suspect() {
         "Leak suspects: objects retaining at least 10% of the 0 bytes reachable from outside\n\nNo suspect.\n"
     );
 }
+
+#[derive(Trace)]
+struct ListNode {
+    next: Option<Gc<ListNode>>,
+}
+
+/// A long list of one type is reported at its head (the size never
+/// spreads: each node retains all the nodes after it).
+#[test]
+fn a_list_is_reported_at_its_head() {
+    let mut head = None;
+    for _ in 0..1000 {
+        head = Some(Gc::new(ListNode { next: head }));
+    }
+    let head = head.unwrap();
+    let report = leak_suspects();
+    assert_eq!(report.suspects().len(), 1);
+    let s = &report.suspects()[0];
+    assert_eq!(s.object.id, rcycle::report::ObjectId::of(&head));
+    assert_eq!(s.retained, 1000 * 24);
+    let g = &s.accumulated[..];
+    assert_eq!(
+        (g.len(), g[0].path.as_str(), g[0].count, g[0].size),
+        (1, ".next", 1, 999 * 24)
+    );
+}

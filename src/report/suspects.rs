@@ -10,8 +10,10 @@
 //! size*): every object held from outside the heap (a child of the tree's
 //! virtual root) that retains at least a share of the heap is followed down
 //! the tree, to its biggest child, for as long as that child retains most
-//! ([`CONCENTRATED`]) of what its parent does. Where the size stops being
-//! concentrated in one child, it has *accumulated*: that object is the
+//! ([`CONCENTRATED`]) of what its parent does, is itself above the share,
+//! and is of another type (a list or a tree of one type is reported at its
+//! top, not at the node deep inside it where the size finally spreads).
+//! Where the search stops, the size has *accumulated*: that object is the
 //! suspect (MAT's *accumulation point*). A map that keeps every request is
 //! the typical one: thousands of small children, none of them big.
 //!
@@ -258,7 +260,9 @@ fn suspects_in(graph: &HeapGraph, share: f64) -> LeakSuspects {
                     .max_by_key(|&c| (doms.retained(c).unwrap_or(0), std::cmp::Reverse(c)));
                 match biggest {
                     Some(c)
-                        if doms.retained(c).unwrap_or(0) as f64 >= CONCENTRATED * here as f64 =>
+                        if doms.retained(c).unwrap_or(0) as f64 >= CONCENTRATED * here as f64
+                            && doms.retained(c).unwrap_or(0) >= threshold
+                            && graph.type_name(c) != graph.type_name(point) =>
                     {
                         point = c
                     }
