@@ -39,6 +39,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CollectStats {
     /// Objects whose value the collection dropped. This includes members
     /// that the recount after the finalizers found alive but that went in
@@ -95,6 +96,7 @@ impl fmt::Display for CollectStats {
 /// assert_ne!(CollectPhase::Start, CollectPhase::Stop);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum CollectPhase {
     /// Before the collection looks at anything; the stats are all zero.
     Start,

@@ -315,19 +315,10 @@ fn advise_huge_pages(block: NonNull<u8>, layout: Layout) {
     if layout.align() < HUGE_PAGE {
         return;
     }
-    extern "C" {
-        fn madvise(
-            addr: *mut std::ffi::c_void,
-            len: usize,
-            advice: std::ffi::c_int,
-        ) -> std::ffi::c_int;
-    }
-    /// `MADV_HUGEPAGE`: the same number on every Linux architecture.
-    const MADV_HUGEPAGE: std::ffi::c_int = 14;
     // SAFETY: the range is the block just allocated, whose start is aligned
     // to a huge page (so to a page, as `madvise` requires); the advice
     // changes no content and no mapping, only how later faults are served.
-    unsafe { madvise(block.as_ptr().cast(), layout.size(), MADV_HUGEPAGE) };
+    unsafe { libc::madvise(block.as_ptr().cast(), layout.size(), libc::MADV_HUGEPAGE) };
 }
 
 #[cfg(not(all(target_os = "linux", not(miri))))]

@@ -40,6 +40,7 @@ use analysis::analyse;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DryRun {
     /// Candidates examined as possible roots of garbage cycles.
     pub roots: usize,
@@ -58,6 +59,7 @@ pub struct DryRun {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GarbageReport {
     /// Garbage objects.
     pub objects: usize,
@@ -82,6 +84,7 @@ pub struct GarbageReport {
 /// assert_eq!(t.count, 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TypeCount {
     /// `std::any::type_name` of the values.
     pub type_name: &'static str,
@@ -100,6 +103,7 @@ pub struct TypeCount {
 /// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CycleKind {
     /// The types of the objects on these cycles, sorted by name.
     pub types: Vec<&'static str>,
@@ -124,6 +128,7 @@ pub struct CycleKind {
 /// assert!(!e.is_plain_field());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EdgeKind {
     /// The type of the object holding the `Gc`.
     pub source: &'static str,
@@ -180,6 +185,7 @@ impl fmt::Display for EdgeKind {
 /// assert_eq!(c.count, 3);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct EdgeCount {
     /// The kind of edge.
     pub edge: EdgeKind,
@@ -252,6 +258,7 @@ pub struct EdgeCount {
 /// # rcycle::collect();
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Suggestion {
     /// The edge kinds to make weak (usually one).
     pub edges: Vec<EdgeKind>,

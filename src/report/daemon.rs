@@ -42,6 +42,7 @@ const TOP_HOLDERS: usize = 10;
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DaemonReport {
     /// The live objects by type.
     pub live: LiveReport,

@@ -50,6 +50,7 @@ pub(crate) use plain::PlainGraph;
 /// assert_eq!(rcycle::report::ObjectId::of(&g), rcycle::report::ObjectId::of(&g.clone()));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ObjectId(pub(crate) usize);
 
 impl ObjectId {
@@ -91,6 +92,7 @@ impl fmt::Display for ObjectId {
 /// assert_eq!(info.strong, 1);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ObjectInfo {
     /// The object's identity.
     pub id: ObjectId,

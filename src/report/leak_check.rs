@@ -133,6 +133,7 @@ impl Drop for LeakCheck {
 
 /// What a failed [`LeakCheck`] found.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LeakReport {
     collected: usize,
     // (Boxed: a `Result` carries the report by value.)

@@ -15,6 +15,7 @@ use crate::runtime::heap;
 /// assert_eq!((row.count, row.size, row.retained), (1, 24, None));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ReportRow {
     /// `std::any::type_name` of the value; dead boxes (objects whose value
     /// went with a collected cycle while a handle remained) are listed apart,
@@ -41,6 +42,7 @@ pub struct ReportRow {
 /// }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ResidentMemory {
     /// Resident set size now, in bytes (`VmRSS`).
     pub current: usize,
@@ -88,6 +90,7 @@ impl ResidentMemory {
 /// rcycle::enable();
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct CollectorCounters {
     /// Collections run (automatic and explicit).
     pub collections: u64,
@@ -154,6 +157,7 @@ impl CollectorCounters {
 /// println!("{report}");
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LiveReport {
     pub(super) rows: Vec<ReportRow>,
     /// Resident memory when the report was taken, if known.

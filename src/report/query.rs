@@ -92,6 +92,7 @@ fn objects_of<T: Trace + 'static>() -> Vec<std::ptr::NonNull<crate::header::Head
 /// assert_eq!((found[0].label.as_str(), found[0].object.id), ("[0]", rcycle::report::ObjectId::of(&outer)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Related {
     /// The other object.
     pub object: ObjectInfo,
@@ -108,6 +109,7 @@ pub struct Related {
 /// assert_eq!(holders[0].handles, 1);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OutsideHolder {
     /// The object.
     pub object: ObjectInfo,
@@ -159,6 +161,7 @@ pub fn outside_holders() -> Vec<OutsideHolder> {
 /// assert!(chain.to_string().ends_with(" [0] -> u64"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Chain {
     /// The objects from the outside holder to the object asked about, each
     /// with the label of the edge that reaches it (empty for the first).

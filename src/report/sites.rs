@@ -10,6 +10,7 @@ use crate::runtime::heap;
 
 /// The live objects allocated at one source location.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SiteRow {
     /// `file:line` of the `Gc::new` call (`<unknown>` if not recorded).
     pub site: String,
@@ -22,6 +23,7 @@ pub struct SiteRow {
 /// Live objects grouped by allocation site, largest total size first; see
 /// [`live_report_by_site`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SiteReport {
     rows: Vec<SiteRow>,
 }

@@ -69,6 +69,7 @@ pub struct Snapshot {
 
 /// One type whose objects changed between a [`Snapshot`] and now.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GrowthRow {
     /// The type, as in [`ReportRow::kind`].
     pub kind: String,
@@ -104,6 +105,7 @@ pub struct GrowthRow {
 /// assert_eq!(before.growth().to_string(), "u16     2439     +2439\n");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Growth {
     rows: Vec<GrowthRow>,
 }

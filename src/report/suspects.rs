@@ -89,6 +89,7 @@ pub fn leak_suspects_above(share: f64) -> LeakSuspects {
 /// The report of [`leak_suspects`]. `Display` prints it in the house style;
 /// [`dot`](Suspect::dot) draws a suspect's chain.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LeakSuspects {
     /// The bytes reachable from outside the heap (what the shares are of).
     pub total_size: usize,
@@ -113,6 +114,7 @@ impl LeakSuspects {
 /// One accumulation point: an object that retains a large share of the heap
 /// in many small pieces.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Suspect {
     /// The accumulation point.
     pub object: ObjectInfo,
@@ -151,6 +153,7 @@ impl Suspect {
 /// Objects reached the same way: the same folded path of edge labels from
 /// the object that holds them, and the same type.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RetainerGroup {
     /// The type of the object the path starts from.
     pub holder_type: &'static str,
