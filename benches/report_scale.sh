@@ -158,6 +158,7 @@ rows = [
     ("retained_size(&root)", "retained_size", "retained_size", 0.3),
     ("dot::backrefs(&[leaf])", "dot_backrefs", "dot_backrefs", None),
     ("HeapGraph::capture()", "capture", "referrers", 1.5),
+    ("leak_suspects() (no Python counterpart)", "leak_suspects", None, None),
     ("devtools::write_heap_snapshot_to", "devtools", "collect", 1.0),
 ]
 head = ["query", "rcycle ms", "Python", "Python ms", "ratio", "min ratio", "target", "met"]
