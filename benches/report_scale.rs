@@ -395,11 +395,20 @@ fn main() {
         },
     );
     // No Python counterpart (Eclipse MAT's report): timed for the record.
-    bench.run("leak_suspects", rounds, rcycle::report::leak_suspects, |s| {
-        let first = &s.suspects()[0];
-        assert_eq!(first.object.id, ObjectId::of(&root), "leak_suspects: the root");
-        fields(&[("suspects", s.suspects().len().into())])
-    });
+    bench.run(
+        "leak_suspects",
+        rounds,
+        rcycle::report::leak_suspects,
+        |s| {
+            let first = &s.suspects()[0];
+            assert_eq!(
+                first.object.id,
+                ObjectId::of(&root),
+                "leak_suspects: the root"
+            );
+            fields(&[("suspects", s.suspects().len().into())])
+        },
+    );
     let leaf_id = ObjectId::of(&leaf);
     bench.run(
         "dot_backrefs",

@@ -70,7 +70,7 @@ pub(crate) struct Heap {
     hooks: &'static HeapHooks,
     /// Where each live object was allocated (cargo feature `sites`).
     #[cfg(feature = "sites")]
-    sites: UnsafeCell<crate::addr_map::AddrMap<&'static std::panic::Location<'static>>>,
+    sites: UnsafeCell<crate::sites::SiteTable>,
 }
 
 /// The heap's calls up, into the runtime that owns it (which decides, with
@@ -253,22 +253,24 @@ impl Heap {
         #[cfg(feature = "sites")]
         // SAFETY: short borrow, no user code.
         unsafe {
-            (*self.sites.get()).remove(&(header.as_ptr() as usize));
+            (*self.sites.get()).remove(header.as_ptr() as usize);
         }
         // SAFETY: the object came from `alloc` with this class and layout (both
         // derive from its type), and the caller guarantees it is unused.
         unsafe { (*self.slabs.get()).free(header.cast(), info.size_class, info.box_layout) };
     }
 
-    /// Records where an object was allocated (cargo feature `sites`).
+    /// Records where an object was allocated (cargo feature `sites`): the
+    /// line, and the stack if frames are asked for
+    /// ([`set_site_frames`](Self::set_site_frames)).
     #[cfg(feature = "sites")]
     pub fn record_site(
         &self,
         header: NonNull<Header>,
         site: &'static std::panic::Location<'static>,
     ) {
-        // SAFETY: short borrow, no user code.
-        unsafe { (*self.sites.get()).insert(header.as_ptr() as usize, site) };
+        // SAFETY: short borrow; no user code (the stack walk calls none).
+        unsafe { (*self.sites.get()).record(header.as_ptr() as usize, site) };
     }
 
     /// Where an object was allocated, if recorded (cargo feature `sites`).
@@ -278,11 +280,39 @@ impl Heap {
         header: NonNull<Header>,
     ) -> Option<&'static std::panic::Location<'static>> {
         // SAFETY: short borrow, no user code.
-        unsafe {
-            (*self.sites.get())
-                .get(&(header.as_ptr() as usize))
-                .copied()
-        }
+        unsafe { (*self.sites.get()).line_of(header.as_ptr() as usize) }
+    }
+
+    /// The number of the stack an object was allocated with, if recorded
+    /// (cargo feature `sites`, with frames asked for).
+    #[cfg(feature = "sites")]
+    pub fn site_stack_number(&self, header: NonNull<Header>) -> Option<u32> {
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.sites.get()).stack_number_of(header.as_ptr() as usize) }
+    }
+
+    /// Stack number `number`: the frames asked for when it was recorded,
+    /// and its instruction addresses, innermost first.
+    #[cfg(feature = "sites")]
+    pub fn site_stack(&self, number: u32) -> (usize, Vec<usize>) {
+        // SAFETY: short borrow, no user code; the stack is copied out.
+        let (frames, ips) = unsafe { (*self.sites.get()).stack(number) };
+        (frames, ips.to_vec())
+    }
+
+    /// How many frames of the call stack later allocations record (1: the
+    /// line of the `Gc::new` call only).
+    #[cfg(feature = "sites")]
+    pub fn set_site_frames(&self, frames: usize) {
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.sites.get()).set_frames(frames) }
+    }
+
+    /// See [`set_site_frames`](Self::set_site_frames).
+    #[cfg(feature = "sites")]
+    pub fn site_frames(&self) -> usize {
+        // SAFETY: short borrow, no user code.
+        unsafe { (*self.sites.get()).frames() }
     }
 
     /// Puts free lists back in address order where many objects were freed

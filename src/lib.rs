@@ -78,6 +78,8 @@ mod heap;
 mod policy;
 pub mod report;
 mod runtime;
+#[cfg(feature = "sites")]
+mod sites;
 mod stats;
 mod trace;
 mod types;

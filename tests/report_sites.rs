@@ -102,3 +102,73 @@ fn a_heap_size_impl_that_collects_during_the_site_report() {
     assert_eq!(collect(), 2);
     assert_eq!(rcycle::object_count(), base);
 }
+
+/// The helper constructor every request goes through: its line is the same
+/// for all of them.
+const HELPER_LINE: u32 = line!() + 3;
+#[inline(never)]
+fn make_request() -> Gc<Iq> {
+    Gc::new(Iq { payload: [1; 112] })
+}
+
+const FROM_A: u32 = line!() + 3;
+#[inline(never)]
+fn from_a(out: &mut Vec<Gc<Iq>>) {
+    out.push(make_request());
+}
+
+const FROM_B: u32 = line!() + 3;
+#[inline(never)]
+fn from_b(out: &mut Vec<Gc<Iq>>) {
+    out.push(make_request());
+}
+
+/// One line cannot tell two callers of a helper apart; two frames can
+/// (tracemalloc's `nframe`).
+#[test]
+fn two_frames_tell_the_callers_of_a_helper_apart() {
+    collect();
+    rcycle::report::set_site_frames(2);
+    assert_eq!(rcycle::report::site_frames(), 2);
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        from_a(&mut kept);
+    }
+    for _ in 0..2 {
+        from_b(&mut kept);
+    }
+    rcycle::report::set_site_frames(1);
+    let by_line = live_report_by_site();
+    let helper = format!("tests/report_sites.rs:{HELPER_LINE}");
+    let row = by_line.rows().iter().find(|r| r.site == helper).unwrap();
+    assert_eq!(row.count, 5, "{by_line}");
+    let by_stack = rcycle::report::live_report_by_stack();
+    let stacks: Vec<(usize, Vec<String>)> = by_stack
+        .rows()
+        .iter()
+        .filter(|r| r.site == helper)
+        .map(|r| (r.count, r.stack.clone()))
+        .collect();
+    assert_eq!(
+        stacks,
+        [
+            (
+                3,
+                vec![helper.clone(), format!("tests/report_sites.rs:{FROM_A}")]
+            ),
+            (
+                2,
+                vec![helper.clone(), format!("tests/report_sites.rs:{FROM_B}")]
+            ),
+        ],
+        "{by_stack}"
+    );
+    let text = by_stack.to_string();
+    assert!(
+        text.contains(&format!(
+            "{helper}: size=384 B, count=3, average=128 B\n    tests/report_sites.rs:{FROM_A}\n"
+        )),
+        "{text}"
+    );
+    drop(kept);
+}

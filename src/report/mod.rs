@@ -7,7 +7,7 @@
 //!
 //! | The question | Here | In Python |
 //! |---|---|---|
-//! | What is alive, by type? | [`live_report`], [`live_report_with_retained`], `live_report_by_site` (feature `sites`) | guppy's `hpy().heap()`, tracemalloc |
+//! | What is alive, by type? | [`live_report`], [`live_report_with_retained`], `live_report_by_site`, `live_report_by_stack` (feature `sites`) | guppy's `hpy().heap()`, tracemalloc |
 //! | What is leaking, in one call? | [`leak_suspects`] | Eclipse MAT's *Leak Suspects*, memlab's clusters |
 //! | Does this test leak? | [`LeakCheck`] | memlab's baseline/target/final, pytest-memray's `limit_leaks` |
 //! | What grew? | [`Snapshot`]: `growth`, `changes`, `compare`, `new_objects_report`, `new_objects_held_by` | objgraph's `show_growth`, guppy's `setrelheap`, tracemalloc's `compare_to` |
@@ -77,7 +77,9 @@ pub use query::{count, objects, outside_holders, why_alive, Chain, OutsideHolder
 pub use related::{referents, referrers};
 pub use retained::{live_report_with_retained, retained_size, Dominators};
 #[cfg(feature = "sites")]
-pub use sites::{live_report_by_site, SiteReport, SiteRow};
+pub use sites::{
+    live_report_by_site, live_report_by_stack, set_site_frames, site_frames, SiteReport, SiteRow,
+};
 pub use snapshot::{Growth, GrowthRow, Snapshot};
 pub use suspects::{
     leak_suspects, leak_suspects_above, LeakSuspects, RetainerGroup, Suspect, CONCENTRATED,

@@ -18,6 +18,10 @@ pub struct SiteRow {
     pub count: usize,
     /// Their total size in bytes (objects plus the heap memory they own).
     pub size: usize,
+    /// With [`live_report_by_stack`]: the call stack, innermost frame first
+    /// (`site` is the first), at most [`site_frames`] frames; otherwise
+    /// empty.
+    pub stack: Vec<String>,
 }
 
 /// Live objects grouped by allocation site, largest total size first; see
@@ -55,7 +59,8 @@ fn human(bytes: usize) -> String {
 
 impl fmt::Display for SiteReport {
     /// One line per site, tracemalloc's format:
-    /// `src/dispatch.rs:42: size=251 KiB, count=2002, average=128 B`.
+    /// `src/dispatch.rs:42: size=251 KiB, count=2002, average=128 B`; a
+    /// row with a stack lists the outer frames below it, indented.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for row in &self.rows {
             writeln!(
@@ -66,6 +71,9 @@ impl fmt::Display for SiteReport {
                 row.count,
                 human(row.size / row.count.max(1))
             )?;
+            for frame in row.stack.iter().skip(1) {
+                writeln!(f, "    {frame}")?;
+            }
         }
         Ok(())
     }
@@ -106,8 +114,182 @@ pub fn live_report_by_site() -> SiteReport {
     );
     let mut rows: Vec<SiteRow> = by_site
         .into_iter()
-        .map(|(site, (count, size))| SiteRow { site, count, size })
+        .map(|(site, (count, size))| SiteRow {
+            site,
+            count,
+            size,
+            stack: Vec::new(),
+        })
         .collect();
     rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.site.cmp(&b.site)));
     SiteReport { rows }
+}
+
+/// Records up to `frames` frames of the call stack with every object this
+/// thread allocates from now on (tracemalloc's `nframe`; at least 1, and 1,
+/// the default, records the line of the `Gc::new` call only), for
+/// [`live_report_by_stack`]. A frame costs a step of a stack walk at each
+/// allocation (measured in benches/notes.md); symbols are looked up only
+/// when a report is made.
+///
+/// ```
+/// # use rcycle::Gc;
+/// #[inline(never)]
+/// fn make_request(id: u64) -> Gc<u64> {
+///     Gc::new(id) // every request is made on this line
+/// }
+/// rcycle::report::set_site_frames(4);
+/// let kept: Vec<Gc<u64>> = (0..3).map(make_request).collect();
+/// let report = rcycle::report::live_report_by_stack();
+/// let row = report.rows().iter().find(|r| r.count == 3).unwrap();
+/// assert!(row.stack.len() >= 2); // the helper's line, and who called it
+/// rcycle::report::set_site_frames(1);
+/// ```
+pub fn set_site_frames(frames: usize) {
+    heap().set_site_frames(frames)
+}
+
+/// How many frames this thread's allocations record (see
+/// [`set_site_frames`]).
+///
+/// ```
+/// assert_eq!(rcycle::report::site_frames(), 1);
+/// ```
+pub fn site_frames() -> usize {
+    heap().site_frames()
+}
+
+/// Live objects of this thread grouped by the call stack that allocated them
+/// (tracemalloc's `statistics('traceback')`: each stack as deep as
+/// [`set_site_frames`] asked when it was recorded), largest total size first;
+/// objects made without a stack (before [`set_site_frames`] asked for more
+/// than one frame) are grouped by their line, as [`live_report_by_site`]
+/// does. Frames inside rcycle are left out; a frame is `file:line` where
+/// debug information says it, else the function's name, else its address.
+///
+/// ```
+/// # use rcycle::Gc;
+/// rcycle::report::set_site_frames(3);
+/// let a = Gc::new(1u8);
+/// let report = rcycle::report::live_report_by_stack();
+/// assert!(report.rows().iter().any(|r| r.count == 1 && !r.stack.is_empty()));
+/// rcycle::report::set_site_frames(1);
+/// ```
+pub fn live_report_by_stack() -> SiteReport {
+    let heap = heap();
+    // Objects by stack number (or by line, for those without a stack).
+    let mut by_stack: std::collections::HashMap<u32, (usize, usize)> = Default::default();
+    let mut by_line: std::collections::HashMap<String, (usize, usize)> = Default::default();
+    super::live::walk_measured(
+        heap,
+        // SAFETY: `walk_measured` passes readable headers.
+        |header, _| unsafe { header.as_ref() }.value_alive(),
+        |header, _, info, value| {
+            let owned = match value {
+                super::live::Value::Measured(owned) => owned,
+                super::live::Value::LentOut | super::live::Value::Dead => 0,
+            };
+            let entry = match heap.site_stack_number(header) {
+                Some(number) => by_stack.entry(number).or_default(),
+                None => by_line
+                    .entry(match heap.site_of(header) {
+                        Some(l) => format!("{}:{}", l.file(), l.line()),
+                        None => "<unknown>".to_string(),
+                    })
+                    .or_default(),
+            };
+            entry.0 += 1;
+            entry.1 += info.alloc_size + owned;
+        },
+    );
+    let mut symbols = FrameNames::default();
+    let mut merged: std::collections::HashMap<Vec<String>, (usize, usize)> = Default::default();
+    for (number, (count, size)) in by_stack {
+        let (frames, ips) = heap.site_stack(number);
+        let stack = symbols.stack(&ips, frames);
+        let entry = merged.entry(stack).or_default();
+        entry.0 += count;
+        entry.1 += size;
+    }
+    let mut rows: Vec<SiteRow> = merged
+        .into_iter()
+        .map(|(stack, (count, size))| SiteRow {
+            site: stack.first().cloned().unwrap_or_else(|| "<unknown>".into()),
+            count,
+            size,
+            stack,
+        })
+        .chain(by_line.into_iter().map(|(site, (count, size))| SiteRow {
+            site,
+            count,
+            size,
+            stack: Vec::new(),
+        }))
+        .collect();
+    rows.sort_by(|a, b| {
+        b.size
+            .cmp(&a.size)
+            .then(a.site.cmp(&b.site))
+            .then(a.stack.cmp(&b.stack))
+    });
+    SiteReport { rows }
+}
+
+/// Symbol lookups for [`live_report_by_stack`], each address looked up once.
+#[derive(Default)]
+struct FrameNames {
+    /// The frames an address stands for (several where calls were inlined),
+    /// innermost first, each with whether it is inside rcycle.
+    known: std::collections::HashMap<usize, Vec<(String, bool)>>,
+}
+
+impl FrameNames {
+    /// The first `frames` frames of a stack outside rcycle.
+    fn stack(&mut self, ips: &[usize], frames: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for &ip in ips {
+            let names = self.known.entry(ip).or_insert_with(|| resolve(ip));
+            for (name, internal) in names.iter() {
+                if !internal && out.len() < frames {
+                    out.push(name.clone());
+                }
+            }
+            if out.len() == frames {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// `file` relative to the current directory when it lies below it (debug
+/// information names files by absolute path; `Location` as given to the
+/// compiler, relative to the package for its own files).
+fn relative(file: &std::path::Path) -> &std::path::Path {
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| file.strip_prefix(dir).ok())
+        .unwrap_or(file)
+}
+
+/// The frames at instruction address `ip` (innermost first), each with
+/// whether it belongs to rcycle or the stack walker.
+fn resolve(ip: usize) -> Vec<(String, bool)> {
+    let mut frames = Vec::new();
+    backtrace::resolve(ip as *mut std::ffi::c_void, |symbol| {
+        let name = symbol.name().map(|n| format!("{n:#}"));
+        let internal = name.as_deref().is_some_and(|n| {
+            n.starts_with("rcycle::") || n.starts_with("<rcycle::") || n.starts_with("backtrace::")
+        });
+        let text = match (symbol.filename(), symbol.lineno(), &name) {
+            (Some(file), Some(line), _) => format!("{}:{line}", relative(file).display()),
+            (_, _, Some(name)) => name.clone(),
+            _ => format!("{ip:#x}"),
+        };
+        frames.push((text, internal));
+    });
+    if frames.is_empty() {
+        frames.push((format!("{ip:#x}"), false));
+    }
+    frames
 }
