@@ -172,3 +172,29 @@ fn two_frames_tell_the_callers_of_a_helper_apart() {
     );
     drop(kept);
 }
+
+#[derive(Trace)]
+struct Holder {
+    iqs: Vec<Gc<Iq>>,
+}
+
+/// The suspects report and the leak checks say where the accumulated
+/// objects were made.
+#[test]
+fn suspects_name_the_line_that_made_what_accumulates() {
+    collect();
+    let holder = Gc::new(Holder { iqs: send(40) });
+    let line = format!("tests/report_sites.rs:{IQ_LINE}");
+    let suspects = rcycle::report::leak_suspects();
+    let group = &suspects.suspects()[0].accumulated[0];
+    assert_eq!((group.path.as_str(), group.count), (".iqs[*]", 40));
+    assert_eq!(group.site, Some((line.clone(), 40)));
+    assert!(suspects
+        .to_string()
+        .contains(&format!("     (40 allocated at {line})\n")));
+    let check = rcycle::report::LeakCheck::start();
+    let more = send(2);
+    let report = check.finish().unwrap_err();
+    assert_eq!(report.held_by()[0].site, Some((line, 2)));
+    drop((holder, more));
+}
