@@ -167,8 +167,25 @@ fn snapshot_file_is_a_consistent_v8_heap_snapshot() {
     assert_eq!(meta["edge_fields"].as_array().unwrap().len(), EDGE_FIELDS);
     assert_eq!(meta["node_fields"][4], "edge_count");
     assert_eq!(meta["edge_fields"][2], "to_node");
-    for key in ["trace_function_infos", "trace_tree", "samples", "locations"] {
+    for key in ["samples", "locations"] {
         assert_eq!(snap.json[key], Value::Array(Vec::new()), "{key}");
+    }
+    // Allocation stacks only with feature `sites` (which records every
+    // object's line: each object's trace is its line).
+    let functions = snap.json["snapshot"]["trace_function_count"]
+        .as_u64()
+        .unwrap() as usize;
+    let infos = snap.json["trace_function_infos"].as_array().unwrap();
+    if cfg!(feature = "sites") {
+        assert!(functions > 1, "(root) and the lines that allocated");
+        assert_eq!(infos.len(), functions * 6);
+        assert_eq!(
+            snap.json["trace_tree"][1], 0,
+            "the root's function is (root)"
+        );
+    } else {
+        assert_eq!((functions, infos.len()), (0, 0));
+        assert_eq!(snap.json["trace_tree"], Value::Array(Vec::new()));
     }
 
     // Counts: 4 nodes + dispatcher + 26 Iq + list + 2 u32 + String, the root
@@ -212,7 +229,10 @@ fn snapshot_file_is_a_consistent_v8_heap_snapshot() {
     let mut by_type: HashMap<&str, (usize, u64)> = HashMap::new();
     for n in FIRST_OBJECT..node_count {
         assert_eq!(snap.node_type(n), "object");
-        assert_eq!((snap.field(n, 5), snap.field(n, 6)), (0, 0));
+        // trace_node_id (an object's allocation line with feature `sites`,
+        // else 0) and detachedness (0).
+        assert_eq!(snap.field(n, 5) > 0, cfg!(feature = "sites"));
+        assert_eq!(snap.field(n, 6), 0);
         let slot = by_type.entry(snap.name(n)).or_default();
         slot.0 += 1;
         slot.1 += snap.field(n, 3);
@@ -691,4 +711,164 @@ fn devtools_frontend_shows_held_outside_as_the_retainer() {
         "{retainers}"
     );
     assert_eq!(retainers.as_object().unwrap().len(), 3);
+}
+
+/// Feature `sites`: the export's allocation stacks. The helper every
+/// request is made in, and its two callers.
+#[cfg(feature = "sites")]
+mod allocation_stacks {
+    use super::*;
+
+    pub const HELPER_LINE: u32 = line!() + 3;
+    #[inline(never)]
+    pub fn make_request(id: u64) -> Gc<u64> {
+        Gc::new(id)
+    }
+
+    pub const CALLER_LINE: u32 = line!() + 3;
+    #[inline(never)]
+    pub fn caller(out: &mut Vec<Gc<u64>>, id: u64) {
+        out.push(make_request(id));
+    }
+
+    pub fn file() -> &'static str {
+        "tests/report_devtools.rs"
+    }
+}
+
+/// The JSON: V8's trace fields, a trace tree from `(root)` down to the
+/// helper's line through its caller's, and each object's `trace_node_id`
+/// at the helper's line.
+#[cfg(feature = "sites")]
+#[test]
+fn the_export_carries_allocation_stacks() {
+    use allocation_stacks::*;
+    collect();
+    rcycle::report::set_site_frames(2);
+    let mut kept = Vec::new();
+    for id in 0..3 {
+        caller(&mut kept, id);
+    }
+    rcycle::report::set_site_frames(1);
+    let v: Value = serde_json::from_str(&devtools::heap_snapshot_json()).unwrap();
+    let meta = &v["snapshot"]["meta"];
+    assert_eq!(
+        meta["trace_function_info_fields"],
+        serde_json::json!([
+            "function_id",
+            "name",
+            "script_name",
+            "script_id",
+            "line",
+            "column"
+        ])
+    );
+    assert_eq!(
+        meta["trace_node_fields"],
+        serde_json::json!(["id", "function_info_index", "count", "size", "children"])
+    );
+    let strings = v["strings"].as_array().unwrap();
+    let infos = v["trace_function_infos"].as_array().unwrap();
+    assert_eq!(
+        v["snapshot"]["trace_function_count"].as_u64().unwrap() as usize * 6,
+        infos.len()
+    );
+    let function = |i: u64| {
+        let f = &infos[i as usize * 6..i as usize * 6 + 6];
+        (
+            strings[f[1].as_u64().unwrap() as usize]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            f[4].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(function(0).0, "(root)");
+    // Follow the tree from the root: the caller's line, then the helper's.
+    let tree = v["trace_tree"].as_array().unwrap();
+    let children = tree[4].as_array().unwrap();
+    let caller_node = (0..children.len() / 5)
+        .map(|k| &children[k * 5..k * 5 + 5])
+        .find(|c| function(c[1].as_u64().unwrap()).1 == u64::from(CALLER_LINE))
+        .expect("a trace node for the caller's line");
+    assert_eq!(
+        function(caller_node[1].as_u64().unwrap()).0,
+        format!("{}:{CALLER_LINE}", file())
+    );
+    let below = caller_node[4].as_array().unwrap();
+    assert_eq!(below.len(), 5, "one callee: the helper");
+    let (helper_id, helper_fn, count) = (
+        below[0].as_u64().unwrap(),
+        below[1].as_u64().unwrap(),
+        below[2].as_u64().unwrap(),
+    );
+    assert_eq!(
+        function(helper_fn),
+        (format!("{}:{HELPER_LINE}", file()), u64::from(HELPER_LINE))
+    );
+    assert_eq!(count, 3);
+    // The three objects' trace node is the helper's.
+    let nodes = v["nodes"].as_array().unwrap();
+    let id_field = 2;
+    let trace_field = 5;
+    for obj in &kept {
+        let id = node_id(obj);
+        let k = (0..nodes.len() / 7)
+            .find(|k| nodes[k * 7 + id_field].as_u64() == Some(id))
+            .unwrap();
+        assert_eq!(nodes[k * 7 + trace_field].as_u64(), Some(helper_id));
+    }
+    drop(kept);
+}
+
+/// DevTools' own worker reads the stacks: an object's Allocation stack is
+/// the helper's line, its caller's, and `(root)`; the allocation view's top
+/// lists the helper's line with the three live objects. Run as
+/// `devtools_frontend_compares_the_repro_snapshots` says, with
+/// `--features sites`.
+#[cfg(feature = "sites")]
+#[test]
+fn devtools_frontend_shows_allocation_stacks() {
+    use allocation_stacks::*;
+    let Some(frontend) = devtools_frontend("devtools_frontend_shows_allocation_stacks") else {
+        return;
+    };
+    collect();
+    rcycle::report::set_site_frames(2);
+    let mut kept = Vec::new();
+    for id in 0..3 {
+        caller(&mut kept, id);
+    }
+    rcycle::report::set_site_frames(1);
+    let path = std::env::temp_dir().join(format!(
+        "rcycle-devtools-stacks-{}.heapsnapshot",
+        std::process::id()
+    ));
+    devtools::write_heap_snapshot(&path).unwrap();
+    let id = node_id(&kept[0]).to_string();
+    let out = devtools_loader(
+        &frontend,
+        &[
+            "stacks".as_ref(),
+            path.as_ref(),
+            std::ffi::OsStr::new(id.as_str()),
+        ],
+    );
+    std::fs::remove_file(&path).unwrap();
+    let frame = |line: u32| serde_json::json!({"name": format!("{}:{line}", file()), "script": file(), "line": line});
+    assert_eq!(
+        out[&id],
+        serde_json::json!([
+            frame(HELPER_LINE),
+            frame(CALLER_LINE),
+            {"name": "(root)", "script": "", "line": 0}
+        ])
+    );
+    let tops = out["tops"].as_array().unwrap();
+    let helper = tops
+        .iter()
+        .find(|t| t["name"] == format!("{}:{HELPER_LINE}", file()))
+        .expect("the helper's line among the allocation view's tops");
+    assert_eq!(helper["count"], 3);
+    drop(kept);
 }

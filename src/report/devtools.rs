@@ -55,6 +55,25 @@ use std::hash::BuildHasherDefault;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+#[cfg(feature = "sites")]
+mod traces;
+/// Without feature `sites` no allocation stack is recorded: there are no
+/// traces to write (the type has no value).
+#[cfg(not(feature = "sites"))]
+mod traces {
+    pub(super) enum Traces {}
+
+    impl Traces {
+        pub(super) fn function_count(&self) -> usize {
+            match *self {}
+        }
+
+        pub(super) fn trace_of(&self, _: usize) -> u32 {
+            match *self {}
+        }
+    }
+}
+
 use super::big_vec::BigVec;
 use super::ids::{self, HeapStamp, HELD_OUTSIDE_ID, ROOT_ID};
 use super::HeapGraph;
@@ -267,6 +286,23 @@ fn put_digits(buf: &mut [u8], at: usize, mut n: u64) -> usize {
     end
 }
 
+/// The allocation stacks of the graph's nodes (feature `sites`), if any
+/// was recorded and the nodes are still the objects at their addresses
+/// (nothing freed since the capture). Runs no user code.
+#[cfg(feature = "sites")]
+fn allocation_traces(graph: &HeapGraph) -> Option<traces::Traces> {
+    if graph.stamp != HeapStamp::of(heap()) {
+        return None;
+    }
+    Some(traces::Traces::of(graph)).filter(|t| !t.is_empty())
+}
+
+/// Without feature `sites`, no allocation stack is recorded.
+#[cfg(not(feature = "sites"))]
+fn allocation_traces(_: &HeapGraph) -> Option<traces::Traces> {
+    None
+}
+
 /// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
 /// before anything is written to the caller's writer.
 pub(super) fn node_ids(graph: &HeapGraph) -> BigVec<u32> {
@@ -347,6 +383,7 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
     // Everything that reads the heap first: the writer is the caller's code.
     let ids = node_ids(graph);
     let holders = graph.outside_holders();
+    let traces = allocation_traces(graph);
     let mut out = Out {
         out: BufWriter::with_capacity(1 << 16, out),
     };
@@ -357,12 +394,28 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
     let held_name = strings.intern("(held outside)");
 
     out.bytes(b"{\"snapshot\":{\"meta\":")?;
-    out.bytes(META.as_bytes())?;
+    match &traces {
+        #[cfg(feature = "sites")]
+        Some(_) => out.bytes(
+            META.replace(
+                r#""trace_function_info_fields":[],"trace_node_fields":[]"#,
+                &format!(
+                    r#""trace_function_info_fields":{},"trace_node_fields":{}"#,
+                    traces::FUNCTION_INFO_FIELDS,
+                    traces::TRACE_NODE_FIELDS
+                ),
+            )
+            .as_bytes(),
+        )?,
+        _ => out.bytes(META.as_bytes())?,
+    }
     out.bytes(b",\"node_count\":")?;
     out.num((graph.len() + FIRST_OBJECT) as u64)?;
     out.bytes(b",\"edge_count\":")?;
     out.num(edge_count as u64)?;
-    out.bytes(b",\"trace_function_count\":0},\n\"nodes\":[")?;
+    out.bytes(b",\"trace_function_count\":")?;
+    out.num(traces.as_ref().map_or(0, |t| t.function_count()) as u64)?;
+    out.bytes(b"},\n\"nodes\":[")?;
     let synthetic = |name: u32, id: u32, edges: usize| {
         [
             NODE_SYNTHETIC,
@@ -402,7 +455,7 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
                 u64::from(ids[n]),
                 size,
                 edges,
-                0,
+                traces.as_ref().map_or(0, |t| u64::from(t.trace_of(n))),
                 0,
             ],
         )?;
@@ -461,9 +514,20 @@ fn write_snapshot<W: Write>(graph: &HeapGraph, out: W) -> io::Result<()> {
         }
     }
 
-    out.bytes(
-        b"],\n\"trace_function_infos\":[],\"trace_tree\":[],\"samples\":[],\"locations\":[],\n\"strings\":[",
-    )?;
+    match &traces {
+        #[cfg(feature = "sites")]
+        Some(t) => {
+            let (infos, tree) = t.write_json(|s| strings.intern(s));
+            out.bytes(b"],\n\"trace_function_infos\":[")?;
+            out.bytes(infos.as_bytes())?;
+            out.bytes(b"],\"trace_tree\":[")?;
+            out.bytes(tree.as_bytes())?;
+            out.bytes(b"],\"samples\":[],\"locations\":[],\n\"strings\":[")?;
+        }
+        _ => out.bytes(
+            b"],\n\"trace_function_infos\":[],\"trace_tree\":[],\"samples\":[],\"locations\":[],\n\"strings\":[",
+        )?,
+    }
     let mut text = String::new();
     for (i, s) in strings.list.iter().enumerate() {
         text.clear();

@@ -235,15 +235,32 @@ pub fn live_report_by_stack() -> SiteReport {
     SiteReport { rows }
 }
 
-/// Symbol lookups for [`live_report_by_stack`], each address looked up once.
+/// Symbol lookups for [`live_report_by_stack`] and the DevTools export's
+/// allocation stacks, each address looked up once.
 #[derive(Default)]
-struct FrameNames {
+pub(super) struct FrameNames {
     /// The frames an address stands for (several where calls were inlined),
     /// innermost first, each with whether it is inside rcycle.
     known: std::collections::HashMap<usize, Vec<(String, bool)>>,
 }
 
 impl FrameNames {
+    /// Where the object at `header` was allocated, innermost frame first:
+    /// its recorded stack, else its line, else `None`. Reads the heap's
+    /// site table only (the address is not dereferenced).
+    pub(super) fn site_frames(
+        &mut self,
+        heap: &crate::heap::Heap,
+        header: std::ptr::NonNull<crate::header::Header>,
+    ) -> Option<Vec<String>> {
+        if let Some(number) = heap.site_stack_number(header) {
+            let (frames, ips) = heap.site_stack(number);
+            return Some(self.stack(&ips, frames));
+        }
+        let line = heap.site_of(header)?;
+        Some(vec![format!("{}:{}", line.file(), line.line())])
+    }
+
     /// The first `frames` frames of a stack outside rcycle.
     fn stack(&mut self, ips: &[usize], frames: usize) -> Vec<String> {
         let mut out = Vec::new();

@@ -8,6 +8,9 @@
 //                   "addedSize": N, "removedSize": N, "sizeDelta": N}, ...}
 //   node devtools_loader.mjs FRONTEND retainers SNAPSHOT.heapsnapshot ID...
 //     -> {"ID": [{"node": NAME, "nodeId": N, "type": EDGE_TYPE, "edge": EDGE_NAME}, ...], ...}
+//   node devtools_loader.mjs FRONTEND stacks SNAPSHOT.heapsnapshot ID...
+//     -> {"ID": [{"name": FUNCTION, "script": FILE, "line": N}, ...] (innermost first) or null,
+//         "tops": [{"name": FUNCTION, "count": LIVE, "size": LIVE_BYTES}, ...]}
 //
 // FRONTEND is the directory of the npm package `chrome-devtools-frontend`,
 // which ships TypeScript only; esbuild (installed next to it, e.g.
@@ -145,6 +148,16 @@ if (command === 'diff') {
     const rows = provider.serializeItemsRange(0, 1000).items;
     output[id] = rows.map(edge => ({node: edge.node.name, nodeId: edge.node.id, type: edge.type, edge: edge.name}));
   }
+} else if (command === 'stacks') {
+  const [snapshotFile, ...ids] = rest;
+  const snapshot = await load(snapshotFile);
+  output = {};
+  for (const id of ids) {
+    const frames = snapshot.allocationStack(nodeIndexOfId(snapshot, Number(id)));
+    output[id] = frames && frames.map(f => ({name: f.functionName, script: f.scriptName, line: f.line}));
+  }
+  // The Allocation view's top of the tree (the functions that allocated).
+  output.tops = snapshot.allocationTracesTops().map(t => ({name: t.name, count: t.liveCount, size: t.liveSize}));
 } else {
   throw new Error(`unknown command ${command}`);
 }
