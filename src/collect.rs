@@ -731,7 +731,9 @@ mod tests {
 
     #[test]
     fn flags_do_not_overlap() {
-        use crate::header::{ACYCLIC, ALIVE, BUFFERED, HAS_ID, MUT_BORROWED, UNTRACEABLE, VISITED};
+        use crate::header::{
+            ACYCLIC, ALIVE, BUFFERED, HAS_ID, MUT_BORROWED, PINNED, UNTRACEABLE, VISITED,
+        };
         let all = [
             BUFFERED,
             VALUE_DROPPED,
@@ -743,6 +745,7 @@ mod tests {
             UNTRACEABLE,
             MUT_BORROWED,
             HAS_ID,
+            PINNED,
         ];
         let mut seen = 0;
         for f in all {

@@ -9,11 +9,15 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr::{self, NonNull};
 
-use crate::header::{GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, MUT_BORROWED, VALUE_DROPPED};
+use crate::header::{
+    GcBox, Header, ACYCLIC, BUFFERED, COLLECTING, MUT_BORROWED, PINNED, VALUE_DROPPED,
+};
 use crate::heap::Heap;
 use crate::runtime::{exited_op_end, heap, heap_ptr};
 use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
+
+mod rc_api;
 
 /// A reference-counted pointer whose reference cycles are collected.
 ///
@@ -177,7 +181,9 @@ impl<T: Trace + 'static> Gc<T> {
 
 impl<T> Gc<T> {
     /// Returns the value if this is the only strong handle (weak handles then
-    /// stop upgrading), or `Err(this)` otherwise.
+    /// stop upgrading), or `Err(this)` otherwise: also while the value is
+    /// being collected, after it was dropped, and for an object made by
+    /// [`Gc::pin`] (its value must not move).
     ///
     /// ```
     /// use rcycle::Gc;
@@ -190,7 +196,7 @@ impl<T> Gc<T> {
     /// ```
     pub fn try_unwrap(this: Self) -> Result<T, Self> {
         let h = this.header();
-        if h.strong() != 1 || !h.value_alive() || h.has(COLLECTING) {
+        if h.strong() != 1 || !h.value_alive() || h.has(COLLECTING | PINNED) {
             return Err(this);
         }
         let this = ManuallyDrop::new(this);
@@ -324,7 +330,8 @@ impl<T: ?Sized> Gc<T> {
 
     /// Exclusive access to the value if no other `Gc` or `WeakGc` handle to
     /// it exists, like [`Rc::get_mut`](std::rc::Rc::get_mut); `None`
-    /// otherwise (and while the value is being dropped or collected).
+    /// otherwise (and while the value is being dropped or collected, and for
+    /// an object made by [`Gc::pin`], whose value must not move).
     ///
     /// The value is lent out through a [`GcMut`] guard, which dereferences to
     /// `&mut T`. While the guard lives, the heap keeps its hands off the
@@ -355,7 +362,7 @@ impl<T: ?Sized> Gc<T> {
     /// ```
     pub fn get_mut(this: &mut Self) -> Option<GcMut<'_, T>> {
         let h = this.header();
-        if h.strong() == 1 && h.weak() == 1 && h.value_alive() && !h.has(COLLECTING) {
+        if h.strong() == 1 && h.weak() == 1 && h.value_alive() && !h.has(COLLECTING | PINNED) {
             // From here until the guard drops, the value is the guard's
             // alone (see `GcMut`).
             h.set(MUT_BORROWED);
@@ -387,14 +394,15 @@ impl<T: ?Sized> Gc<T> {
 }
 
 /// Exclusive access to the value of a [`Gc`] that has no other handle: what
-/// [`Gc::get_mut`] returns. Dereferences to `&mut T`.
+/// [`Gc::get_mut`] and [`Gc::make_mut`] return. Dereferences to `&mut T`.
 ///
 /// # Invariants
 ///
 /// While a `GcMut` lives, its object has `MUT_BORROWED` set, and the guard
 /// holds the exclusive borrow of the object's only handle (strong count 1,
-/// no `WeakGc`, checked by `get_mut`). No other reference to the value can
-/// exist or be made meanwhile:
+/// no `WeakGc`, not pinned: checked by `get_mut` and `make_mut`, or a new
+/// object that `make_mut` lent out before any user code could reach it). No
+/// other reference to the value can exist or be made meanwhile:
 /// * user code has no other handle, and cannot make one: `clone` and
 ///   `downgrade` need the borrowed handle, `WeakGc::upgrade` and
 ///   [`objects`](crate::report::objects()) refuse a `MUT_BORROWED` object;

@@ -7,7 +7,7 @@
 //!        +--------+--------+--------+--------+---------------- - -
 //!        | strong |  weak  | scratch| state  | value: T ...
 //!        +--------+--------+--------+--------+---------------- - -
-//!                                    state = type index (22 bits) | flags (10 bits)
+//!                                    state = type index (21 bits) | flags (11 bits)
 //! ```
 //!
 //! There is no per-object type pointer and no per-object list link: the heap
@@ -52,6 +52,9 @@ use std::cell::Cell;
 ///   trace the object (it is held from outside, and what it points to is
 ///   kept alive), reports skip its value, and no handle to it may be made
 ///   (`upgrade`, `objects()` and the reporter's pins refuse it).
+/// * [`PINNED`] is set on an object made by [`Gc::pin`](crate::Gc::pin),
+///   before its `Pin` exists, and never cleared: no handle may move its value
+///   or lend it out mutably, whichever handle it is (see `PINNED`).
 /// * A free slot has `state == 0` (type index 0 is never used for objects).
 #[repr(C)]
 pub(crate) struct Header {
@@ -134,8 +137,15 @@ pub(crate) const MUT_BORROWED: Flags = Flags(1 << 8);
 /// never outlives the object that got the id (nothing else sets or clears
 /// it, and no other code depends on it).
 pub(crate) const HAS_ID: Flags = Flags(1 << 9);
-/// Bits 0..10 are flags; the type index lives above them.
-pub(crate) const FLAG_BITS: u32 = 10;
+/// The value was pinned by [`Gc::pin`](crate::Gc::pin): it must stay where
+/// it is until it is dropped in place, so no handle may move it out or lend
+/// it out mutably (`try_unwrap`, `into_inner`, `get_mut` refuse, `make_mut`
+/// clones it). Set once, before the `Pin` exists, and never cleared: a
+/// `Gc<T>` handle to a pinned object can still be had without the `Pin`
+/// ([`objects`](crate::report::objects()) lists it, and `upgrade` works).
+pub(crate) const PINNED: Flags = Flags(1 << 10);
+/// Bits 0..11 are flags; the type index lives above them.
+pub(crate) const FLAG_BITS: u32 = 11;
 /// The largest type index that fits beside the flags.
 pub(crate) const MAX_TYPE_INDEX: u32 = u32::MAX >> FLAG_BITS;
 

@@ -10,6 +10,8 @@ use crate::header::{GcBox, Header, COLLECTING};
 use crate::runtime::heap;
 use crate::trace::{Trace, Tracer};
 
+mod raw;
+
 /// A handle that does not keep its object alive, like [`std::rc::Weak`].
 ///
 /// [`upgrade`](WeakGc::upgrade) returns a [`Gc`] while the object's value is
