@@ -84,6 +84,7 @@ mod stats;
 mod trace;
 mod types;
 mod weak;
+mod weak_collections;
 
 pub use crate::gc::{Gc, GcMut};
 // The four calls of the README's leak hunt, one per question it starts
@@ -92,6 +93,7 @@ pub use crate::report::{collect_dry_run, live_report, why_alive, Snapshot};
 pub use crate::stats::{CallbackId, CollectPhase, CollectStats};
 pub use crate::trace::{Finalize, Label, Trace, Tracer};
 pub use crate::weak::WeakGc;
+pub use crate::weak_collections::{WeakKeyMap, WeakSet, WeakValueMap};
 pub use rcycle_derive::Trace;
 
 /// Runs a collection now on this thread's heap and returns the number of
