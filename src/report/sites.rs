@@ -93,25 +93,11 @@ impl fmt::Display for SiteReport {
 pub fn live_report_by_site() -> SiteReport {
     let heap = heap();
     let mut by_site: std::collections::HashMap<String, (usize, usize)> = Default::default();
-    super::live::walk_measured(
-        heap,
-        // Dead boxes are not counted here.
-        // SAFETY: `walk_measured` passes readable headers.
-        |header, _| unsafe { header.as_ref() }.value_alive(),
-        |header, _, info, value| {
-            let owned = match value {
-                super::live::Value::Measured(owned) => owned,
-                super::live::Value::LentOut | super::live::Value::Dead => 0,
-            };
-            let site = match heap.site_of(header) {
-                Some(l) => format!("{}:{}", l.file(), l.line()),
-                None => "<unknown>".to_string(),
-            };
-            let entry = by_site.entry(site).or_default();
-            entry.0 += 1;
-            entry.1 += info.alloc_size + owned;
-        },
-    );
+    each_live_object(heap, |header, size| {
+        let entry = by_site.entry(line_of(heap, header)).or_default();
+        entry.0 += 1;
+        entry.1 += size;
+    });
     let mut rows: Vec<SiteRow> = by_site
         .into_iter()
         .map(|(site, (count, size))| SiteRow {
@@ -123,6 +109,34 @@ pub fn live_report_by_site() -> SiteReport {
         .collect();
     rows.sort_by(|a, b| b.size.cmp(&a.size).then(a.site.cmp(&b.site)));
     SiteReport { rows }
+}
+
+/// Calls `each(header, size)` for every live object of `heap` with its value
+/// (dead boxes are not counted), measured as the live report measures it.
+fn each_live_object(
+    heap: &crate::heap::Heap,
+    mut each: impl FnMut(std::ptr::NonNull<crate::header::Header>, usize),
+) {
+    super::live::walk_measured(
+        heap,
+        // SAFETY: `walk_measured` passes readable headers.
+        |header, _| unsafe { header.as_ref() }.value_alive(),
+        |header, _, info, value| {
+            let owned = match value {
+                super::live::Value::Measured(owned) => owned,
+                super::live::Value::LentOut | super::live::Value::Dead => 0,
+            };
+            each(header, info.alloc_size + owned);
+        },
+    );
+}
+
+/// `file:line` of the object's `Gc::new` call, or `<unknown>`.
+fn line_of(heap: &crate::heap::Heap, header: std::ptr::NonNull<crate::header::Header>) -> String {
+    match heap.site_of(header) {
+        Some(l) => format!("{}:{}", l.file(), l.line()),
+        None => "<unknown>".to_string(),
+    }
 }
 
 /// Records up to `frames` frames of the call stack with every object this
@@ -180,28 +194,14 @@ pub fn live_report_by_stack() -> SiteReport {
     // Objects by stack number (or by line, for those without a stack).
     let mut by_stack: std::collections::HashMap<u32, (usize, usize)> = Default::default();
     let mut by_line: std::collections::HashMap<String, (usize, usize)> = Default::default();
-    super::live::walk_measured(
-        heap,
-        // SAFETY: `walk_measured` passes readable headers.
-        |header, _| unsafe { header.as_ref() }.value_alive(),
-        |header, _, info, value| {
-            let owned = match value {
-                super::live::Value::Measured(owned) => owned,
-                super::live::Value::LentOut | super::live::Value::Dead => 0,
-            };
-            let entry = match heap.site_stack_number(header) {
-                Some(number) => by_stack.entry(number).or_default(),
-                None => by_line
-                    .entry(match heap.site_of(header) {
-                        Some(l) => format!("{}:{}", l.file(), l.line()),
-                        None => "<unknown>".to_string(),
-                    })
-                    .or_default(),
-            };
-            entry.0 += 1;
-            entry.1 += info.alloc_size + owned;
-        },
-    );
+    each_live_object(heap, |header, size| {
+        let entry = match heap.site_stack_number(header) {
+            Some(number) => by_stack.entry(number).or_default(),
+            None => by_line.entry(line_of(heap, header)).or_default(),
+        };
+        entry.0 += 1;
+        entry.1 += size;
+    });
     let mut symbols = FrameNames::default();
     let mut merged: std::collections::HashMap<Vec<String>, (usize, usize)> = Default::default();
     for (number, (count, size)) in by_stack {
