@@ -1,6 +1,6 @@
 //! Object layout: the 16-byte header every `Gc` object starts with, and its
-//! state bits. (The per-type information the header names by index is in
-//! [`crate::types`].)
+//! state bits. (The per-type information the header names by index is the
+//! heap's type table, a layer above this one.)
 //!
 //! ```text
 //!  offset 0        4        8        12       16
@@ -13,8 +13,8 @@
 //! There is no per-object type pointer and no per-object list link: the heap
 //! finds every object by walking the chunks it allocated them from
 //! ([`crate::alloc`]), and the type index names a
-//! [`TypeInfo`](crate::types::TypeInfo) in the thread's type table
-//! ([`TypeTable`](crate::types::TypeTable)). A `Gc<u64>` object is therefore 24 bytes, the
+//! `TypeInfo` in the thread's type table
+//! (`TypeTable`). A `Gc<u64>` object is therefore 24 bytes, the
 //! same as an `Rc<u64>` allocation.
 
 use std::cell::Cell;
@@ -46,13 +46,13 @@ use std::cell::Cell;
 ///   [`ALIVE`] and [`UNTRACEABLE`] are only set
 ///   along with `VISITED`.
 /// * A `BUFFERED` object is never freed: it leaves the buffer first.
-/// * [`MUT_BORROWED`] is set while a [`GcMut`](crate::GcMut) lends the value
+/// * [`MUT_BORROWED`] is set while a `GcMut` lends the value
 ///   out mutably (and stays set if that guard is leaked). While it is set,
 ///   nothing but the guard's owner may read the value: the collector does not
 ///   trace the object (it is held from outside, and what it points to is
 ///   kept alive), reports skip its value, and no handle to it may be made
 ///   (`upgrade`, `objects()` and the reporter's pins refuse it).
-/// * [`PINNED`] is set on an object made by [`Gc::pin`](crate::Gc::pin),
+/// * [`PINNED`] is set on an object made by `Gc::pin`,
 ///   before its `Pin` exists, and never cleared: no handle may move its value
 ///   or lend it out mutably, whichever handle it is (see `PINNED`).
 /// * A free slot has `state == 0` (type index 0 is never used for objects).
@@ -127,7 +127,7 @@ pub(crate) const ALIVE: Flags = Flags(1 << 6);
 /// Part of the object's value could not be traced in the running collection
 /// (only while `VISITED`).
 pub(crate) const UNTRACEABLE: Flags = Flags(1 << 7);
-/// A [`GcMut`](crate::GcMut) lends the value out mutably: nobody else may
+/// A `GcMut` lends the value out mutably: nobody else may
 /// read it (see the invariants of [`Header`]).
 pub(crate) const MUT_BORROWED: Flags = Flags(1 << 8);
 /// A heap snapshot or DevTools export gave the object an id, kept in the
@@ -137,12 +137,13 @@ pub(crate) const MUT_BORROWED: Flags = Flags(1 << 8);
 /// never outlives the object that got the id (nothing else sets or clears
 /// it, and no other code depends on it).
 pub(crate) const HAS_ID: Flags = Flags(1 << 9);
-/// The value was pinned by [`Gc::pin`](crate::Gc::pin): it must stay where
+/// The value was pinned (`Gc::pin`): it must stay where
 /// it is until it is dropped in place, so no handle may move it out or lend
 /// it out mutably (`try_unwrap`, `into_inner`, `get_mut` refuse, `make_mut`
 /// clones it). Set once, before the `Pin` exists, and never cleared: a
 /// `Gc<T>` handle to a pinned object can still be had without the `Pin`
-/// ([`objects`](crate::report::objects()) lists it, and `upgrade` works).
+/// (a query listing the objects of a type hands one out, and `upgrade`
+/// works).
 pub(crate) const PINNED: Flags = Flags(1 << 10);
 /// Bits 0..11 are flags; the type index lives above them.
 pub(crate) const FLAG_BITS: u32 = 11;
@@ -154,8 +155,8 @@ const _: () = assert!(std::mem::offset_of!(Header, state) == crate::alloc::STATE
 
 impl Header {
     /// A header for a fresh object whose type has the state template
-    /// `type_state` (from [`TypeTable::cached_state`](crate::types::TypeTable::cached_state) or
-    /// [`TypeTable::register`](crate::types::TypeTable::register)), not yet holding a value: strong 0, only the
+    /// `type_state` (from `TypeTable::cached_state` or
+    /// `TypeTable::register`), not yet holding a value: strong 0, only the
     /// implicit weak, value marked absent.
     #[inline]
     pub fn new_uninit(type_state: u32) -> Header {
@@ -245,7 +246,7 @@ impl Header {
 
     /// Whether the heap itself (the collector, a report, a new handle) may
     /// read the value right now: it is alive and not lent out mutably by a
-    /// [`GcMut`](crate::GcMut).
+    /// `GcMut`.
     #[inline(always)]
     pub fn value_readable(&self) -> bool {
         !self.has(VALUE_DROPPED | MUT_BORROWED)

@@ -2,12 +2,12 @@
 //! and its two triggers, and the iterative freeing of objects whose count
 //! reaches zero.
 //!
-//! The heap knows nothing of the collector, the runtime or the reporter. It
-//! counts and compares: when the candidate buffer reaches its limit
-//! ([`set_candidate_limit`](Heap::set_candidate_limit)), when the number of objects
-//! passes its live limit, and when an operation ends on an exited heap, it
-//! calls up through the [`HeapHooks`] the runtime gave it (the policy
-//! sets the limits; see `crate::policy`).
+//! The heap knows nothing of the layers above it. It counts and compares:
+//! when the candidate buffer reaches its limit
+//! ([`set_candidate_limit`](Heap::set_candidate_limit)), when the number of
+//! objects passes its live limit, and when an operation ends on an exited
+//! heap, it calls up through the [`HeapHooks`] its owner gave it (the owner
+//! sets the limits and decides what a trigger does).
 //!
 //! `Gc` is `!Send`, so every object belongs to the heap of the thread that
 //! made it and only that thread ever touches it: no atomics, no locks.
@@ -33,8 +33,8 @@ use crate::types::{TypeEntry, TypeInfo, TypeTable};
 ///
 /// # Lifetime
 ///
-/// A heap lives inside the thread's runtime, which frees it only when it is
-/// exited, empty and idle (see *Lifetime* at the runtime's type).
+/// A heap lives inside its owner (one per thread), which frees it only when
+/// it is exited, empty and idle (the owner's type says how).
 /// The entry points that may end by freeing it
 /// ([`buffer_candidate`](Self::buffer_candidate),
 /// [`drop_unreferenced`](Self::drop_unreferenced)) take a pointer, not a
@@ -66,15 +66,15 @@ pub(crate) struct Heap {
     /// Buffer length at which [`HeapHooks::candidate_limit_reached`] is
     /// called (set by the policy).
     candidate_limit: Cell<usize>,
-    /// The calls up into the runtime.
+    /// The calls up into the heap's owner.
     hooks: &'static HeapHooks,
     /// Where each live object was allocated (cargo feature `sites`).
     #[cfg(feature = "sites")]
     sites: UnsafeCell<crate::sites::SiteTable>,
 }
 
-/// The heap's calls up, into the runtime that owns it (which decides, with
-/// the policy, what a trigger does). Each is made on a cold path only.
+/// The heap's calls up, into the layer that owns it (which decides what a
+/// trigger does). Each is made on a cold path only.
 pub(crate) struct HeapHooks {
     /// The candidate buffer reached its limit
     /// ([`Heap::set_candidate_limit`]; an object was just buffered).
@@ -85,8 +85,8 @@ pub(crate) struct HeapHooks {
     /// The number of objects passed the live limit (an object was just made).
     pub live_limit_passed: fn(&Heap),
     /// An outermost operation (the outermost drop loop, the last `WeakGc` of
-    /// an object) ended on an exited heap: collect, and free the runtime if
-    /// nothing is left.
+    /// an object) ended on an exited heap: collect, and free the heap and
+    /// its owner if nothing is left.
     ///
     /// Safety contract: the caller holds no `&Heap` it will use again, and
     /// received none as an argument.
@@ -119,7 +119,7 @@ impl Heap {
     // ---- the triggers ----
 
     /// After an object was made: if the number of objects grew past the
-    /// live limit, the runtime decides (collect the waiting candidates
+    /// live limit, the owner decides (collect the waiting candidates
     /// before the heap grows any further, or wait).
     #[inline]
     pub fn after_alloc(&self) {
