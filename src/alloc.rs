@@ -10,7 +10,10 @@
 //! nothing.
 //!
 //! Bigger or over-aligned objects get an allocation of their own, with a
-//! two-pointer prefix that links them into a list the heap can also walk.
+//! prefix that links them into a list the heap can also walk, and one spare
+//! word right before the object that the layer above may use
+//! ([`large_object_word`]; objects whose size is known only at run time keep
+//! their length there).
 //!
 //! # Keeping memory in address order
 //!
@@ -64,6 +67,8 @@ const NUM_CLASSES: usize = CLASS_SIZES.len();
 const MAX_SMALL: usize = CLASS_SIZES[NUM_CLASSES - 1];
 /// The class number meaning "an allocation of its own".
 const LARGE: usize = NUM_CLASSES;
+/// The class of every object that needs [`large_object_word`].
+pub(crate) const LARGE_CLASS: usize = LARGE;
 /// Alignment of every chunk and therefore of every slot.
 const SLOT_ALIGN: usize = 8;
 /// Chunks start small (a program with three objects should not pay 64 KiB per
@@ -91,10 +96,41 @@ pub(crate) const fn allocated_size(size: usize, align: usize) -> usize {
     if class < LARGE {
         return CLASS_SIZES[class];
     }
-    let link = size_of::<LargeLink>();
-    let align = if align > link { align } else { link };
-    let offset = link.div_ceil(align) * align;
+    large_allocated_size(size, align)
+}
+
+/// The bytes a large object (class [`LARGE_CLASS`]) of `size` bytes and
+/// alignment `align` takes, whatever its size: its allocation with the
+/// prefix.
+pub(crate) const fn large_allocated_size(size: usize, align: usize) -> usize {
+    let offset = large_offset(align);
+    let align = if align > SLOT_ALIGN {
+        align
+    } else {
+        SLOT_ALIGN
+    };
     (offset + size).div_ceil(align) * align
+}
+
+/// The offset of a large object of alignment `align` in its allocation: past
+/// the link and the spare word, rounded up to the alignment.
+const fn large_offset(align: usize) -> usize {
+    let prefix = size_of::<LargeLink>() + size_of::<usize>();
+    prefix.div_ceil(align) * align
+}
+
+/// The spare word right before a large object (class [`LARGE_CLASS`]): zero
+/// when the object is allocated, then the layer above's to use, and
+/// readable for as long as the object is allocated.
+///
+/// # Safety
+/// `object` came from [`Slabs::alloc`] with class `LARGE_CLASS` and is not
+/// freed.
+#[inline]
+pub(crate) unsafe fn large_object_word(object: ObjectPtr) -> NonNull<usize> {
+    // SAFETY: the word lies inside the object's allocation, between its link
+    // and the object (`large_offset`), and is 8-aligned (so is the object).
+    unsafe { object.cast::<usize>().sub(1) }
 }
 
 /// One chunk of slots.
@@ -199,11 +235,13 @@ impl ChunkSpan {
     }
 }
 
-/// The link prefix of a large object.
+/// The link prefix of a large object. The object follows at `offset`, the
+/// spare word right before it.
 #[repr(C)]
 struct LargeLink {
     prev: *mut LargeLink,
     next: *mut LargeLink,
+    offset: usize,
 }
 
 /// All memory of one thread's heap.
@@ -319,9 +357,11 @@ impl Slabs {
 
     /// Layout of a large allocation and the offset of the object inside it.
     fn large_layout(object: Layout) -> (Layout, usize) {
-        Layout::new::<LargeLink>()
-            .extend(object)
-            .expect("object too large")
+        let offset = large_offset(object.align());
+        let align = object.align().max(align_of::<LargeLink>());
+        let size = offset.checked_add(object.size()).expect("object too large");
+        let layout = Layout::from_size_align(size, align).expect("object too large");
+        (layout.pad_to_align(), offset)
     }
 
     #[cold]
@@ -338,6 +378,7 @@ impl Slabs {
             base.write(LargeLink {
                 prev: ptr::null_mut(),
                 next: self.large,
+                offset,
             });
             if !self.large.is_null() {
                 (*self.large).prev = base;
@@ -348,17 +389,25 @@ impl Slabs {
         unsafe { NonNull::new_unchecked(base.cast::<u8>().add(offset).cast()) }
     }
 
-    /// Returns an object's memory.
+    /// Returns an object's memory. `layout` is called only for a large
+    /// object (whose layout may depend on its spare word, still readable
+    /// then).
     ///
     /// # Safety
-    /// `header` came from `alloc(class, layout)` of this `Slabs` with the same
-    /// `class` and `layout`, has not been freed, and nothing will use it again.
+    /// `header` came from `alloc(class, layout())` of this `Slabs` with the
+    /// same `class` and layout, has not been freed, and nothing will use it
+    /// again.
     #[inline]
-    pub unsafe fn free(&mut self, header: ObjectPtr, class: usize, layout: Layout) {
+    pub unsafe fn free(
+        &mut self,
+        header: ObjectPtr,
+        class: usize,
+        layout: impl FnOnce() -> Layout,
+    ) {
         self.live -= 1;
         if class == LARGE {
             // SAFETY: forwarded from the caller.
-            return unsafe { self.free_large(header, layout) };
+            return unsafe { self.free_large(header, layout()) };
         }
         let c = &mut self.classes[class];
         let slot = header.as_ptr();
@@ -417,7 +466,7 @@ impl Slabs {
         // a member of our list.
         unsafe {
             let link = header.as_ptr().cast::<u8>().sub(offset).cast::<LargeLink>();
-            let LargeLink { prev, next } = link.read();
+            let LargeLink { prev, next, .. } = link.read();
             if prev.is_null() {
                 self.large = next;
             } else {
@@ -491,24 +540,9 @@ impl Slabs {
     /// # Safety
     /// `link` is a member of the large-object list.
     unsafe fn large_header(link: *mut LargeLink) -> ObjectPtr {
-        // The object's offset is the link size (16) rounded up to the object's
-        // alignment, a power of two: 16, 32, 64, ... The alignment is not
-        // stored, but the bytes between the link and the object are zeroed
-        // padding (the allocation is zeroed) while a live object's state word
-        // is never zero, so the first candidate offset with a non-zero state
-        // is the object.
-        let mut offset = std::mem::size_of::<LargeLink>();
-        loop {
-            // SAFETY: `offset` stays inside the allocation (the object lies
-            // at the first aligned offset with a non-zero state), so the
-            // pointer is not null.
-            let object = unsafe { NonNull::new_unchecked(link.cast::<u8>().add(offset)) };
-            // SAFETY: inside the allocation, initialized (zeroed or written).
-            if unsafe { is_allocated(object) } {
-                return object;
-            }
-            offset *= 2;
-        }
+        // SAFETY: a list member's link is initialized, and its object lies
+        // `offset` bytes after it, inside the allocation (so not null).
+        unsafe { NonNull::new_unchecked(link.cast::<u8>().add((*link).offset)) }
     }
 
     /// Frees every chunk and large object. Only for a heap whose objects are
@@ -561,7 +595,7 @@ mod tests {
         let mut freed: Vec<_> = (0..4000).map(|i| objects[(i * 7919) % 10_000]).collect();
         for &h in &freed {
             // SAFETY: allocated above with this class and layout, freed once.
-            unsafe { slabs.free(h, class, layout) };
+            unsafe { slabs.free(h, class, || layout) };
         }
         slabs.tidy();
         let again: Vec<_> = (0..4000).map(|_| alloc(&mut slabs)).collect();
@@ -573,7 +607,7 @@ mod tests {
         assert_eq!(again, freed);
         for &h in &objects {
             // SAFETY: every object is allocated once and freed once here.
-            unsafe { slabs.free(h, class, layout) };
+            unsafe { slabs.free(h, class, || layout) };
         }
         assert_eq!(slabs.live(), 0);
         // SAFETY: no object is left.
@@ -591,7 +625,7 @@ mod tests {
         // 5,000 frees (half the slots), each slot taken again at once.
         for object in &mut objects[..5_000] {
             // SAFETY: allocated above with this class and layout, freed once.
-            unsafe { slabs.free(*object, class, layout) };
+            unsafe { slabs.free(*object, class, || layout) };
             *object = alloc(&mut slabs);
         }
         // Two more frees, the higher address last: LIFO hands it out first,
@@ -600,15 +634,15 @@ mod tests {
         assert!(low < high);
         // SAFETY: as above.
         unsafe {
-            slabs.free(low, class, layout);
-            slabs.free(high, class, layout);
+            slabs.free(low, class, || layout);
+            slabs.free(high, class, || layout);
         }
         slabs.tidy();
         assert_eq!(alloc(&mut slabs), high, "the free list was swept");
         assert_eq!(alloc(&mut slabs), low);
         for &h in &objects {
             // SAFETY: every object is live once here (3 and 5 taken again).
-            unsafe { slabs.free(h, class, layout) };
+            unsafe { slabs.free(h, class, || layout) };
         }
         assert_eq!(slabs.live(), 0);
         // SAFETY: no object is left.
@@ -623,19 +657,63 @@ mod tests {
         let objects: Vec<_> = (0..10_000).map(|_| alloc(&mut slabs)).collect();
         for &h in objects[..2000].iter() {
             // SAFETY: as above.
-            unsafe { slabs.free(h, class, layout) };
+            unsafe { slabs.free(h, class, || layout) };
         }
         slabs.tidy();
         // LIFO: the last freed comes out first.
         let h = slabs.alloc(class, layout);
         assert_eq!(h, objects[1999]);
         // SAFETY: as above.
-        unsafe { slabs.free(h, class, layout) };
+        unsafe { slabs.free(h, class, || layout) };
         for &h in &objects[2000..] {
             // SAFETY: as above.
-            unsafe { slabs.free(h, class, layout) };
+            unsafe { slabs.free(h, class, || layout) };
         }
         // SAFETY: no object is left.
         unsafe { slabs.release_all() };
+    }
+
+    /// Large objects of every alignment: each is aligned, its spare word is
+    /// its own (zero, then what was written), the walk finds each once, and
+    /// `allocated_size` counts what the allocation takes.
+    #[test]
+    fn large_objects_keep_their_word() {
+        let mut slabs = Slabs::new();
+        let mut objects = Vec::new();
+        for (i, align) in [4usize, 8, 16, 64, 4096].into_iter().enumerate() {
+            let layout = Layout::from_size_align(2000, align).unwrap();
+            let object = slabs.alloc(LARGE, layout);
+            assert_eq!(object.as_ptr() as usize % align, 0);
+            assert_eq!(
+                Slabs::large_layout(layout).0.size(),
+                allocated_size(2000, align)
+            );
+            // SAFETY: a fresh large object: its word is ours, its memory
+            // has room for a state word.
+            unsafe {
+                assert_eq!(large_object_word(object).read(), 0);
+                large_object_word(object).write(i + 100);
+                object
+                    .as_ptr()
+                    .add(STATE_OFFSET)
+                    .cast::<u32>()
+                    .write(1 << 10);
+            }
+            objects.push((object, layout));
+        }
+        let mut seen = Vec::new();
+        slabs.for_each_object(|o| seen.push(o));
+        seen.sort();
+        let mut expected: Vec<_> = objects.iter().map(|&(o, _)| o).collect();
+        expected.sort();
+        assert_eq!(seen, expected);
+        for (i, &(object, layout)) in objects.iter().enumerate() {
+            // SAFETY: allocated above, freed once, its word still ours.
+            unsafe {
+                assert_eq!(large_object_word(object).read(), i + 100);
+                slabs.free(object, LARGE, || layout);
+            }
+        }
+        assert_eq!(slabs.live(), 0);
     }
 }

@@ -18,6 +18,7 @@ use crate::trace::{Trace, Tracer};
 use crate::weak::WeakGc;
 
 mod rc_api;
+mod slices;
 
 /// A reference-counted pointer whose reference cycles are collected.
 ///

@@ -16,10 +16,10 @@ use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::ptr::{self, NonNull};
 
-use crate::alloc::{class_of, Slabs};
+use crate::alloc::{class_of, large_object_word, Slabs, LARGE_CLASS};
 use crate::header::{Header, BUFFERED, COLLECTING, VALUE_DROPPED, VISITED};
 use crate::trace::Trace;
-use crate::types::{TypeEntry, TypeInfo, TypeTable};
+use crate::types::{slice_box_layout, Fixed, Stored, TypeEntry, TypeInfo, TypeTable};
 
 /// One thread's heap.
 ///
@@ -208,12 +208,7 @@ impl Heap {
     /// from [`Header::new_uninit`].
     #[inline]
     pub fn alloc<T: Trace + 'static>(&self) -> NonNull<Header> {
-        // SAFETY: short borrow (struct invariant).
-        let cached = unsafe { (*self.types.get()).cached_state::<T>() };
-        let type_state = match cached {
-            Some(state) => state,
-            None => self.register_type::<T>(),
-        };
+        let type_state = self.type_state::<Fixed<T>>();
         let layout = Layout::new::<crate::header::GcBox<T>>();
         let class = const {
             class_of(
@@ -228,12 +223,49 @@ impl Heap {
         header
     }
 
+    /// Allocates a slice object of type `S` (a [`Slice`](crate::types::Slice)) with room for
+    /// `len` elements, uninitialized, its length recorded and a header from
+    /// [`Header::new_uninit`].
+    ///
+    /// # Panics
+    /// If the object's size overflows `isize`.
+    pub fn alloc_slice<S: Stored>(&self, len: usize) -> NonNull<Header> {
+        let element = S::INFO.element.expect("a slice type");
+        let Some(layout) = slice_box_layout(element, len) else {
+            panic!("rcycle: capacity overflow")
+        };
+        let type_state = self.type_state::<S>();
+        // SAFETY: short borrow (struct invariant), no user code.
+        let object = unsafe { (*self.slabs.get()).alloc(LARGE_CLASS, layout) };
+        // SAFETY: a fresh large object: its word is ours; the memory has room
+        // for the header.
+        unsafe {
+            large_object_word(object).write(len);
+            object
+                .cast::<Header>()
+                .write(Header::new_uninit(type_state));
+        }
+        object.cast()
+    }
+
+    /// The initial state word of an object of type `S`, registering the type
+    /// if it is new.
+    #[inline(always)]
+    fn type_state<S: Stored>(&self) -> u32 {
+        // SAFETY: short borrow (struct invariant).
+        let cached = unsafe { (*self.types.get()).cached_state::<S>() };
+        match cached {
+            Some(state) => state,
+            None => self.register_type::<S>(),
+        }
+    }
+
     #[cold]
-    fn register_type<T: Trace + 'static>(&self) -> u32 {
+    fn register_type<S: Stored>(&self) -> u32 {
         // User code (the `Trace` impl's flags) runs before the borrow.
-        let (may_contain_gc, has_finalizer) = (T::may_contain_gc(), T::has_finalizer());
+        let (may_contain_gc, has_finalizer) = S::flags();
         // SAFETY: short borrow, no user code.
-        unsafe { (*self.types.get()).register::<T>(may_contain_gc, has_finalizer) }
+        unsafe { (*self.types.get()).register::<S>(may_contain_gc, has_finalizer) }
     }
 
     /// The type entry of a live object.
@@ -255,9 +287,12 @@ impl Heap {
         unsafe {
             (*self.sites.get()).remove(header.as_ptr() as usize);
         }
-        // SAFETY: the object came from `alloc` with this class and layout (both
-        // derive from its type), and the caller guarantees it is unused.
-        unsafe { (*self.slabs.get()).free(header.cast(), info.size_class, info.box_layout) };
+        // SAFETY: the object came from `alloc` or `alloc_slice` with this
+        // class and layout (both derive from its type and, for a slice, its
+        // length, still in its word), and the caller guarantees it is unused.
+        unsafe {
+            (*self.slabs.get()).free(header.cast(), info.size_class, || info.layout_of(header))
+        };
     }
 
     /// Records where an object was allocated (cargo feature `sites`): the

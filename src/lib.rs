@@ -93,7 +93,9 @@ pub use crate::report::{collect_dry_run, live_report, why_alive, Snapshot};
 pub use crate::stats::{CallbackId, CollectPhase, CollectStats};
 pub use crate::trace::{Finalize, Label, Trace, Tracer};
 pub use crate::weak::WeakGc;
-pub use crate::weak_collections::{WeakKeyMap, WeakSet, WeakValueMap};
+pub use crate::weak_collections::{
+    WeakKeyMap, WeakKeyMapIter, WeakSet, WeakSetIter, WeakValueMap, WeakValueMapIter,
+};
 pub use rcycle_derive::Trace;
 
 /// Runs a collection now on this thread's heap and returns the number of

@@ -2,16 +2,27 @@
 //! a `Gc` ([`TypeInfo`], one `'static` instance per type), and the thread's
 //! table that gives each type the index stored in its objects' headers
 //! ([`TypeTable`]).
+//!
+//! Most values have a size known at compile time. A slice or string value
+//! (`Gc<[E]>`, `Gc<str>`, made from a `Vec`, a slice, a string or an
+//! iterator) has one `TypeInfo` per element type, and each object keeps its
+//! own length in the large-object word before its header
+//! ([`large_object_word`]): such objects are always allocated on the
+//! large-object path, and every type-erased function of their `TypeInfo`
+//! reads the length there.
 
+use std::alloc::Layout;
 use std::any::TypeId;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use crate::alloc::{large_object_word, LARGE_CLASS};
 use crate::header::{GcBox, Header, ACYCLIC, FLAG_BITS, MAX_TYPE_INDEX};
 use crate::trace::{Trace, Tracer};
 
 /// Everything the heap needs to know about one concrete value type, without
 /// knowing the type: how to trace, finalize and drop it, and how big its
-/// objects are. One `'static` instance per type ([`InfoFor::INFO`]).
+/// objects are. One `'static` instance per type ([`Stored::INFO`]).
 pub(crate) struct TypeInfo {
     /// Traces the value of the object whose header is given.
     pub trace: unsafe fn(NonNull<Header>, &mut Tracer<'_>),
@@ -25,26 +36,121 @@ pub(crate) struct TypeInfo {
     /// (`Trace::__inert_heap_size`), else `None`.
     pub inert_heap_size: unsafe fn(NonNull<Header>) -> Option<usize>,
     pub type_name: fn() -> &'static str,
-    /// The whole object's (header + value) layout, and its size class.
-    pub box_layout: std::alloc::Layout,
+    /// The whole object's (header + value) layout, and its size class. For a
+    /// slice type, those of an empty slice; use
+    /// [`layout_of`](Self::layout_of).
+    pub box_layout: Layout,
     pub size_class: usize,
     /// What the object really takes in memory: its size-class slot, or its
-    /// own allocation with the list link (reports count this).
+    /// own allocation with the list link (reports count this). For a slice
+    /// type, use [`alloc_size_of`](Self::alloc_size_of).
     pub alloc_size: usize,
+    /// For a slice type, the layout of one element (the object's length is
+    /// in its large-object word); `None` for a type of fixed size.
+    pub element: Option<Layout>,
 }
 
-/// Per-type constants, computed at compile time for every `T` put in a `Gc`.
-struct InfoFor<T>(std::marker::PhantomData<T>);
+impl TypeInfo {
+    /// The layout of the object at `header`, whose type this is.
+    ///
+    /// # Safety
+    /// `header` is an allocated object of this type (its value may be gone:
+    /// the length stays).
+    #[inline]
+    pub unsafe fn layout_of(&self, header: NonNull<Header>) -> Layout {
+        match self.element {
+            None => self.box_layout,
+            // SAFETY: forwarded.
+            Some(element) => unsafe { slice_box_layout(element, slice_len(header)) }
+                .expect("checked when the object was made"),
+        }
+    }
 
-impl<T: Trace + 'static> InfoFor<T> {
-    pub const INFO: &'static TypeInfo = &TypeInfo {
-        trace: trace_value::<T>,
-        finalize: finalize_value::<T>,
-        drop_value: drop_value::<T>,
-        heap_size: heap_size_of::<T>,
-        inert_heap_size: inert_heap_size_of::<T>,
+    /// What the object at `header` (of this type) takes in memory: see
+    /// [`alloc_size`](Self::alloc_size).
+    ///
+    /// # Safety
+    /// As for [`layout_of`](Self::layout_of).
+    #[inline]
+    pub unsafe fn alloc_size_of(&self, header: NonNull<Header>) -> usize {
+        if self.element.is_none() {
+            return self.alloc_size;
+        }
+        // SAFETY: forwarded.
+        let layout = unsafe { self.layout_of(header) };
+        crate::alloc::large_allocated_size(layout.size(), layout.align())
+    }
+}
+
+/// The layout of a slice object (header, then `len` elements of `element`'s
+/// layout), as `repr(C)` lays out a `GcBox<[E]>`; `None` if too large.
+pub(crate) fn slice_box_layout(element: Layout, len: usize) -> Option<Layout> {
+    let elements =
+        Layout::from_size_align(element.size().checked_mul(len)?, element.align()).ok()?;
+    let (layout, _) = Layout::new::<Header>().extend(elements).ok()?;
+    Some(layout.pad_to_align())
+}
+
+/// The length of a slice object.
+///
+/// # Safety
+/// `header` is an allocated object of a slice type.
+#[inline]
+unsafe fn slice_len(header: NonNull<Header>) -> usize {
+    // SAFETY: slice objects are large (their `TypeInfo::size_class`), and
+    // their word holds the length from `Heap::alloc_slice` on.
+    unsafe { large_object_word(header.cast()).read() }
+}
+
+/// How the type-erased functions find an object's value from its header,
+/// and how the type table knows the value's type: a value of a fixed type
+/// ([`Fixed`]), or a slice or string whose length the object keeps
+/// ([`Slice`]).
+pub(crate) trait Stored: 'static {
+    /// The value's type, as `Gc<Value>` names it (its `TypeId` keys the
+    /// table and its name is the type's name in reports).
+    type Value: ?Sized + 'static;
+    /// What the value is traced, finalized, dropped and measured as.
+    type Traced: ?Sized + Trace;
+
+    /// The value of the object at `header`.
+    ///
+    /// # Safety
+    /// `header` is an allocated object of this type.
+    unsafe fn value(header: NonNull<Header>) -> *mut Self::Traced;
+
+    /// The type's `may_contain_gc` and `has_finalizer` (user code).
+    fn flags() -> (bool, bool);
+
+    const INFO: &'static TypeInfo;
+}
+
+/// A value of the fixed-size type `T`.
+pub(crate) struct Fixed<T>(PhantomData<T>);
+
+impl<T: Trace + 'static> Stored for Fixed<T> {
+    type Value = T;
+    type Traced = T;
+
+    #[inline(always)]
+    unsafe fn value(header: NonNull<Header>) -> *mut T {
+        // SAFETY: `Header` is at offset 0 of the `repr(C)` box (caller: the
+        // object is a `GcBox<T>`).
+        unsafe { &raw mut (*header.cast::<GcBox<T>>().as_ptr()).value }
+    }
+
+    fn flags() -> (bool, bool) {
+        (T::may_contain_gc(), T::has_finalizer())
+    }
+
+    const INFO: &'static TypeInfo = &TypeInfo {
+        trace: trace_value::<Self>,
+        finalize: finalize_value::<Self>,
+        drop_value: drop_value::<Self>,
+        heap_size: heap_size_of::<Self>,
+        inert_heap_size: inert_heap_size_of::<Self>,
         type_name: std::any::type_name::<T>,
-        box_layout: std::alloc::Layout::new::<GcBox<T>>(),
+        box_layout: Layout::new::<GcBox<T>>(),
         size_class: crate::alloc::class_of(
             std::mem::size_of::<GcBox<T>>(),
             std::mem::align_of::<GcBox<T>>(),
@@ -53,49 +159,90 @@ impl<T: Trace + 'static> InfoFor<T> {
             std::mem::size_of::<GcBox<T>>(),
             std::mem::align_of::<GcBox<T>>(),
         ),
+        element: None,
+    };
+}
+
+/// A slice of `E` whose length the object keeps, seen as the type `V`: `[E]`,
+/// or `str` for `E = u8` (traced as its bytes).
+pub(crate) struct Slice<E, V: ?Sized>(PhantomData<fn() -> (E, *const V)>);
+
+impl<E: Trace + 'static, V: ?Sized + 'static> Stored for Slice<E, V> {
+    type Value = V;
+    type Traced = [E];
+
+    #[inline(always)]
+    unsafe fn value(header: NonNull<Header>) -> *mut [E] {
+        // SAFETY: the object is a slice object (caller); its length is in
+        // its word, and `GcBox<[E]>`'s metadata is that length.
+        let len = unsafe { slice_len(header) };
+        let boxed =
+            std::ptr::slice_from_raw_parts_mut(header.as_ptr().cast::<E>(), len) as *mut GcBox<[E]>;
+        // SAFETY: `boxed` is the object, with its length.
+        unsafe { &raw mut (*boxed).value }
+    }
+
+    fn flags() -> (bool, bool) {
+        // As for `[E; N]`: the elements' finalizers are not run.
+        (E::may_contain_gc(), false)
+    }
+
+    const INFO: &'static TypeInfo = &TypeInfo {
+        trace: trace_value::<Self>,
+        finalize: finalize_value::<Self>,
+        drop_value: drop_value::<Self>,
+        heap_size: heap_size_of::<Self>,
+        inert_heap_size: inert_heap_size_of::<Self>,
+        type_name: std::any::type_name::<V>,
+        box_layout: Layout::new::<GcBox<[E; 0]>>(),
+        size_class: LARGE_CLASS,
+        alloc_size: crate::alloc::large_allocated_size(
+            std::mem::size_of::<GcBox<[E; 0]>>(),
+            std::mem::align_of::<GcBox<[E; 0]>>(),
+        ),
+        element: Some(Layout::new::<E>()),
     };
 }
 
 /// # Safety
-/// `header` is the header of a live `GcBox<T>` whose value is intact.
-unsafe fn trace_value<T: Trace>(header: NonNull<Header>, tracer: &mut Tracer<'_>) {
-    // SAFETY: the caller guarantees a `GcBox<T>` with an intact value; `Header`
-    // is at offset 0 of the `repr(C)` box.
-    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+/// `header` is the header of a live object of type `S` whose value is intact.
+unsafe fn trace_value<S: Stored>(header: NonNull<Header>, tracer: &mut Tracer<'_>) {
+    // SAFETY: the caller guarantees an object of `S` with an intact value.
+    let value = unsafe { &*S::value(header) };
     value.trace(tracer)
 }
 
 /// # Safety
 /// As for `trace_value`.
-unsafe fn finalize_value<T: Trace>(header: NonNull<Header>) {
+unsafe fn finalize_value<S: Stored>(header: NonNull<Header>) {
     // SAFETY: as in `trace_value`.
-    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    let value = unsafe { &*S::value(header) };
     value.finalize()
 }
 
 /// # Safety
 /// As for `trace_value`.
-unsafe fn heap_size_of<T: Trace>(header: NonNull<Header>) -> usize {
+unsafe fn heap_size_of<S: Stored>(header: NonNull<Header>) -> usize {
     // SAFETY: as in `trace_value`.
-    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    let value = unsafe { &*S::value(header) };
     value.heap_size()
 }
 
 /// # Safety
 /// As for `trace_value`.
-unsafe fn inert_heap_size_of<T: Trace>(header: NonNull<Header>) -> Option<usize> {
+unsafe fn inert_heap_size_of<S: Stored>(header: NonNull<Header>) -> Option<usize> {
     // SAFETY: as in `trace_value`.
-    let value = unsafe { &(*header.cast::<GcBox<T>>().as_ptr()).value };
+    let value = unsafe { &*S::value(header) };
     value.__inert_heap_size(crate::trace::INERT_DEPTH)
 }
 
 /// # Safety
-/// `header` is the header of a `GcBox<T>` with an intact value that nothing
-/// will read again (its `VALUE_DROPPED` flag is already set).
-unsafe fn drop_value<T>(header: NonNull<Header>) {
+/// `header` is the header of an object of type `S` with an intact value that
+/// nothing will read again (its `VALUE_DROPPED` flag is already set).
+unsafe fn drop_value<S: Stored>(header: NonNull<Header>) {
     // SAFETY: the caller guarantees the value is intact and no longer
     // reachable through any reference (deref checks `VALUE_DROPPED`).
-    unsafe { std::ptr::drop_in_place(&raw mut (*header.cast::<GcBox<T>>().as_ptr()).value) }
+    unsafe { std::ptr::drop_in_place(S::value(header)) }
 }
 
 /// The thread's table of types, indexed by the type index in each header.
@@ -164,8 +311,8 @@ impl TypeTable {
     /// [`ACYCLIC`] if the type cannot own a `Gc`), if `T` is registered and
     /// in the cache.
     #[inline]
-    pub fn cached_state<T: Trace + 'static>(&self) -> Option<u32> {
-        let type_id = TypeId::of::<T>();
+    pub fn cached_state<S: Stored>(&self) -> Option<u32> {
+        let type_id = TypeId::of::<S::Value>();
         let (cached, state) = self.cache[Self::cache_slot(type_id)];
         (cached == type_id && state != 0).then_some(state)
     }
@@ -174,13 +321,9 @@ impl TypeTable {
     /// returns its initial state word. The flags are computed by the caller,
     /// before borrowing the table, because they come from user code.
     #[cold]
-    pub fn register<T: Trace + 'static>(
-        &mut self,
-        may_contain_gc: bool,
-        has_finalizer: bool,
-    ) -> u32 {
-        let info = InfoFor::<T>::INFO;
-        let type_id = TypeId::of::<T>();
+    pub fn register<S: Stored>(&mut self, may_contain_gc: bool, has_finalizer: bool) -> u32 {
+        let info = S::INFO;
+        let type_id = TypeId::of::<S::Value>();
         let pos = match self.entries.iter().position(|e| e.type_id == type_id) {
             Some(pos) => pos,
             None => {

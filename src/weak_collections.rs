@@ -86,9 +86,9 @@ mod weak_key_map;
 mod weak_set;
 mod weak_value_map;
 
-pub use weak_key_map::WeakKeyMap;
-pub use weak_set::WeakSet;
-pub use weak_value_map::WeakValueMap;
+pub use weak_key_map::{WeakKeyMap, WeakKeyMapIter};
+pub use weak_set::{WeakSet, WeakSetIter};
+pub use weak_value_map::{WeakValueMap, WeakValueMapIter};
 
 use std::collections::HashMap;
 use std::fmt;

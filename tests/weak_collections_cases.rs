@@ -544,3 +544,71 @@ fn counts_seen_by_the_containers() {
     map.remove(&a);
     assert_eq!(Gc::weak_count(&a), 0);
 }
+
+/// The named iterators: `for` over a reference, an object freed while an
+/// iteration runs is not returned after that, `size_hint` bounds what is
+/// left, the iterator is fused, and its `Debug` shows the live entries left.
+#[test]
+fn named_iterators_skip_objects_freed_meanwhile() {
+    let objects: Vec<Gc<u32>> = (0..4).map(Gc::new).collect();
+    let mut values: WeakValueMap<u32, u32> = objects.iter().map(|g| (**g, g)).collect();
+    let mut keys: WeakKeyMap<u32, u32> = objects.iter().map(|g| (g, **g * 10)).collect();
+    let mut set: WeakSet<u32> = objects.iter().collect();
+    let mut objects: Vec<Option<Gc<u32>>> = objects.into_iter().map(Some).collect();
+
+    // Drop, after the first entry is returned, every other object: the
+    // iteration returns the first one and the others still alive.
+    let mut seen = Vec::new();
+    let mut it = values.iter();
+    assert_eq!(it.size_hint(), (0, Some(4)));
+    let (&k, first) = it.next().unwrap();
+    seen.push(k);
+    for (i, o) in objects.iter_mut().enumerate() {
+        if i as u32 != k && i % 2 == 0 {
+            *o = None;
+        }
+    }
+    seen.extend(it.by_ref().map(|(k, _)| *k));
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None, "fused");
+    seen.sort();
+    let mut expected: Vec<u32> = objects.iter().flatten().map(|g| **g).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    drop(first);
+
+    let mut from_keys: Vec<(u32, u32)> = (&keys).into_iter().map(|(k, v)| (*k, *v)).collect();
+    from_keys.sort();
+    assert_eq!(
+        from_keys,
+        expected.iter().map(|&k| (k, k * 10)).collect::<Vec<_>>()
+    );
+    let mut from_set: Vec<u32> = Vec::new();
+    for g in &set {
+        from_set.push(*g);
+    }
+    from_set.sort();
+    assert_eq!(from_set, expected);
+
+    // Debug shows what is left, as the containers' own Debug does.
+    let one = objects.iter().flatten().next().unwrap().clone();
+    objects.clear();
+    assert_eq!(
+        format!("{:?}", values.iter()),
+        format!("{{{}: {}}}", *one, *one)
+    );
+    assert_eq!(
+        format!("{:?}", keys.iter()),
+        format!("{{{}: {}}}", *one, *one * 10)
+    );
+    assert_eq!(format!("{:?}", set.iter()), format!("{{{}}}", *one));
+    drop(one);
+    assert_eq!(
+        values.iter().count() + keys.iter().count() + set.iter().count(),
+        0
+    );
+    values.remove_dead();
+    keys.remove_dead();
+    set.remove_dead();
+    assert_eq!(object_count(), 0);
+}

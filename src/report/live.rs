@@ -345,13 +345,14 @@ pub(crate) fn partition(
     let heap = heap();
     let mut live = TypeTally::default();
     let mut dead = TypeTally::default();
-    walk_measured(heap, &mut keep, |_, index, info, value| {
+    walk_measured(heap, &mut keep, |header, index, info, value| {
         let (tally, owned) = match value {
             Value::Measured(owned) => (&mut live, owned),
             Value::LentOut => (&mut live, 0),
             Value::Dead => (&mut dead, 0),
         };
-        tally.add(index, info.alloc_size + owned);
+        // SAFETY: `walk_measured` passes allocated objects of `info`'s type.
+        tally.add(index, unsafe { info.alloc_size_of(header) } + owned);
     });
     // (Types registered by `heap_size` code during the walk have no objects
     // in it: the tallies only grow as far as the objects seen.)

@@ -157,7 +157,8 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
         return None;
     }
     let info = heap.type_of(h).info;
-    let mut size = info.alloc_size;
+    // SAFETY: readable, of this type (the caller's weak count).
+    let mut size = unsafe { info.alloc_size_of(header) };
     let dead = !h.value_alive();
     // SAFETY: readable (see above).
     let pin = unsafe { ErasedGc::new(heap, header) };

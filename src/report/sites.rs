@@ -126,7 +126,8 @@ fn each_live_object(
                 super::live::Value::Measured(owned) => owned,
                 super::live::Value::LentOut | super::live::Value::Dead => 0,
             };
-            each(header, info.alloc_size + owned);
+            // SAFETY: an allocated object of this type (as above).
+            each(header, unsafe { info.alloc_size_of(header) } + owned);
         },
     );
 }

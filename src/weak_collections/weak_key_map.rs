@@ -280,10 +280,10 @@ impl<K: ?Sized, V> WeakKeyMap<K, V> {
     /// let entries: Vec<(&str, i32)> = map.iter().map(|(k, v)| (*k, *v)).collect();
     /// assert_eq!(entries, [("b", 2)]);
     /// ```
-    pub fn iter(&self) -> impl Iterator<Item = (Gc<K>, &V)> + '_ {
-        self.entries
-            .values()
-            .filter_map(|e| Some((e.key.upgrade()?, &e.value)))
+    pub fn iter(&self) -> WeakKeyMapIter<'_, K, V> {
+        WeakKeyMapIter {
+            entries: self.entries.values(),
+        }
     }
 
     /// Keeps only the live entries for which `keep` returns `true`, and
@@ -438,6 +438,65 @@ impl<'a, K: ?Sized + 'a, V> FromIterator<(&'a Gc<K>, V)> for WeakKeyMap<K, V> {
         let mut map = WeakKeyMap::new();
         map.extend(pairs);
         map
+    }
+}
+
+/// The live entries of a [`WeakKeyMap`], each with a new strong handle to
+/// its key object: made by [`WeakKeyMap::iter`] or by iterating over
+/// `&WeakKeyMap`. Dead entries are skipped as they are met.
+pub struct WeakKeyMapIter<'a, K: ?Sized, V> {
+    entries: std::collections::hash_map::Values<'a, ObjectAddress, Entry<K, V>>,
+}
+
+impl<'a, K: ?Sized, V> Iterator for WeakKeyMapIter<'a, K, V> {
+    type Item = (Gc<K>, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries
+            .by_ref()
+            .find_map(|e| Some((e.key.upgrade()?, &e.value)))
+    }
+
+    /// At most the entries not yet looked at.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.entries.size_hint().1)
+    }
+}
+
+impl<K: ?Sized, V> std::iter::FusedIterator for WeakKeyMapIter<'_, K, V> {}
+
+impl<K: ?Sized, V> Clone for WeakKeyMapIter<'_, K, V> {
+    fn clone(&self) -> Self {
+        WeakKeyMapIter {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+impl<K: ?Sized + fmt::Debug, V: fmt::Debug> fmt::Debug for WeakKeyMapIter<'_, K, V> {
+    /// The live entries still to come.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.clone()).finish()
+    }
+}
+
+impl<'a, K: ?Sized, V> IntoIterator for &'a WeakKeyMap<K, V> {
+    type Item = (Gc<K>, &'a V);
+    type IntoIter = WeakKeyMapIter<'a, K, V>;
+
+    /// As [`WeakKeyMap::iter`].
+    ///
+    /// ```
+    /// use rcycle::{Gc, WeakKeyMap};
+    /// let a = Gc::new("a");
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&a, 1);
+    /// for (key, value) in &map {
+    ///     assert_eq!((*key, *value), ("a", 1));
+    /// }
+    /// ```
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
 }
 

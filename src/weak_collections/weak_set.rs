@@ -203,8 +203,10 @@ impl<T: ?Sized> WeakSet<T> {
     /// let members: Vec<Gc<i32>> = set.iter().collect();
     /// assert!(members.len() == 1 && Gc::ptr_eq(&members[0], &a));
     /// ```
-    pub fn iter(&self) -> impl Iterator<Item = Gc<T>> + '_ {
-        self.members.values().filter_map(WeakGc::upgrade)
+    pub fn iter(&self) -> WeakSetIter<'_, T> {
+        WeakSetIter {
+            members: self.members.values(),
+        }
     }
 
     /// Keeps only the live members for which `keep` returns `true`, and
@@ -353,6 +355,62 @@ impl<'a, T: ?Sized + 'a> FromIterator<&'a Gc<T>> for WeakSet<T> {
         let mut set = WeakSet::new();
         set.extend(objects);
         set
+    }
+}
+
+/// The live members of a [`WeakSet`], each as a new strong handle: made by
+/// [`WeakSet::iter`] or by iterating over `&WeakSet`. Dead entries are
+/// skipped as they are met.
+pub struct WeakSetIter<'a, T: ?Sized> {
+    members: std::collections::hash_map::Values<'a, ObjectAddress, WeakGc<T>>,
+}
+
+impl<T: ?Sized> Iterator for WeakSetIter<'_, T> {
+    type Item = Gc<T>;
+
+    fn next(&mut self) -> Option<Gc<T>> {
+        self.members.by_ref().find_map(WeakGc::upgrade)
+    }
+
+    /// At most the entries not yet looked at.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.members.size_hint().1)
+    }
+}
+
+impl<T: ?Sized> std::iter::FusedIterator for WeakSetIter<'_, T> {}
+
+impl<T: ?Sized> Clone for WeakSetIter<'_, T> {
+    fn clone(&self) -> Self {
+        WeakSetIter {
+            members: self.members.clone(),
+        }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for WeakSetIter<'_, T> {
+    /// The live members still to come.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.clone()).finish()
+    }
+}
+
+impl<'a, T: ?Sized> IntoIterator for &'a WeakSet<T> {
+    type Item = Gc<T>;
+    type IntoIter = WeakSetIter<'a, T>;
+
+    /// As [`WeakSet::iter`].
+    ///
+    /// ```
+    /// use rcycle::{Gc, WeakSet};
+    /// let a = Gc::new(1);
+    /// let mut set = WeakSet::new();
+    /// set.insert(&a);
+    /// let total: i32 = (&set).into_iter().map(|g| *g).sum();
+    /// assert_eq!(total, 1);
+    /// ```
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
 }
 

@@ -125,8 +125,10 @@ impl<K, V: ?Sized> WeakValueMap<K, V> {
     /// let entries: Vec<(&str, i32)> = map.iter().map(|(k, v)| (*k, *v)).collect();
     /// assert_eq!(entries, [("a", 1)]);
     /// ```
-    pub fn iter(&self) -> impl Iterator<Item = (&K, Gc<V>)> + '_ {
-        self.map.iter().filter_map(|(k, w)| Some((k, w.upgrade()?)))
+    pub fn iter(&self) -> WeakValueMapIter<'_, K, V> {
+        WeakValueMapIter {
+            entries: self.map.iter(),
+        }
     }
 
     /// Keeps only the live entries for which `keep` returns `true`, and
@@ -361,6 +363,67 @@ impl<'a, K: Hash + Eq, V: ?Sized + 'a> FromIterator<(K, &'a Gc<V>)> for WeakValu
         let mut map = WeakValueMap::new();
         map.extend(pairs);
         map
+    }
+}
+
+/// The live entries of a [`WeakValueMap`], each with a new strong handle to
+/// its object: made by [`WeakValueMap::iter`] or by iterating over
+/// `&WeakValueMap`. Dead entries are skipped as they are met, so an entry
+/// whose object goes while the iteration runs is not returned after that.
+pub struct WeakValueMapIter<'a, K, V: ?Sized> {
+    entries: std::collections::hash_map::Iter<'a, K, WeakGc<V>>,
+}
+
+impl<'a, K, V: ?Sized> Iterator for WeakValueMapIter<'a, K, V> {
+    type Item = (&'a K, Gc<V>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.entries
+            .by_ref()
+            .find_map(|(k, w)| Some((k, w.upgrade()?)))
+    }
+
+    /// At most the entries not yet looked at (dead ones are not known
+    /// until then).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, self.entries.size_hint().1)
+    }
+}
+
+impl<K, V: ?Sized> std::iter::FusedIterator for WeakValueMapIter<'_, K, V> {}
+
+impl<K, V: ?Sized> Clone for WeakValueMapIter<'_, K, V> {
+    fn clone(&self) -> Self {
+        WeakValueMapIter {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+impl<K: fmt::Debug, V: ?Sized + fmt::Debug> fmt::Debug for WeakValueMapIter<'_, K, V> {
+    /// The live entries still to come.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.clone()).finish()
+    }
+}
+
+impl<'a, K, V: ?Sized> IntoIterator for &'a WeakValueMap<K, V> {
+    type Item = (&'a K, Gc<V>);
+    type IntoIter = WeakValueMapIter<'a, K, V>;
+
+    /// As [`WeakValueMap::iter`].
+    ///
+    /// ```
+    /// use rcycle::{Gc, WeakValueMap};
+    /// let a = Gc::new(1);
+    /// let mut map = WeakValueMap::new();
+    /// map.insert("a", &a);
+    /// for (key, object) in &map {
+    ///     assert_eq!((*key, *object), ("a", 1));
+    /// }
+    /// ```
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
 }
 

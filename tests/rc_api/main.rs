@@ -13,6 +13,7 @@ use rcycle::{collect, object_count, Gc, Trace};
 mod make_mut;
 mod pin;
 mod raw;
+mod slices;
 
 thread_local! {
     /// `(id, generation)` of every `Val`, `Node` and `Member` dropped.

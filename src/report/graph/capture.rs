@@ -304,7 +304,8 @@ impl Walk for FirstPass<'_> {
             // A value lent out by a `GcMut` may not be read: its edges are
             // unknown, like those of a mutably borrowed `RefCell`.
             let mut untraceable = !dead && !readable;
-            let mut size = entry.info.alloc_size;
+            // SAFETY: an allocated object of this type.
+            let mut size = unsafe { entry.info.alloc_size_of(header) };
             if readable && !h.has(ACYCLIC) {
                 path.clear();
                 sink.keyed = false;
@@ -389,7 +390,9 @@ fn second_pass(heap: &Heap, nodes: &Nodes<'_>, objects: &mut Columns, edges: &mu
         };
         // SAFETY: the value is intact and pinned.
         let heap_size = unsafe { (entry.info.heap_size)(header) };
-        objects.set_size(n, entry.info.alloc_size.saturating_add(heap_size));
+        // SAFETY: an allocated object of this type (pinned).
+        let own_size = unsafe { entry.info.alloc_size_of(header) };
+        objects.set_size(n, own_size.saturating_add(heap_size));
         if is_keyed && !h.has(ACYCLIC) {
             let range = edges.start[n] as usize..edges.start[n + 1] as usize;
             let mut sink = KeySink {
