@@ -1,0 +1,435 @@
+//! Phase timings, rcycle against `std::rc::Rc` (issue 23): how long each
+//! phase of a workload takes (build, drop, collect), so that the cost of
+//! dropping and of collecting can be read apart from the cost of
+//! allocating.
+//!
+//! Every workload runs in rounds; each round runs `Rc` and rcycle once each,
+//! in an order that alternates, and times every phase with `Instant`. A
+//! ratio is the median over rounds of `rcycle / Rc` within a round (as in
+//! `benches/compare/paired.rs`), so that the machine's drift between rounds
+//! cannot skew it. Every round checks that each implementation dropped
+//! exactly the nodes it made.
+//!
+//! Workloads (100,000 nodes unless said):
+//! - `tree4`: a 4-ary tree whose children are moved into their parents
+//!   (acyclic): build, drop of the root;
+//! - `tree4_weak_parent`: the same tree with a weak pointer from each child
+//!   to its parent: build (the parent pointers set after), drop of the root;
+//! - `tree4_strong_parent`: the same with strong parent pointers (a cycle
+//!   per edge): build, then `Rc` breaks the cycles by hand and drops, rcycle
+//!   drops the root and collects;
+//! - `ring`: a doubly linked ring of 1,000,000 nodes: build, then `Rc`
+//!   breaks the ring by hand and drops, rcycle drops and collects;
+//! - `pairs`: 100,000 two-node cycles: build, then `Rc` breaks each by hand,
+//!   rcycle drops them and collects.
+//!
+//! `cargo bench --bench phases` prints a Markdown table;
+//! `RCYCLE_PHASE_ROUNDS` sets the number of rounds (default 21). Without
+//! `--bench` (`cargo test --benches`), each workload runs one round at a
+//! tiny size, as a smoke test.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+thread_local! {
+    static DROPS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A zero-sized field of every node: its drop counts the node.
+struct Counted;
+
+impl Drop for Counted {
+    #[inline]
+    fn drop(&mut self) {
+        DROPS.with(|d| d.set(d.get() + 1));
+    }
+}
+
+// SAFETY: owns no `Gc`.
+unsafe impl rcycle::Trace for Counted {
+    fn trace(&self, _: &mut rcycle::Tracer<'_>) {}
+    fn may_contain_gc() -> bool {
+        false
+    }
+}
+
+fn drops() -> usize {
+    DROPS.with(Cell::get)
+}
+
+/// The phases of one run of a workload, in seconds (collect is 0 where the
+/// implementation has none).
+#[derive(Clone, Copy, Default)]
+struct Phases {
+    build: f64,
+    drop: f64,
+    collect: f64,
+}
+
+impl Phases {
+    fn total(&self) -> f64 {
+        self.build + self.drop + self.collect
+    }
+}
+
+/// Times `f` and returns its result and the seconds it took.
+fn timed<R>(f: impl FnOnce() -> R) -> (R, f64) {
+    let start = Instant::now();
+    let r = std::hint::black_box(f());
+    (r, start.elapsed().as_secs_f64())
+}
+
+/// The workloads, written once over a pointer type `P` (and its weak `W`).
+macro_rules! workloads {
+    ($derive:meta, $collect:expr, $is_rc:expr) => {
+        #[$derive]
+        pub struct T4 {
+            _c: super::Counted,
+            _payload: u64,
+            _kids: [Option<P<T4>>; 4],
+        }
+
+        /// Node `i` of a 4-ary tree of `n` nodes (children `4i+1..=4i+4`).
+        fn tree4(i: usize, n: usize) -> P<T4> {
+            let kid = |k: usize| {
+                let c = 4 * i + k;
+                (c < n).then(|| tree4(c, n))
+            };
+            P::new(T4 {
+                _c: super::Counted,
+                _payload: i as u64,
+                _kids: [kid(1), kid(2), kid(3), kid(4)],
+            })
+        }
+
+        pub fn tree(n: usize) -> super::Phases {
+            let (root, build) = super::timed(|| tree4(0, n));
+            let ((), drop) = super::timed(|| drop(root));
+            super::Phases {
+                build,
+                drop,
+                collect: 0.0,
+            }
+        }
+
+        #[$derive]
+        pub struct W4 {
+            _c: super::Counted,
+            parent: RefCell<Option<W<W4>>>,
+            kids: [Option<P<W4>>; 4],
+        }
+
+        fn wtree4(i: usize, n: usize) -> P<W4> {
+            let kid = |k: usize| {
+                let c = 4 * i + k;
+                (c < n).then(|| wtree4(c, n))
+            };
+            let node = P::new(W4 {
+                _c: super::Counted,
+                parent: RefCell::new(None),
+                kids: [kid(1), kid(2), kid(3), kid(4)],
+            });
+            for kid in node.kids.iter().flatten() {
+                *kid.parent.borrow_mut() = Some(P::downgrade(&node));
+            }
+            node
+        }
+
+        pub fn weak_parent(n: usize) -> super::Phases {
+            let (root, build) = super::timed(|| wtree4(0, n));
+            let ((), drop) = super::timed(|| drop(root));
+            super::Phases {
+                build,
+                drop,
+                collect: 0.0,
+            }
+        }
+
+        #[$derive]
+        pub struct S4 {
+            _c: super::Counted,
+            parent: RefCell<Option<P<S4>>>,
+            kids: [Option<P<S4>>; 4],
+        }
+
+        fn stree4(i: usize, n: usize) -> P<S4> {
+            let kid = |k: usize| {
+                let c = 4 * i + k;
+                (c < n).then(|| stree4(c, n))
+            };
+            let node = P::new(S4 {
+                _c: super::Counted,
+                parent: RefCell::new(None),
+                kids: [kid(1), kid(2), kid(3), kid(4)],
+            });
+            for kid in node.kids.iter().flatten() {
+                *kid.parent.borrow_mut() = Some(node.clone());
+            }
+            node
+        }
+
+        /// Breaks every parent pointer (what a careful `Rc` programmer does),
+        /// with an explicit stack.
+        fn unparent(root: &P<S4>) {
+            let mut stack = vec![root.clone()];
+            while let Some(node) = stack.pop() {
+                node.parent.borrow_mut().take();
+                stack.extend(node.kids.iter().flatten().cloned());
+            }
+        }
+
+        pub fn strong_parent(n: usize) -> super::Phases {
+            let (root, build) = super::timed(|| stree4(0, n));
+            let ((), drop) = super::timed(|| {
+                if $is_rc {
+                    unparent(&root);
+                }
+                drop(root)
+            });
+            let ((), collect) = super::timed(|| $collect);
+            super::Phases {
+                build,
+                drop,
+                collect,
+            }
+        }
+
+        #[$derive]
+        pub struct R {
+            _c: super::Counted,
+            next: RefCell<Option<P<R>>>,
+            prev: RefCell<Option<P<R>>>,
+        }
+
+        fn ring_of(n: usize) -> P<R> {
+            let head = P::new(R {
+                _c: super::Counted,
+                next: RefCell::new(None),
+                prev: RefCell::new(None),
+            });
+            let mut last = head.clone();
+            for _ in 1..n {
+                let node = P::new(R {
+                    _c: super::Counted,
+                    next: RefCell::new(None),
+                    prev: RefCell::new(Some(last.clone())),
+                });
+                *last.next.borrow_mut() = Some(node.clone());
+                last = node;
+            }
+            *last.next.borrow_mut() = Some(head.clone());
+            *head.prev.borrow_mut() = Some(last);
+            head
+        }
+
+        pub fn ring(n: usize) -> super::Phases {
+            let (head, build) = super::timed(|| ring_of(n));
+            let ((), drop) = super::timed(|| {
+                if $is_rc {
+                    // Iteratively (a recursive drop along a 1M ring would
+                    // overflow the stack): take each node's two links, so
+                    // each node is freed as the walk leaves it.
+                    let mut cur = Some(head.clone());
+                    while let Some(node) = cur {
+                        node.prev.borrow_mut().take();
+                        cur = node.next.borrow_mut().take();
+                    }
+                }
+                drop(head)
+            });
+            let ((), collect) = super::timed(|| $collect);
+            super::Phases {
+                build,
+                drop,
+                collect,
+            }
+        }
+
+        #[$derive]
+        pub struct Pair {
+            _c: super::Counted,
+            other: RefCell<Option<P<Pair>>>,
+        }
+
+        pub fn pairs(n: usize) -> super::Phases {
+            let (pairs, build) = super::timed(|| {
+                (0..n)
+                    .map(|_| {
+                        let a = P::new(Pair {
+                            _c: super::Counted,
+                            other: RefCell::new(None),
+                        });
+                        let b = P::new(Pair {
+                            _c: super::Counted,
+                            other: RefCell::new(Some(a.clone())),
+                        });
+                        *a.other.borrow_mut() = Some(b);
+                        a
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let ((), drop) = super::timed(|| {
+                if $is_rc {
+                    for a in &pairs {
+                        a.other.borrow_mut().take();
+                    }
+                }
+                drop(pairs)
+            });
+            let ((), collect) = super::timed(|| $collect);
+            super::Phases {
+                build,
+                drop,
+                collect,
+            }
+        }
+    };
+}
+
+mod rc {
+    use std::cell::RefCell;
+    use std::rc::{Rc as P, Weak as W};
+    workloads!(derive(), (), true);
+}
+
+mod gc {
+    use rcycle::{Gc as P, Trace, WeakGc as W};
+    use std::cell::RefCell;
+    workloads!(
+        derive(Trace),
+        {
+            rcycle::collect();
+        },
+        false
+    );
+}
+
+/// One workload: its name, the nodes it makes at full size, and each
+/// implementation's run.
+struct Workload {
+    name: &'static str,
+    nodes: usize,
+    /// Nodes made for `n`.
+    made: fn(usize) -> usize,
+    rc: fn(usize) -> Phases,
+    gc: fn(usize) -> Phases,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs one implementation's workload and checks its drop count.
+fn run_checked(name: &str, f: fn(usize) -> Phases, n: usize, made: usize) -> Phases {
+    let before = drops();
+    let p = f(n);
+    assert_eq!(drops() - before, made, "{name}: nodes dropped");
+    p
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let rounds: usize = if full {
+        std::env::var("RCYCLE_PHASE_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(21)
+    } else {
+        1
+    };
+    let workloads = [
+        Workload {
+            name: "tree4",
+            nodes: 100_000,
+            made: |n| n,
+            rc: rc::tree,
+            gc: gc::tree,
+        },
+        Workload {
+            name: "tree4_weak_parent",
+            nodes: 100_000,
+            made: |n| n,
+            rc: rc::weak_parent,
+            gc: gc::weak_parent,
+        },
+        Workload {
+            name: "tree4_strong_parent",
+            nodes: 100_000,
+            made: |n| n,
+            rc: rc::strong_parent,
+            gc: gc::strong_parent,
+        },
+        Workload {
+            name: "ring",
+            nodes: 1_000_000,
+            made: |n| n,
+            rc: rc::ring,
+            gc: gc::ring,
+        },
+        Workload {
+            name: "pairs",
+            nodes: 100_000,
+            made: |n| 2 * n,
+            rc: rc::pairs,
+            gc: gc::pairs,
+        },
+    ];
+    println!(
+        "| workload | phase | Rc (median) | rcycle (median) | rcycle / Rc (median of rounds) |"
+    );
+    println!("|---|---|---:|---:|---:|");
+    for w in &workloads {
+        let n = if full { w.nodes } else { 100 };
+        let made = (w.made)(n);
+        // An untimed warm-up round for each.
+        run_checked("Rc", w.rc, n, made);
+        run_checked("rcycle", w.gc, n, made);
+        let mut rc_runs = Vec::new();
+        let mut gc_runs = Vec::new();
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                rc_runs.push(run_checked("Rc", w.rc, n, made));
+                gc_runs.push(run_checked("rcycle", w.gc, n, made));
+            } else {
+                gc_runs.push(run_checked("rcycle", w.gc, n, made));
+                rc_runs.push(run_checked("Rc", w.rc, n, made));
+            }
+        }
+        type Pick = fn(&Phases) -> f64;
+        let phases: [(&str, Pick); 4] = [
+            ("build", |p| p.build),
+            ("drop (Rc: break cycles + drop)", |p| p.drop),
+            ("collect", |p| p.collect),
+            ("total", Phases::total),
+        ];
+        for (phase, pick) in phases {
+            let rc_med = median(rc_runs.iter().map(pick).collect());
+            let gc_med = median(gc_runs.iter().map(pick).collect());
+            if rc_med == 0.0 && gc_med == 0.0 {
+                continue;
+            }
+            let ratio = if rc_runs.iter().all(|p| pick(p) > 0.0) {
+                let r = median(
+                    rc_runs
+                        .iter()
+                        .zip(&gc_runs)
+                        .map(|(r, g)| pick(g) / pick(r))
+                        .collect(),
+                );
+                format!("{r:.2}x")
+            } else {
+                "—".to_string()
+            };
+            println!(
+                "| {} ({} nodes) | {} | {:.2} ms | {:.2} ms | {} |",
+                w.name,
+                made,
+                phase,
+                rc_med * 1e3,
+                gc_med * 1e3,
+                ratio
+            );
+        }
+    }
+}
