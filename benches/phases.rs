@@ -375,13 +375,27 @@ fn main() {
             gc: gc::pairs,
         },
     ];
+    // For profiles: one workload (`RCYCLE_PHASE_ONLY=tree4`), and one
+    // implementation's rounds only (`RCYCLE_PHASE_IMP=rc` or `rcycle`).
+    let only = std::env::var("RCYCLE_PHASE_ONLY").ok();
+    let imp = std::env::var("RCYCLE_PHASE_IMP").ok();
     println!(
         "| workload | phase | Rc (median) | rcycle (median) | rcycle / Rc (median of rounds) |"
     );
     println!("|---|---|---:|---:|---:|");
     for w in &workloads {
+        if only.as_deref().is_some_and(|o| o != w.name) {
+            continue;
+        }
         let n = if full { w.nodes } else { 100 };
         let made = (w.made)(n);
+        if let Some(imp) = &imp {
+            let f = if imp == "rc" { w.rc } else { w.gc };
+            for _ in 0..rounds {
+                run_checked(imp, f, n, made);
+            }
+            continue;
+        }
         // An untimed warm-up round for each.
         run_checked("Rc", w.rc, n, made);
         run_checked("rcycle", w.gc, n, made);
@@ -397,19 +411,25 @@ fn main() {
             }
         }
         type Pick = fn(&Phases) -> f64;
-        let phases: [(&str, Pick); 4] = [
-            ("build", |p| p.build),
-            ("drop (Rc: break cycles + drop)", |p| p.drop),
-            ("collect", |p| p.collect),
-            ("total", Phases::total),
+        let cyclic = gc_runs.iter().any(|p| p.collect > 0.0);
+        let teardown = if cyclic {
+            "teardown (Rc: break the cycles by hand, drop; rcycle: drop, collect)"
+        } else {
+            "drop"
+        };
+        let phases: [(&str, Pick, bool); 4] = [
+            ("build", |p| p.build, true),
+            (teardown, |p| p.drop + p.collect, true),
+            ("of which rcycle's collect", |p| p.collect, false),
+            ("total", Phases::total, true),
         ];
-        for (phase, pick) in phases {
-            let rc_med = median(rc_runs.iter().map(pick).collect());
-            let gc_med = median(gc_runs.iter().map(pick).collect());
-            if rc_med == 0.0 && gc_med == 0.0 {
+        for (phase, pick, compared) in phases {
+            if !compared && !cyclic {
                 continue;
             }
-            let ratio = if rc_runs.iter().all(|p| pick(p) > 0.0) {
+            let rc_med = median(rc_runs.iter().map(pick).collect());
+            let gc_med = median(gc_runs.iter().map(pick).collect());
+            let ratio = if compared {
                 let r = median(
                     rc_runs
                         .iter()
@@ -419,14 +439,19 @@ fn main() {
                 );
                 format!("{r:.2}x")
             } else {
-                "—".to_string()
+                "".to_string()
+            };
+            let rc_text = if compared {
+                format!("{:.2} ms", rc_med * 1e3)
+            } else {
+                String::new()
             };
             println!(
-                "| {} ({} nodes) | {} | {:.2} ms | {:.2} ms | {} |",
+                "| {} ({} nodes) | {} | {} | {:.2} ms | {} |",
                 w.name,
                 made,
                 phase,
-                rc_med * 1e3,
+                rc_text,
                 gc_med * 1e3,
                 ratio
             );

@@ -1,7 +1,9 @@
 //! Deep structures on the main thread's default stack (8 MiB): dropping a
 //! 10,000,000-long `Gc` linked list, collecting a 10,000,000-node ring, and
 //! collecting a 1,000,000-node doubly-linked ring. Any recursion proportional
-//! to the length would overflow the stack and abort the process.
+//! to the length would overflow the stack and abort the process. And on a
+//! thread with a 128 KiB stack: dropping a 1,000,000-long list, whose drops
+//! nest only while they have used less than 32 KiB of stack.
 //!
 //! This is a `harness = false` test (see `Cargo.toml`): libtest would run it
 //! on a spawned thread with a 2 MiB stack (unless `RUST_MIN_STACK` is set);
@@ -187,6 +189,13 @@ fn main() {
     let base = object_count();
     let start = Instant::now();
     drop_long_list(long);
+    // A small stack: the nested drops stop at their budget and queue.
+    std::thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(move || drop_long_list(long / 10))
+        .unwrap()
+        .join()
+        .unwrap();
     collect_long_ring(long);
     collect_doubly_linked_ring(doubly);
     assert_eq!(object_count(), base);
