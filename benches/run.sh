@@ -17,7 +17,8 @@
 #     the implementations interleaved round by round (benches/compare/
 #     paired.rs; RCYCLE_BENCH_PAIRED_SECS seconds per workload, 4 by
 #     default): ratios a drifting machine speed cannot skew, on which the
-#     targets are judged;
+#     targets are judged; then `cargo bench --bench phases` times build,
+#     drop and collect apart against `Rc` (benches/phases.rs);
 #  5. the same binary with RCYCLE_BENCH_WRITE writes BENCHMARKS.md from
 #     criterion's estimates (target/criterion/*/*/new/estimates.json, median),
 #     the interleaved rounds and the measurements of step 2, with the
@@ -52,6 +53,7 @@ write_md() {
     RCYCLE_BENCH_PAIRED_RESULTS="$out/paired.jsonl" \
     RCYCLE_BENCH_META="$out/meta.json" \
     RCYCLE_BENCH_NOTES=benches/notes.md \
+    RCYCLE_BENCH_PHASES="$out/phases.md" \
     "$bin"
 }
 
@@ -93,6 +95,9 @@ cargo bench --bench report -- --warm-up-time "$warmup" --measurement-time "$meas
 
 echo "== interleaved rounds" >&2
 RCYCLE_BENCH_SKIP="$skip_list" RCYCLE_BENCH_PAIRED="$out/paired.jsonl" "$bin"
+
+echo "== phases against Rc" >&2
+cargo bench --bench phases >"$out/phases.md"
 
 echo "== BENCHMARKS.md" >&2
 end=$(date +%s)

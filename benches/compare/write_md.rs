@@ -309,6 +309,26 @@ pub fn write(path: &str) {
             None => status,
         };
         targets.push((wl.group.to_string(), target, status));
+        // Issue 23: every cycle workload at most 1.5x `Rc` breaking its
+        // cycles by hand, judged on the interleaved rounds.
+        if wl.kind == Kind::Cycles {
+            let status = match paired.ratio(wl.group, "Rc") {
+                Some(r) => format!(
+                    "{} (interleaved: {r:.2}x Rc, median of {} rounds; criterion: {})",
+                    verdict(r <= 1.5),
+                    paired.rounds(wl.group).unwrap_or(0),
+                    ratio_rc.map_or("—".into(), |r| format!("{r:.2}x Rc")),
+                ),
+                None => ratio_rc.map_or("not measured".into(), |r| {
+                    format!("{} ({r:.2}x Rc)", verdict(r <= 1.5))
+                }),
+            };
+            targets.push((
+                wl.group.to_string(),
+                "<= 1.5x Rc breaking its cycles by hand".to_string(),
+                status,
+            ));
+        }
 
         // Its own section.
         let s = &mut sections;
@@ -545,6 +565,24 @@ pub fn write(path: &str) {
             let _ = writeln!(
                 w,
                 "Not measured (`RCYCLE_REPORT_WRITE=benches/report_scale.md benches/report_scale.sh`).\n"
+            );
+        }
+    }
+
+    // Build, drop and collect apart, against `Rc` (issue 23): the table
+    // `cargo bench --bench phases` prints, which `benches/run.sh` saves.
+    let _ = writeln!(w, "## Phases against `Rc`\n");
+    match std::fs::read_to_string(env_path(
+        "RCYCLE_BENCH_PHASES",
+        "target/rcycle-bench/phases.md",
+    )) {
+        Ok(text) => {
+            let _ = writeln!(w, "{}\n", text.trim_end());
+        }
+        Err(_) => {
+            let _ = writeln!(
+                w,
+                "Not measured in this run (`cargo bench --bench phases`).\n"
             );
         }
     }
