@@ -83,13 +83,37 @@ pub(crate) struct Heap {
 /// an 8 MiB stack, 32 KiB at a time.
 const DROP_RECURSION_BYTES: usize = 32 * 1024;
 
-/// A position on this thread's stack: the address of a local of the caller
-/// (the function is inlined). Only differences between two positions are
-/// used, so the direction the stack grows does not matter.
+/// A position on this thread's stack: the stack pointer where the register
+/// can be read (so the caller needs no stack slot and can end in a tail
+/// call), else the address of a local of the caller (the function is
+/// inlined). Only differences between two positions are used, so the
+/// direction the stack grows does not matter.
 #[inline(always)]
 fn stack_position() -> usize {
-    let marker = std::mem::MaybeUninit::<u8>::uninit();
-    std::hint::black_box(&raw const marker).addr()
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    {
+        let sp: usize;
+        // SAFETY: copies the stack pointer to a register; reads and writes
+        // no memory, no flags, no stack.
+        unsafe {
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(all(target_arch = "aarch64", not(miri)))]
+    {
+        let sp: usize;
+        // SAFETY: as above.
+        unsafe {
+            std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
+    {
+        let marker = std::mem::MaybeUninit::<u8>::uninit();
+        std::hint::black_box(&raw const marker).addr()
+    }
 }
 
 /// The heap's calls up, into the layer that owns it (which decides what a
@@ -590,34 +614,51 @@ impl Heap {
     /// `this` is the thread's heap and the caller holds no
     /// `&Heap` it will use again; `header` is an object of it whose strong
     /// count is zero, whose value is intact, and which is not `COLLECTING`.
+    ///
     #[inline]
     pub unsafe fn drop_unreferenced(this: *const Heap, header: NonNull<Header>) {
-        // SAFETY: the thread's live heap (caller); not used after the call
-        // below that may free it.
-        let heap = unsafe { &*this };
-        let base = heap.drop_stack_base.get();
+        // SAFETY: the thread's live heap (caller); not used after the calls
+        // below, which may free it.
+        let base = unsafe { (*this).drop_stack_base.get() };
         if base != 0 {
-            // Not while unwinding from a panic in a `Drop` (the drop glue
-            // drops the rest of the panicking value's fields): a nested
-            // `Drop` that panicked too would abort the process. Queued, the
-            // values wait for the next drop loop instead.
-            if stack_position().abs_diff(base) < DROP_RECURSION_BYTES && !std::thread::panicking() {
-                // SAFETY: forwarded (no reference into the heap's tables is
-                // held across the nested drop: they are short borrows).
-                return unsafe { heap.drop_value_and_release(header) };
-            }
-            // SAFETY: short borrow.
-            let queue = unsafe { &mut *heap.pending_drops.get() };
-            if queue.len() < queue.capacity() {
-                // (No reallocation: the common case stays a leaf.)
-                queue.push(header);
-                return;
-            }
             // SAFETY: forwarded.
-            return unsafe { heap.queue_drop(header) };
+            return unsafe { Heap::drop_nested(this, header, base) };
         }
         // SAFETY: forwarded.
         unsafe { Heap::drop_outermost(this, header) }
+    }
+
+    /// [`drop_unreferenced`](Self::drop_unreferenced) inside a drop loop
+    /// that began at stack position `base`. Out of line (the pointers'
+    /// `drop_last` reaches it by a tail call), so that the nested drop is a
+    /// direct call inside this file: inlined into another codegen unit, it
+    /// went through the GOT.
+    ///
+    /// # Safety
+    /// As for `drop_unreferenced`, and a drop loop runs.
+    #[inline(never)]
+    unsafe fn drop_nested(this: *const Heap, header: NonNull<Header>, base: usize) {
+        // SAFETY: the thread's live heap (caller), which a nested drop does
+        // not free (only the end of the outermost loop may).
+        let heap = unsafe { &*this };
+        // Not while unwinding from a panic in a `Drop` (the drop glue drops
+        // the rest of the panicking value's fields): a nested `Drop` that
+        // panicked too would abort the process. Queued, the values wait for
+        // the next drop loop instead.
+        if stack_position().abs_diff(base) < DROP_RECURSION_BYTES && !std::thread::panicking() {
+            // SAFETY: forwarded (no reference into the heap's tables is held
+            // across the nested drop: they are short borrows).
+            return unsafe { heap.drop_value_and_release(header) };
+        }
+        // SAFETY: short borrow.
+        let queue = unsafe { &mut *heap.pending_drops.get() };
+        if queue.len() < queue.capacity() {
+            // (No reallocation: the common case stays a leaf.)
+            queue.push(header);
+            return;
+        }
+        // SAFETY: forwarded.
+        unsafe { heap.queue_drop(header) }
     }
 
     /// [`drop_unreferenced`](Self::drop_unreferenced) when no drop loop runs.
@@ -722,24 +763,24 @@ impl Heap {
         let info = self.type_of(h).info;
         // Flag first: from now on no reference to the value can be made.
         h.set(VALUE_DROPPED);
-        /// Lets go of the implicit weak once the value is gone: after its
-        /// drop, or when its `Drop` panicked (the drop glue has dropped the
-        /// rest of its fields by the time the unwinding reaches this frame,
-        /// so the value is gone either way, and its memory is not leaked).
-        struct Release<'a> {
+        /// Lets go of the implicit weak when the value's `Drop` panicked:
+        /// the drop glue has dropped the rest of its fields by the time the
+        /// unwinding reaches this frame, so the value is gone, and its
+        /// memory is not leaked. (Forgotten on the normal path.)
+        struct ReleaseOnUnwind<'a> {
             heap: &'a Heap,
             header: NonNull<Header>,
             info: &'static TypeInfo,
         }
-        impl Drop for Release<'_> {
-            #[inline(always)]
+        impl Drop for ReleaseOnUnwind<'_> {
+            #[cold]
             fn drop(&mut self) {
                 // SAFETY: the value is gone; the implicit weak is ours to
                 // release, and `info` is the object's type.
                 unsafe { self.heap.release_weak_of(self.header, self.info) };
             }
         }
-        let _release = Release {
+        let unwinding = ReleaseOnUnwind {
             heap: self,
             header,
             info,
@@ -747,6 +788,10 @@ impl Heap {
         // SAFETY: value intact, no handle can reach it (strong == 0) and the
         // flag stops upgrades; memory stays valid (implicit weak).
         unsafe { (info.drop_value)(header) };
+        std::mem::forget(unwinding);
+        // SAFETY: the value is gone; the implicit weak is ours to release,
+        // and `info` is the object's type.
+        unsafe { self.release_weak_of(header, info) };
     }
 
     /// Decrements the weak count and frees the object if it reached zero and

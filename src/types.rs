@@ -61,8 +61,7 @@ impl TypeInfo {
         match self.element {
             None => self.box_layout,
             // SAFETY: forwarded.
-            Some(element) => unsafe { slice_box_layout(element, slice_len(header)) }
-                .expect("checked when the object was made"),
+            Some(element) => unsafe { slice_layout_of(element, header) },
         }
     }
 
@@ -89,6 +88,20 @@ pub(crate) fn slice_box_layout(element: Layout, len: usize) -> Option<Layout> {
         Layout::from_size_align(element.size().checked_mul(len)?, element.align()).ok()?;
     let (layout, _) = Layout::new::<Header>().extend(elements).ok()?;
     Some(layout.pad_to_align())
+}
+
+/// [`TypeInfo::layout_of`] for a slice object, out of line (its callers
+/// free small objects on their hot paths).
+///
+/// # Safety
+/// `header` is an allocated slice object with elements of `element`'s
+/// layout.
+#[cold]
+#[inline(never)]
+unsafe fn slice_layout_of(element: Layout, header: NonNull<Header>) -> Layout {
+    // SAFETY: forwarded.
+    let len = unsafe { slice_len(header) };
+    slice_box_layout(element, len).expect("checked when the object was made")
 }
 
 /// The length of a slice object.
