@@ -580,6 +580,13 @@ unsafe fn drop_last(header: NonNull<Header>) {
     // SAFETY: the implicit weak keeps the header readable.
     let h = unsafe { header.as_ref() };
     if h.has(COLLECTING | VALUE_DROPPED) {
+        if h.has(COLLECTING) {
+            // A member of the garbage set being freed (the collector is
+            // dropping the values, and this was an edge between two of
+            // them): the collector owns it. Tested here, not in
+            // `drop_last_of_dead`, because every such edge comes here.
+            return;
+        }
         // SAFETY: forwarded.
         return unsafe { drop_last_of_dead(header) };
     }
@@ -588,19 +595,16 @@ unsafe fn drop_last(header: NonNull<Header>) {
     unsafe { crate::heap::Heap::drop_unreferenced(heap_ptr(), header) }
 }
 
-/// [`drop_last`] for an object whose value is gone or going.
+/// [`drop_last`] for a dead box (an object whose value is gone).
 ///
 /// # Safety
-/// As for `drop_last`, and the object is `COLLECTING` or `VALUE_DROPPED`.
+/// As for `drop_last`, and the object is `VALUE_DROPPED`, not `COLLECTING`.
 #[cold]
 #[inline(never)]
 unsafe fn drop_last_of_dead(header: NonNull<Header>) {
     // SAFETY: the implicit weak keeps the header readable.
     let h = unsafe { header.as_ref() };
-    if h.has(COLLECTING) {
-        // A member of the garbage set being freed: the collector owns it.
-        return;
-    }
+    debug_assert!(!h.has(COLLECTING), "the collector's own: `drop_last` returns");
     // A dead box (its value went with a collected cycle): only the memory
     // is left, held by the implicit weak.
     let heap = heap();
