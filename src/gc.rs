@@ -604,7 +604,10 @@ unsafe fn drop_last(header: NonNull<Header>) {
 unsafe fn drop_last_of_dead(header: NonNull<Header>) {
     // SAFETY: the implicit weak keeps the header readable.
     let h = unsafe { header.as_ref() };
-    debug_assert!(!h.has(COLLECTING), "the collector's own: `drop_last` returns");
+    debug_assert!(
+        !h.has(COLLECTING),
+        "the collector's own: `drop_last` returns"
+    );
     // A dead box (its value went with a collected cycle): only the memory
     // is left, held by the implicit weak.
     let heap = heap();
