@@ -406,9 +406,13 @@ fn main() {
             }
             continue;
         }
-        // An untimed warm-up round for each.
-        run_checked("Rc", w.rc, n, made);
-        run_checked("rcycle", w.gc, n, made);
+        // An untimed warm-up round for each (`RCYCLE_PHASE_COLD=1` skips
+        // it: a fresh process's first round, as a one-process-per-run
+        // measurement sees it).
+        if std::env::var_os("RCYCLE_PHASE_COLD").is_none() {
+            run_checked("Rc", w.rc, n, made);
+            run_checked("rcycle", w.gc, n, made);
+        }
         let mut rc_runs = Vec::new();
         let mut gc_runs = Vec::new();
         for round in 0..rounds {
