@@ -116,6 +116,21 @@ fn stack_position() -> usize {
     }
 }
 
+/// The bytes of stack used since [`stack_position`] returned `base` (in a
+/// caller further up this thread's stack).
+#[inline(always)]
+fn stack_used_since(base: usize) -> usize {
+    // Both targets whose stack pointer is read grow their stack down.
+    #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+    {
+        base.wrapping_sub(stack_position())
+    }
+    #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
+    {
+        stack_position().abs_diff(base)
+    }
+}
+
 /// The heap's calls up, into the layer that owns it (which decides what a
 /// trigger does). Each is made on a cold path only.
 pub(crate) struct HeapHooks {
@@ -645,18 +660,12 @@ impl Heap {
         // the rest of the panicking value's fields): a nested `Drop` that
         // panicked too would abort the process. Queued, the values wait for
         // the next drop loop instead.
-        if stack_position().abs_diff(base) < DROP_RECURSION_BYTES && !std::thread::panicking() {
+        if stack_used_since(base) < DROP_RECURSION_BYTES && !std::thread::panicking() {
             // SAFETY: forwarded (no reference into the heap's tables is held
             // across the nested drop: they are short borrows).
             return unsafe { heap.drop_value_and_release(header) };
         }
-        // SAFETY: short borrow.
-        let queue = unsafe { &mut *heap.pending_drops.get() };
-        if queue.len() < queue.capacity() {
-            // (No reallocation: the common case stays a leaf.)
-            queue.push(header);
-            return;
-        }
+        // (Rare now: past the stack budget, or unwinding.)
         // SAFETY: forwarded.
         unsafe { heap.queue_drop(header) }
     }

@@ -42,8 +42,9 @@ pub(crate) struct TypeInfo {
     pub box_layout: Layout,
     pub size_class: usize,
     /// What the object really takes in memory: its size-class slot, or its
-    /// own allocation with the list link (reports count this). For a slice
-    /// type, use [`alloc_size_of`](Self::alloc_size_of).
+    /// own allocation with the list link (reports count this). 0 for a
+    /// slice type, whose objects differ: use
+    /// [`alloc_size_of`](Self::alloc_size_of).
     pub alloc_size: usize,
     /// For a slice type, the layout of one element (the object's length is
     /// in its large-object word); `None` for a type of fixed size.
@@ -72,7 +73,9 @@ impl TypeInfo {
     /// As for [`layout_of`](Self::layout_of).
     #[inline]
     pub unsafe fn alloc_size_of(&self, header: NonNull<Header>) -> usize {
-        if self.element.is_none() {
+        // (One load and test on the reports' per-object path: the field is
+        // never 0 for a type of fixed size.)
+        if self.alloc_size != 0 {
             return self.alloc_size;
         }
         // SAFETY: forwarded.
@@ -209,10 +212,7 @@ impl<E: Trace + 'static, V: ?Sized + 'static> Stored for Slice<E, V> {
         type_name: std::any::type_name::<V>,
         box_layout: Layout::new::<GcBox<[E; 0]>>(),
         size_class: LARGE_CLASS,
-        alloc_size: crate::alloc::large_allocated_size(
-            std::mem::size_of::<GcBox<[E; 0]>>(),
-            std::mem::align_of::<GcBox<[E; 0]>>(),
-        ),
+        alloc_size: 0,
         element: Some(Layout::new::<E>()),
     };
 }
