@@ -24,7 +24,7 @@
 //!   rcycle drops them and collects.
 //!
 //! `cargo bench --bench phases` prints a Markdown table;
-//! `RCYCLE_PHASE_ROUNDS` sets the number of rounds (default 21). Without
+//! `RCYCLE_PHASE_ROUNDS` sets the number of rounds (default 101). Without
 //! `--bench` (`cargo test --benches`), each workload runs one round at a
 //! tiny size, as a smoke test.
 
@@ -334,7 +334,7 @@ fn main() {
         std::env::var("RCYCLE_PHASE_ROUNDS")
             .ok()
             .and_then(|r| r.parse().ok())
-            .unwrap_or(21)
+            .unwrap_or(101)
     } else {
         1
     };
