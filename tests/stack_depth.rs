@@ -3,7 +3,8 @@
 //! collecting a 1,000,000-node doubly-linked ring. Any recursion proportional
 //! to the length would overflow the stack and abort the process. And on a
 //! thread with a 128 KiB stack: dropping a 1,000,000-long list, whose drops
-//! nest only while they have used less than 32 KiB of stack.
+//! nest only while they have used less than 32 KiB of stack, and a
+//! 100,000-long one whose `Drop` impls take 4 KiB of stack each.
 //!
 //! This is a `harness = false` test (see `Cargo.toml`): libtest would run it
 //! on a spawned thread with a 2 MiB stack (unless `RUST_MIN_STACK` is set);
@@ -100,6 +101,39 @@ fn drop_long_list(n: usize) {
     println!("list of {n}: built in {built:?}, dropped in {dropped:?}");
 }
 
+/// A list node whose `Drop` uses 4 KiB of stack: the nested drops stop at
+/// their budget in bytes, not at a depth, so big user frames count.
+struct BigFrame {
+    next: Option<Gc<BigFrame>>,
+}
+
+// SAFETY: reports `next` once.
+unsafe impl Trace for BigFrame {
+    fn trace(&self, t: &mut Tracer<'_>) {
+        t.field("next", &self.next);
+    }
+}
+
+impl Drop for BigFrame {
+    fn drop(&mut self) {
+        let scratch = std::hint::black_box([0u8; 4096]);
+        std::hint::black_box(&scratch);
+        count_drop();
+    }
+}
+
+fn drop_list_with_big_frames(n: usize) {
+    let base = object_count();
+    let mut head: Option<Gc<BigFrame>> = None;
+    for _ in 0..n {
+        head = Some(Gc::new(BigFrame { next: head.take() }));
+    }
+    drop(head);
+    assert_eq!(take_drops(), n, "every Drop ran exactly once");
+    assert_eq!(object_count(), base);
+    println!("list of {n} with 4 KiB Drop frames: dropped");
+}
+
 fn collect_long_ring(n: usize) {
     let base = object_count();
     let start = Instant::now();
@@ -189,10 +223,14 @@ fn main() {
     let base = object_count();
     let start = Instant::now();
     drop_long_list(long);
-    // A small stack: the nested drops stop at their budget and queue.
+    // A small stack: the nested drops stop at their budget and queue,
+    // whatever the frames' sizes.
     std::thread::Builder::new()
         .stack_size(128 * 1024)
-        .spawn(move || drop_long_list(long / 10))
+        .spawn(move || {
+            drop_long_list(long / 10);
+            drop_list_with_big_frames(long / 100);
+        })
         .unwrap()
         .join()
         .unwrap();
