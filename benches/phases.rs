@@ -79,6 +79,24 @@ fn timed<R>(f: impl FnOnce() -> R) -> (R, f64) {
     (r, start.elapsed().as_secs_f64())
 }
 
+/// Runs one workload's phases: `build` (timed), then `teardown` of what it
+/// built (timed: a drop, or `Rc` breaking its cycles by hand and dropping),
+/// then `collect` (timed; nothing for `Rc`).
+fn phases_of<T>(
+    build: impl FnOnce() -> T,
+    teardown: impl FnOnce(T),
+    collect: impl FnOnce(),
+) -> Phases {
+    let (built, build) = timed(build);
+    let ((), drop) = timed(|| teardown(built));
+    let ((), collect) = timed(collect);
+    Phases {
+        build,
+        drop,
+        collect,
+    }
+}
+
 /// The workloads, written once over a pointer type `P` (and its weak `W`).
 macro_rules! workloads {
     ($derive:meta, $collect:expr, $is_rc:expr) => {
@@ -89,27 +107,26 @@ macro_rules! workloads {
             _kids: [Option<P<T4>>; 4],
         }
 
-        /// Node `i` of a 4-ary tree of `n` nodes (children `4i+1..=4i+4`).
+        /// The children of node `i` in a 4-ary tree of `n` nodes (nodes
+        /// `4i+1..=4i+4`), each made by `node`.
+        fn kids<N>(i: usize, n: usize, node: fn(usize, usize) -> P<N>) -> [Option<P<N>>; 4] {
+            std::array::from_fn(|k| {
+                let c = 4 * i + k + 1;
+                (c < n).then(|| node(c, n))
+            })
+        }
+
+        /// Node `i` of a 4-ary tree of `n` nodes.
         fn tree4(i: usize, n: usize) -> P<T4> {
-            let kid = |k: usize| {
-                let c = 4 * i + k;
-                (c < n).then(|| tree4(c, n))
-            };
             P::new(T4 {
                 _c: super::Counted,
                 _payload: i as u64,
-                _kids: [kid(1), kid(2), kid(3), kid(4)],
+                _kids: kids(i, n, tree4),
             })
         }
 
         pub fn tree(n: usize) -> super::Phases {
-            let (root, build) = super::timed(|| tree4(0, n));
-            let ((), drop) = super::timed(|| drop(root));
-            super::Phases {
-                build,
-                drop,
-                collect: 0.0,
-            }
+            super::phases_of(|| tree4(0, n), drop, || ())
         }
 
         #[$derive]
@@ -120,14 +137,10 @@ macro_rules! workloads {
         }
 
         fn wtree4(i: usize, n: usize) -> P<W4> {
-            let kid = |k: usize| {
-                let c = 4 * i + k;
-                (c < n).then(|| wtree4(c, n))
-            };
             let node = P::new(W4 {
                 _c: super::Counted,
                 parent: RefCell::new(None),
-                kids: [kid(1), kid(2), kid(3), kid(4)],
+                kids: kids(i, n, wtree4),
             });
             for kid in node.kids.iter().flatten() {
                 *kid.parent.borrow_mut() = Some(P::downgrade(&node));
@@ -136,13 +149,7 @@ macro_rules! workloads {
         }
 
         pub fn weak_parent(n: usize) -> super::Phases {
-            let (root, build) = super::timed(|| wtree4(0, n));
-            let ((), drop) = super::timed(|| drop(root));
-            super::Phases {
-                build,
-                drop,
-                collect: 0.0,
-            }
+            super::phases_of(|| wtree4(0, n), drop, || ())
         }
 
         #[$derive]
@@ -153,14 +160,10 @@ macro_rules! workloads {
         }
 
         fn stree4(i: usize, n: usize) -> P<S4> {
-            let kid = |k: usize| {
-                let c = 4 * i + k;
-                (c < n).then(|| stree4(c, n))
-            };
             let node = P::new(S4 {
                 _c: super::Counted,
                 parent: RefCell::new(None),
-                kids: [kid(1), kid(2), kid(3), kid(4)],
+                kids: kids(i, n, stree4),
             });
             for kid in node.kids.iter().flatten() {
                 *kid.parent.borrow_mut() = Some(node.clone());
@@ -179,19 +182,16 @@ macro_rules! workloads {
         }
 
         pub fn strong_parent(n: usize) -> super::Phases {
-            let (root, build) = super::timed(|| stree4(0, n));
-            let ((), drop) = super::timed(|| {
-                if $is_rc {
-                    unparent(&root);
-                }
-                drop(root)
-            });
-            let ((), collect) = super::timed(|| $collect);
-            super::Phases {
-                build,
-                drop,
-                collect,
-            }
+            super::phases_of(
+                || stree4(0, n),
+                |root| {
+                    if $is_rc {
+                        unparent(&root);
+                    }
+                    drop(root)
+                },
+                || $collect,
+            )
         }
 
         #[$derive]
@@ -223,26 +223,23 @@ macro_rules! workloads {
         }
 
         pub fn ring(n: usize) -> super::Phases {
-            let (head, build) = super::timed(|| ring_of(n));
-            let ((), drop) = super::timed(|| {
-                if $is_rc {
-                    // Iteratively (a recursive drop along a 1M ring would
-                    // overflow the stack): take each node's two links, so
-                    // each node is freed as the walk leaves it.
-                    let mut cur = Some(head.clone());
-                    while let Some(node) = cur {
-                        node.prev.borrow_mut().take();
-                        cur = node.next.borrow_mut().take();
+            super::phases_of(
+                || ring_of(n),
+                |head| {
+                    if $is_rc {
+                        // Iteratively (a recursive drop along a 1M ring would
+                        // overflow the stack): take each node's two links, so
+                        // each node is freed as the walk leaves it.
+                        let mut cur = Some(head.clone());
+                        while let Some(node) = cur {
+                            node.prev.borrow_mut().take();
+                            cur = node.next.borrow_mut().take();
+                        }
                     }
-                }
-                drop(head)
-            });
-            let ((), collect) = super::timed(|| $collect);
-            super::Phases {
-                build,
-                drop,
-                collect,
-            }
+                    drop(head)
+                },
+                || $collect,
+            )
         }
 
         #[$derive]
@@ -252,7 +249,7 @@ macro_rules! workloads {
         }
 
         pub fn pairs(n: usize) -> super::Phases {
-            let (pairs, build) = super::timed(|| {
+            let build = || {
                 (0..n)
                     .map(|_| {
                         let a = P::new(Pair {
@@ -267,21 +264,16 @@ macro_rules! workloads {
                         a
                     })
                     .collect::<Vec<_>>()
-            });
-            let ((), drop) = super::timed(|| {
+            };
+            let teardown = |pairs: Vec<P<Pair>>| {
                 if $is_rc {
                     for a in &pairs {
                         a.other.borrow_mut().take();
                     }
                 }
                 drop(pairs)
-            });
-            let ((), collect) = super::timed(|| $collect);
-            super::Phases {
-                build,
-                drop,
-                collect,
-            }
+            };
+            super::phases_of(build, teardown, || $collect)
         }
     };
 }
@@ -311,6 +303,8 @@ struct Workload {
     nodes: usize,
     /// Nodes made for `n`.
     made: fn(usize) -> usize,
+    /// Whether it makes cycles (which rcycle collects and `Rc` breaks).
+    cyclic: bool,
     rc: fn(usize) -> Phases,
     gc: fn(usize) -> Phases,
 }
@@ -343,6 +337,7 @@ fn main() {
             name: "tree4",
             nodes: 100_000,
             made: |n| n,
+            cyclic: false,
             rc: rc::tree,
             gc: gc::tree,
         },
@@ -350,6 +345,7 @@ fn main() {
             name: "tree4_weak_parent",
             nodes: 100_000,
             made: |n| n,
+            cyclic: false,
             rc: rc::weak_parent,
             gc: gc::weak_parent,
         },
@@ -357,6 +353,7 @@ fn main() {
             name: "tree4_strong_parent",
             nodes: 100_000,
             made: |n| n,
+            cyclic: true,
             rc: rc::strong_parent,
             gc: gc::strong_parent,
         },
@@ -364,6 +361,7 @@ fn main() {
             name: "ring",
             nodes: 1_000_000,
             made: |n| n,
+            cyclic: true,
             rc: rc::ring,
             gc: gc::ring,
         },
@@ -371,6 +369,7 @@ fn main() {
             name: "pairs",
             nodes: 100_000,
             made: |n| 2 * n,
+            cyclic: true,
             rc: rc::pairs,
             gc: gc::pairs,
         },
@@ -425,7 +424,7 @@ fn main() {
             }
         }
         type Pick = fn(&Phases) -> f64;
-        let cyclic = gc_runs.iter().any(|p| p.collect > 0.0);
+        let cyclic = w.cyclic;
         let teardown = if cyclic {
             "teardown (Rc: break the cycles by hand, drop; rcycle: drop, collect)"
         } else {

@@ -159,24 +159,12 @@ impl<T: Trace + 'static> Stored for Fixed<T> {
         (T::may_contain_gc(), T::has_finalizer())
     }
 
-    const INFO: &'static TypeInfo = &TypeInfo {
-        trace: trace_value::<Self>,
-        finalize: finalize_value::<Self>,
-        drop_value: drop_value::<Self>,
-        heap_size: heap_size_of::<Self>,
-        inert_heap_size: inert_heap_size_of::<Self>,
-        type_name: std::any::type_name::<T>,
-        box_layout: Layout::new::<GcBox<T>>(),
-        size_class: crate::alloc::class_of(
-            std::mem::size_of::<GcBox<T>>(),
-            std::mem::align_of::<GcBox<T>>(),
-        ),
-        alloc_size: crate::alloc::allocated_size(
-            std::mem::size_of::<GcBox<T>>(),
-            std::mem::align_of::<GcBox<T>>(),
-        ),
-        element: None,
-    };
+    const INFO: &'static TypeInfo = &type_info::<Self>(
+        Layout::new::<GcBox<T>>(),
+        crate::alloc::class_of(size_of::<GcBox<T>>(), align_of::<GcBox<T>>()),
+        crate::alloc::allocated_size(size_of::<GcBox<T>>(), align_of::<GcBox<T>>()),
+        None,
+    );
 }
 
 /// A slice of `E` whose length the object keeps, seen as the type `V`: `[E]`,
@@ -203,18 +191,34 @@ impl<E: Trace + 'static, V: ?Sized + 'static> Stored for Slice<E, V> {
         (E::may_contain_gc(), false)
     }
 
-    const INFO: &'static TypeInfo = &TypeInfo {
-        trace: trace_value::<Self>,
-        finalize: finalize_value::<Self>,
-        drop_value: drop_value::<Self>,
-        heap_size: heap_size_of::<Self>,
-        inert_heap_size: inert_heap_size_of::<Self>,
-        type_name: std::any::type_name::<V>,
-        box_layout: Layout::new::<GcBox<[E; 0]>>(),
-        size_class: LARGE_CLASS,
-        alloc_size: 0,
-        element: Some(Layout::new::<E>()),
-    };
+    const INFO: &'static TypeInfo = &type_info::<Self>(
+        Layout::new::<GcBox<[E; 0]>>(),
+        LARGE_CLASS,
+        0,
+        Some(Layout::new::<E>()),
+    );
+}
+
+/// The `TypeInfo` of `S`: its type-erased functions, its name (that of
+/// `S::Value`), and the layout figures the caller computed (see the fields).
+const fn type_info<S: Stored>(
+    box_layout: Layout,
+    size_class: usize,
+    alloc_size: usize,
+    element: Option<Layout>,
+) -> TypeInfo {
+    TypeInfo {
+        trace: trace_value::<S>,
+        finalize: finalize_value::<S>,
+        drop_value: drop_value::<S>,
+        heap_size: heap_size_of::<S>,
+        inert_heap_size: inert_heap_size_of::<S>,
+        type_name: std::any::type_name::<S::Value>,
+        box_layout,
+        size_class,
+        alloc_size,
+        element,
+    }
 }
 
 /// # Safety
