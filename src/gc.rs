@@ -530,24 +530,34 @@ impl<T: ?Sized> Clone for Gc<T> {
 impl<T: ?Sized> Drop for Gc<T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: this handle owns one strong count, given up here.
-        unsafe { release_strong(self.header_ptr()) }
+        // SAFETY: this handle owns one strong count, given up here; a
+        // `T` without drop glue runs no code when its value is dropped.
+        unsafe { release_strong(self.header_ptr(), std::mem::needs_drop::<T>()) }
     }
 }
 
 /// Gives up one strong count: what dropping a `Gc` does, for any type.
 ///
+/// `needs_drop` is false only where dropping the value runs no code at all
+/// (`std::mem::needs_drop` of the value's type).
+///
 /// # Safety
-/// The caller owns one strong count of the object and stops using it.
+/// The caller owns one strong count of the object and stops using it, and
+/// `needs_drop` is what it says.
 #[inline(always)]
-unsafe fn release_strong(header: NonNull<Header>) {
+unsafe fn release_strong(header: NonNull<Header>, needs_drop: bool) {
     // SAFETY: the count being released keeps the header readable.
     let h = unsafe { header.as_ref() };
     let strong = h.strong() - 1;
     h.set_strong(strong);
     if strong == 0 {
-        // SAFETY: the last strong count was just released.
-        unsafe { drop_last(header) };
+        if needs_drop {
+            // SAFETY: the last strong count was just released.
+            unsafe { drop_last(header) };
+        } else {
+            // SAFETY: as above, and dropping the value runs no code.
+            unsafe { drop_last_plain(header) };
+        }
     } else if !h.has(ACYCLIC | BUFFERED | VALUE_DROPPED | COLLECTING) {
         // Might now be the only thing outside a garbage cycle that kept it
         // alive: remember it for the next collection.
@@ -593,6 +603,25 @@ unsafe fn drop_last(header: NonNull<Header>) {
     // SAFETY: the thread's heap, no `&Heap` held here; strong is zero, the
     // value intact, not collecting.
     unsafe { crate::heap::Heap::drop_unreferenced(heap_ptr(), header) }
+}
+
+/// [`drop_last`] for a value whose type has no drop glue (a `Gc<u64>`, a
+/// `Gc<str>`): see [`Heap::drop_unreferenced_plain`].
+///
+/// # Safety
+/// As for `drop_last`, and the value's type has no drop glue.
+#[cold]
+#[inline(never)]
+unsafe fn drop_last_plain(header: NonNull<Header>) {
+    // SAFETY: the implicit weak keeps the header readable.
+    let h = unsafe { header.as_ref() };
+    if h.has(COLLECTING | VALUE_DROPPED) {
+        // SAFETY: forwarded (`drop_last` handles both, for any type).
+        return unsafe { drop_last(header) };
+    }
+    // SAFETY: the thread's heap, no `&Heap` held here; strong is zero, the
+    // value intact and without drop glue, not collecting.
+    unsafe { crate::heap::Heap::drop_unreferenced_plain(heap_ptr(), header) }
 }
 
 /// [`drop_last`] for a dead box (an object whose value is gone).

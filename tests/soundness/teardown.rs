@@ -348,6 +348,71 @@ fn cycle_made_after_teardown_is_collected() {
     assert_eq!(counter.load(SeqCst), 3);
 }
 
+/// Values without drop glue (`Gc<u64>`, `Gc<str>`) are freed without a drop
+/// loop; held by a thread-local destroyed after rcycle's teardown, they are
+/// freed on the exited heap, a weak handle outlives its value there, and
+/// the last of them frees the heap (run alone under Miri without
+/// `-Zmiri-ignore-leaks`, this test shows that nothing leaks; CI's run of the
+/// whole file ignores leaks for the test below, which leaks on purpose).
+#[test]
+fn plain_values_freed_after_teardown() {
+    struct Plain {
+        number: Option<Gc<u64>>,
+        text: Option<Gc<str>>,
+        weak: Option<WeakGc<u64>>,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+    impl Drop for Plain {
+        fn drop(&mut self) {
+            let mut seen = self.seen.lock().unwrap();
+            let number = self.number.take().unwrap();
+            let weak = self.weak.take().unwrap();
+            seen.push(format!(
+                "{} {} {}",
+                *number,
+                object_count(),
+                weak.strong_count()
+            ));
+            drop(number);
+            seen.push(format!("{:?} {}", weak.upgrade(), object_count()));
+            drop(weak);
+            let text = self.text.take().unwrap();
+            seen.push(format!("{} {}", &*text, object_count()));
+            drop(text);
+            let fresh: Gc<str> = Gc::from("fresh");
+            seen.push(format!("{} {}", &*fresh, object_count()));
+            // (Not followed by a query: on a thread whose teardown ran,
+            // one would make a new, empty heap that nothing frees.)
+            drop(fresh);
+        }
+    }
+    thread_local! {
+        static EARLY: RefCell<Option<Plain>> = const { RefCell::new(None) };
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        // Registered before the heap: destroyed after its teardown.
+        EARLY.with(|e| assert!(e.borrow().is_none()));
+        let number = Gc::new(7u64);
+        let weak = Gc::downgrade(&number);
+        EARLY.with(|e| {
+            *e.borrow_mut() = Some(Plain {
+                number: Some(number),
+                text: Some(Gc::from("text")),
+                weak: Some(weak),
+                seen: s,
+            })
+        });
+    })
+    .join()
+    .expect("the thread exits normally");
+    let seen = seen.lock().unwrap().clone();
+    // The dead `u64` keeps its memory (and counts as an object) until its
+    // weak handle goes.
+    assert_eq!(seen, ["7 2 1", "None 2", "text 1", "fresh 1"], "{seen:?}");
+}
+
 /// A `Drop` that makes a new garbage cycle every time it runs: the teardown
 /// runs a bounded number of collections (8, `FINAL_COLLECTIONS` in
 /// src/heap.rs), one generation each, and the thread exits; the last
