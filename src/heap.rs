@@ -206,6 +206,10 @@ impl Heap {
         self.candidate_limit.set(limit);
     }
 
+    pub fn candidate_limit(&self) -> usize {
+        self.candidate_limit.get()
+    }
+
     // ---- states ----
 
     /// Marks the heap as collecting; `false` (and nothing done) if it

@@ -132,10 +132,8 @@ pub fn collect() -> usize {
 /// rcycle::enable();
 /// ```
 pub fn disable() {
-    crate::runtime::runtime()
-        .collector
-        .policy
-        .set_enabled(false)
+    let rt = crate::runtime::runtime();
+    rt.collector.policy.set_enabled(&rt.heap, false)
 }
 
 /// Turns automatic collection back on for this thread (it is on by default).
@@ -145,7 +143,8 @@ pub fn disable() {
 /// assert!(rcycle::is_enabled());
 /// ```
 pub fn enable() {
-    crate::runtime::runtime().collector.policy.set_enabled(true)
+    let rt = crate::runtime::runtime();
+    rt.collector.policy.set_enabled(&rt.heap, true)
 }
 
 /// Whether automatic collection is on for this thread.

@@ -19,7 +19,9 @@
 //!   ([`Policy::after_collection`]): one candidate can be the last handle into
 //!   a big dead structure, and a candidate count alone would let it wait.
 //! * **Off, running, exited.** No trigger collects while collection is
-//!   disabled ([`crate::disable`]) or already running. After the thread's
+//!   disabled ([`crate::disable`]; the candidate trigger is lifted until it
+//!   is enabled again, so that a bulk load with collection off pays nothing
+//!   per candidate) or already running. After the thread's
 //!   teardown the candidate limit is 0: every candidate is a trigger
 //!   ([`Policy::enter_exited`]).
 //! * **Thread exit.** The teardown runs at most [`FINAL_COLLECTIONS`]
@@ -80,15 +82,31 @@ impl Policy {
 
     /// Whether a trigger (candidates or growth) collects now: collection is
     /// on, none is running, and there is something to collect.
+    ///
+    /// While collection is off, the candidate trigger is lifted: else every
+    /// candidate buffered past the limit would call up again, only to wait
+    /// ([`set_enabled`](Self::set_enabled) puts it back).
     pub fn on_trigger(&self, heap: &Heap) -> Decision {
-        if self.enabled.get() && !heap.is_collecting() && heap.candidate_count() > 0 {
+        if !self.enabled.get() {
+            if !heap.is_exited() {
+                heap.set_candidate_limit(usize::MAX);
+            }
+            return Decision::Wait;
+        }
+        if !heap.is_collecting() && heap.candidate_count() > 0 {
             Decision::Collect
         } else {
             Decision::Wait
         }
     }
 
-    pub fn set_enabled(&self, on: bool) {
+    /// Turns automatic collection on or off. Turned back on, a candidate
+    /// trigger lifted while it was off comes back at the threshold (so the
+    /// candidates buffered meanwhile are collected at the next one).
+    pub fn set_enabled(&self, heap: &Heap, on: bool) {
+        if on && !self.enabled.get() && heap.candidate_limit() == usize::MAX {
+            heap.set_candidate_limit(self.threshold.get());
+        }
         self.enabled.set(on)
     }
 
@@ -153,5 +171,57 @@ impl Policy {
     /// After the thread's teardown: every buffered candidate is a trigger.
     pub fn enter_exited(&self, heap: &Heap) {
         heap.set_candidate_limit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::runtime;
+    use crate::{Gc, Trace};
+    use std::cell::RefCell;
+
+    #[derive(Trace)]
+    struct Node {
+        next: RefCell<Option<Gc<Node>>>,
+    }
+
+    /// Makes `n` candidates that stay alive (each held by the returned
+    /// vector and by itself).
+    fn candidates(n: usize) -> Vec<Gc<Node>> {
+        (0..n)
+            .map(|_| {
+                let a = Gc::new(Node {
+                    next: RefCell::new(None),
+                });
+                *a.next.borrow_mut() = Some(a.clone());
+                drop(a.clone());
+                a
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_candidate_trigger_is_lifted_while_collection_is_off() {
+        let rt = runtime();
+        let (heap, policy) = (&rt.heap, &rt.collector.policy);
+        crate::set_threshold(100);
+        crate::disable();
+        let held = candidates(150);
+        assert_eq!(heap.candidate_count(), 150, "nothing collected while off");
+        assert_eq!(heap.candidate_limit(), usize::MAX, "the trigger is lifted");
+        crate::enable();
+        assert_eq!(heap.candidate_limit(), 100, "back at the threshold");
+        // The next candidate collects the waiting ones (all alive).
+        let more = candidates(1);
+        assert_eq!(heap.candidate_count(), 0);
+        assert!(policy.is_enabled());
+        // Turned off and on with no trigger meanwhile, the limit is kept.
+        let limit = heap.candidate_limit();
+        crate::disable();
+        crate::enable();
+        assert_eq!(heap.candidate_limit(), limit);
+        for node in held.iter().chain(&more) {
+            node.next.borrow_mut().take();
+        }
     }
 }
