@@ -31,6 +31,9 @@
 use std::cell::Cell;
 use std::time::Instant;
 
+#[path = "phases/floors.rs"]
+mod floors;
+
 thread_local! {
     static DROPS: Cell<usize> = const { Cell::new(0) };
 }
@@ -486,121 +489,8 @@ fn main() {
         }
     }
     if only.is_none() && imp.is_none() {
-        idle_floor(if full { 100_000 } else { 100 }, rounds);
-    }
-}
-
-/// The floor of the `idle_collect` workload (benches/compare): per round,
-/// `Rc` clones and drops a handle to each of `n` live nodes (2 random edges
-/// each); rcycle does the same, which makes every node a candidate, and
-/// then collects. Whatever the collector, a collection that must show those
-/// candidates alive reads every node and every edge's target at least once:
-/// the "one pass" row times exactly that read, with no collector around it.
-fn idle_floor(n: usize, rounds: usize) {
-    use rcycle::{Gc, Trace};
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    #[derive(Trace)]
-    struct G {
-        refs: RefCell<Vec<Gc<G>>>,
-    }
-    struct R {
-        refs: RefCell<Vec<Rc<R>>>,
-    }
-    /// xorshift64*, as the compare bench's.
-    fn below(state: &mut u64, n: usize) -> usize {
-        let mut x = *state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        *state = x;
-        (((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) * n as u64) >> 32) as usize
-    }
-    let mut seed = 0xCAFE;
-    let gnodes: Vec<Gc<G>> = (0..n)
-        .map(|_| {
-            Gc::new(G {
-                refs: RefCell::new(Vec::with_capacity(2)),
-            })
-        })
-        .collect();
-    for node in &gnodes {
-        for _ in 0..2 {
-            let to = gnodes[below(&mut seed, n)].clone();
-            node.refs.borrow_mut().push(to);
-        }
-    }
-    let mut seed = 0xCAFE;
-    let rnodes: Vec<Rc<R>> = (0..n)
-        .map(|_| {
-            Rc::new(R {
-                refs: RefCell::new(Vec::with_capacity(2)),
-            })
-        })
-        .collect();
-    for node in &rnodes {
-        for _ in 0..2 {
-            let to = rnodes[below(&mut seed, n)].clone();
-            node.refs.borrow_mut().push(to);
-        }
-    }
-    rcycle::collect();
-    let (mut rc_touch, mut gc_touch, mut pass, mut collect) = (vec![], vec![], vec![], vec![]);
-    for _ in 0..rounds.max(1) {
-        let ((), t) = timed(|| {
-            for node in &rnodes {
-                drop(std::hint::black_box(node.clone()));
-            }
-        });
-        rc_touch.push(t);
-        let ((), t) = timed(|| {
-            for node in &gnodes {
-                drop(std::hint::black_box(node.clone()));
-            }
-        });
-        gc_touch.push(t);
-        let (sum, t) = timed(|| {
-            let mut sum = 0usize;
-            for node in &gnodes {
-                for edge in node.refs.borrow().iter() {
-                    sum = sum.wrapping_add(Gc::strong_count(edge));
-                }
-            }
-            sum
-        });
-        std::hint::black_box(sum);
-        pass.push(t);
-        let (freed, t) = timed(rcycle::collect);
-        assert_eq!(freed, 0, "freed a live node");
-        collect.push(t);
-    }
-    for node in &rnodes {
-        node.refs.borrow_mut().clear();
-    }
-    drop(gnodes);
-    rcycle::collect();
-    let rc = median(rc_touch);
-    println!(
-        "\nThe floor of `idle_collect` ({n} live nodes, 2 edges each; per round, \
-         medians of {rounds}):\n"
-    );
-    println!("| per round | time | x Rc's round |\n|---|---:|---:|");
-    for (what, t) in [
-        ("Rc: clone and drop a handle to every node", rc),
-        (
-            "rcycle: the same (every node becomes a candidate)",
-            median(gc_touch),
-        ),
-        (
-            "one pass: read every node and every edge's target, nothing else",
-            median(pass),
-        ),
-        (
-            "rcycle: the collection that shows them alive",
-            median(collect),
-        ),
-    ] {
-        println!("| {what} | {:.3} ms | {:.2}x |", t * 1e3, t / rc);
+        floors::idle_floor(if full { 100_000 } else { 100 }, rounds);
+        floors::stress_floor(if full { 15 } else { 8 }, if full { 10 } else { 4 }, rounds);
+        floors::ring_policy(if full { 1_000_000 } else { 100 }, rounds);
     }
 }
