@@ -200,11 +200,11 @@ macro_rules! workloads {
         #[$derive]
         pub struct R {
             _c: super::Counted,
-            next: RefCell<Option<P<R>>>,
-            prev: RefCell<Option<P<R>>>,
+            pub next: RefCell<Option<P<R>>>,
+            pub prev: RefCell<Option<P<R>>>,
         }
 
-        fn ring_of(n: usize) -> P<R> {
+        pub fn ring_of(n: usize) -> P<R> {
             let head = P::new(R {
                 _c: super::Counted,
                 next: RefCell::new(None),
