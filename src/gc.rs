@@ -126,9 +126,7 @@ impl<T: Trace + 'static> Gc<T> {
         // written; the value slot is ours to initialize (caller).
         unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
         // SAFETY: header written.
-        let h = unsafe { &(*boxed.as_ptr()).header };
-        h.set_strong(1);
-        h.clear(VALUE_DROPPED);
+        unsafe { &(*boxed.as_ptr()).header }.value_written();
         // SAFETY: the object was just made with one strong count, ours.
         unsafe { Gc::from_box(boxed) }
     }

@@ -183,6 +183,14 @@ impl Header {
         self.strong.set(n)
     }
 
+    /// The value of a new object has just been written: its one strong count
+    /// (the handle about to be made) and a value that may be read.
+    #[inline(always)]
+    pub fn value_written(&self) {
+        self.set_strong(1);
+        self.clear(VALUE_DROPPED);
+    }
+
     /// The number of weak handles, plus one while the value is there.
     #[inline(always)]
     pub fn weak(&self) -> u32 {

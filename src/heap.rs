@@ -292,7 +292,9 @@ impl Heap {
     /// # Panics
     /// If the object's size overflows `isize`.
     pub fn alloc_slice<S: Stored>(&self, len: usize) -> NonNull<Header> {
-        let element = S::INFO.element.expect("a slice type");
+        let crate::types::Shape::Slice { element } = S::INFO.shape else {
+            unreachable!("a slice type")
+        };
         let Some(layout) = slice_box_layout(element, len) else {
             panic!("rcycle: capacity overflow")
         };

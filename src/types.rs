@@ -41,14 +41,20 @@ pub(crate) struct TypeInfo {
     /// [`layout_of`](Self::layout_of).
     pub box_layout: Layout,
     pub size_class: usize,
-    /// What the object really takes in memory: its size-class slot, or its
-    /// own allocation with the list link (reports count this). 0 for a
-    /// slice type, whose objects differ: use
-    /// [`alloc_size_of`](Self::alloc_size_of).
-    pub alloc_size: usize,
-    /// For a slice type, the layout of one element (the object's length is
-    /// in its large-object word); `None` for a type of fixed size.
-    pub element: Option<Layout>,
+    /// Whether every object of the type has the same size, and what it takes.
+    pub shape: Shape,
+}
+
+/// How big the objects of a type are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Shape {
+    /// All the same: `alloc_size` is what each really takes in memory, its
+    /// size-class slot or its own allocation with the list link (reports
+    /// count this).
+    Fixed { alloc_size: usize },
+    /// A slice type: `element` is the layout of one element, and each
+    /// object's length is in its large-object word.
+    Slice { element: Layout },
 }
 
 impl TypeInfo {
@@ -59,28 +65,28 @@ impl TypeInfo {
     /// the length stays).
     #[inline]
     pub unsafe fn layout_of(&self, header: NonNull<Header>) -> Layout {
-        match self.element {
-            None => self.box_layout,
+        match self.shape {
+            Shape::Fixed { .. } => self.box_layout,
             // SAFETY: forwarded.
-            Some(element) => unsafe { slice_layout_of(element, header) },
+            Shape::Slice { element } => unsafe { slice_layout_of(element, header) },
         }
     }
 
-    /// What the object at `header` (of this type) takes in memory: see
-    /// [`alloc_size`](Self::alloc_size).
+    /// What the object at `header` (of this type) takes in memory: its
+    /// size-class slot, or its own allocation with the list link.
     ///
     /// # Safety
     /// As for [`layout_of`](Self::layout_of).
     #[inline]
     pub unsafe fn alloc_size_of(&self, header: NonNull<Header>) -> usize {
-        // (One load and test on the reports' per-object path: the field is
-        // never 0 for a type of fixed size.)
-        if self.alloc_size != 0 {
-            return self.alloc_size;
+        match self.shape {
+            Shape::Fixed { alloc_size } => alloc_size,
+            Shape::Slice { element } => {
+                // SAFETY: forwarded.
+                let layout = unsafe { slice_layout_of(element, header) };
+                crate::alloc::large_allocated_size(layout.size(), layout.align())
+            }
         }
-        // SAFETY: forwarded.
-        let layout = unsafe { self.layout_of(header) };
-        crate::alloc::large_allocated_size(layout.size(), layout.align())
     }
 }
 
@@ -162,8 +168,9 @@ impl<T: Trace + 'static> Stored for Fixed<T> {
     const INFO: &'static TypeInfo = &type_info::<Self>(
         Layout::new::<GcBox<T>>(),
         crate::alloc::class_of(size_of::<GcBox<T>>(), align_of::<GcBox<T>>()),
-        crate::alloc::allocated_size(size_of::<GcBox<T>>(), align_of::<GcBox<T>>()),
-        None,
+        Shape::Fixed {
+            alloc_size: crate::alloc::allocated_size(size_of::<GcBox<T>>(), align_of::<GcBox<T>>()),
+        },
     );
 }
 
@@ -194,19 +201,15 @@ impl<E: Trace + 'static, V: ?Sized + 'static> Stored for Slice<E, V> {
     const INFO: &'static TypeInfo = &type_info::<Self>(
         Layout::new::<GcBox<[E; 0]>>(),
         LARGE_CLASS,
-        0,
-        Some(Layout::new::<E>()),
+        Shape::Slice {
+            element: Layout::new::<E>(),
+        },
     );
 }
 
 /// The `TypeInfo` of `S`: its type-erased functions, its name (that of
 /// `S::Value`), and the layout figures the caller computed (see the fields).
-const fn type_info<S: Stored>(
-    box_layout: Layout,
-    size_class: usize,
-    alloc_size: usize,
-    element: Option<Layout>,
-) -> TypeInfo {
+const fn type_info<S: Stored>(box_layout: Layout, size_class: usize, shape: Shape) -> TypeInfo {
     TypeInfo {
         trace: trace_value::<S>,
         finalize: finalize_value::<S>,
@@ -216,8 +219,7 @@ const fn type_info<S: Stored>(
         type_name: std::any::type_name::<S::Value>,
         box_layout,
         size_class,
-        alloc_size,
-        element,
+        shape,
     }
 }
 

@@ -18,7 +18,7 @@ use std::mem::ManuallyDrop;
 use std::ptr::{self, NonNull};
 
 use super::Gc;
-use crate::header::{GcBox, VALUE_DROPPED};
+use crate::header::GcBox;
 use crate::runtime::heap;
 use crate::trace::Trace;
 use crate::types::{Slice, Stored};
@@ -46,9 +46,7 @@ unsafe fn new_slice_box<S: Stored<Traced = [E]>, E>(
     // and `fill` initializes them all (caller).
     fill(unsafe { (&raw mut (*boxed).value).cast::<E>() });
     // SAFETY: header written.
-    let h = unsafe { header.as_ref() };
-    h.set_strong(1);
-    h.clear(VALUE_DROPPED);
+    unsafe { header.as_ref() }.value_written();
     heap.after_alloc();
     // SAFETY: derived from the non-null header.
     unsafe { NonNull::new_unchecked(boxed) }
