@@ -604,7 +604,12 @@ unsafe fn drop_last(header: NonNull<Header>) {
 }
 
 /// [`drop_last`] for a value whose type has no drop glue (a `Gc<u64>`, a
-/// `Gc<str>`): see [`Heap::drop_unreferenced_plain`].
+/// `Gc<str>`): dropping it runs no code, so no `Drop` can let go of other
+/// handles, and it needs no drop loop (whose setup was most of what freeing
+/// such an object cost): it becomes a dead box at once, and its memory goes
+/// with the implicit weak. If objects wait in the drop queue (left by a
+/// panicking `Drop`), it takes the ordinary path, whose drop loop drops
+/// them too.
 ///
 /// # Safety
 /// As for `drop_last`, and the value's type has no drop glue.
@@ -617,9 +622,18 @@ unsafe fn drop_last_plain(header: NonNull<Header>) {
         // SAFETY: forwarded (`drop_last` handles both, for any type).
         return unsafe { drop_last(header) };
     }
-    // SAFETY: the thread's heap, no `&Heap` held here; strong is zero, the
-    // value intact and without drop glue, not collecting.
-    unsafe { crate::heap::Heap::drop_unreferenced_plain(heap_ptr(), header) }
+    let heap = heap_ptr();
+    // SAFETY: the thread's live heap; a short borrow.
+    if unsafe { (*heap).has_queued_drops() } {
+        // SAFETY: forwarded.
+        return unsafe { drop_last(header) };
+    }
+    // From now on no reference to the value can be made; there is nothing
+    // to run to drop it.
+    h.set(VALUE_DROPPED);
+    // SAFETY: strong is zero and the value gone (it had nothing to drop);
+    // not collecting; `heap` is the thread's.
+    unsafe { free_dead_box(heap, header) }
 }
 
 /// [`drop_last`] for a dead box (an object whose value is gone).
@@ -637,13 +651,34 @@ unsafe fn drop_last_of_dead(header: NonNull<Header>) {
     );
     // A dead box (its value went with a collected cycle): only the memory
     // is left, held by the implicit weak.
-    let heap = heap();
-    // SAFETY: strong is zero and the value gone.
-    unsafe { heap.release_weak(header) };
-    if heap.is_exited() {
-        // SAFETY: no `&Heap` argument here, and `heap` is not used again.
-        unsafe { exited_op_end() }
+    // SAFETY: forwarded; the thread's heap.
+    unsafe { free_dead_box(heap_ptr(), header) }
+}
+
+/// Releases the implicit weak of a dead box whose last strong handle just
+/// went (freeing its memory if no `WeakGc` is left), then ends the
+/// operation on an exited heap.
+///
+/// (A pointer, not a `&Heap`: ending the operation may free the heap.)
+///
+/// # Safety
+/// Strong is zero, the value gone, the object not `COLLECTING`; `heap` is
+/// the thread's live heap, and the caller holds no `&Heap` it will use
+/// again.
+#[inline(always)]
+unsafe fn free_dead_box(heap: *const Heap, header: NonNull<Header>) {
+    {
+        // SAFETY: the thread's live heap (caller); not used after the call
+        // below, which may free it.
+        let heap = unsafe { &*heap };
+        // SAFETY: forwarded.
+        unsafe { heap.release_weak(header) };
+        if !heap.is_exited() {
+            return;
+        }
     }
+    // SAFETY: no `&Heap` is live here (caller, and the block above ended).
+    unsafe { exited_op_end() }
 }
 
 /// A strong handle whose value type is not known. Reports hold one on an

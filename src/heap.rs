@@ -649,41 +649,12 @@ impl Heap {
         unsafe { Heap::drop_outermost(this, header) }
     }
 
-    /// [`drop_unreferenced`](Self::drop_unreferenced) for a value whose
-    /// type has no drop glue: dropping it runs no code, so no `Drop` can let
-    /// go of other handles, and it needs no drop loop (whose setup was most
-    /// of what freeing a `Gc<u64>` cost). The object becomes a dead box at
-    /// once and its memory goes with the implicit weak. If objects are
-    /// queued (left by a panicking `Drop`), it takes the ordinary path,
-    /// whose drop loop drops them too.
-    ///
-    /// # Safety
-    /// As for `drop_unreferenced`, and the value's type has no drop glue.
-    #[inline(never)]
-    pub unsafe fn drop_unreferenced_plain(this: *const Heap, header: NonNull<Header>) {
-        let exited_op_end = {
-            // SAFETY: as in `drop_unreferenced`.
-            let heap = unsafe { &*this };
-            // SAFETY: short borrow.
-            if unsafe { !(*heap.pending_drops.get()).is_empty() } {
-                // SAFETY: forwarded.
-                return unsafe { Heap::drop_unreferenced(this, header) };
-            }
-            // SAFETY: the header is readable while the implicit weak is held.
-            let h = unsafe { header.as_ref() };
-            // From now on no reference to the value can be made; there is
-            // nothing to run to drop it.
-            h.set(VALUE_DROPPED);
-            // SAFETY: the value is gone; the implicit weak is ours.
-            unsafe { heap.release_weak(header) };
-            if !heap.exited.get() {
-                return;
-            }
-            heap.hooks.exited_op_end
-        };
-        // SAFETY: no `&Heap` is live here, and the caller holds none it will
-        // use again (as in `drop_outermost`).
-        unsafe { exited_op_end() }
+    /// Whether objects wait in the drop queue (left there by a panicking
+    /// `Drop`, or by a drop loop running now).
+    #[inline]
+    pub fn has_queued_drops(&self) -> bool {
+        // SAFETY: short borrow.
+        unsafe { !(*self.pending_drops.get()).is_empty() }
     }
 
     /// [`drop_unreferenced`](Self::drop_unreferenced) inside a drop loop

@@ -133,7 +133,8 @@ pub fn collect() -> usize {
 /// ```
 pub fn disable() {
     let rt = crate::runtime::runtime();
-    rt.collector.policy.set_enabled(&rt.heap, false)
+    rt.collector.policy.set_enabled(&rt.heap, false);
+    crate::runtime::setting_changed()
 }
 
 /// Turns automatic collection back on for this thread (it is on by default).
@@ -144,7 +145,8 @@ pub fn disable() {
 /// ```
 pub fn enable() {
     let rt = crate::runtime::runtime();
-    rt.collector.policy.set_enabled(&rt.heap, true)
+    rt.collector.policy.set_enabled(&rt.heap, true);
+    crate::runtime::setting_changed()
 }
 
 /// Whether automatic collection is on for this thread.
@@ -153,7 +155,7 @@ pub fn enable() {
 /// assert!(rcycle::is_enabled());
 /// ```
 pub fn is_enabled() -> bool {
-    crate::runtime::runtime().collector.policy.is_enabled()
+    crate::runtime::existing_runtime().is_none_or(|rt| rt.collector.policy.is_enabled())
 }
 
 /// Sets how many candidates (objects whose count dropped to a non-zero value)
@@ -172,6 +174,10 @@ pub fn is_enabled() -> bool {
 /// dead structure, so counting candidates alone would let any amount of
 /// garbage wait.
 ///
+/// Called after this thread's thread-local teardown (from another
+/// thread-local's destructor), a setting lasts only while the thread's heap
+/// holds objects.
+///
 /// ```
 /// rcycle::set_threshold(100);
 /// assert_eq!(rcycle::threshold(), 100);
@@ -179,7 +185,8 @@ pub fn is_enabled() -> bool {
 /// ```
 pub fn set_threshold(candidates: usize) {
     let rt = crate::runtime::runtime();
-    rt.collector.policy.set_threshold(&rt.heap, candidates)
+    rt.collector.policy.set_threshold(&rt.heap, candidates);
+    crate::runtime::setting_changed()
 }
 
 /// The threshold set by [`set_threshold`].
@@ -188,7 +195,9 @@ pub fn set_threshold(candidates: usize) {
 /// assert!(rcycle::threshold() >= 1);
 /// ```
 pub fn threshold() -> usize {
-    crate::runtime::runtime().collector.policy.threshold()
+    crate::runtime::existing_runtime().map_or(crate::policy::DEFAULT_THRESHOLD, |rt| {
+        rt.collector.policy.threshold()
+    })
 }
 
 /// Objects currently allocated on this thread's heap: live values plus dead
@@ -203,7 +212,7 @@ pub fn threshold() -> usize {
 /// assert_eq!(rcycle::object_count(), before);
 /// ```
 pub fn object_count() -> usize {
-    crate::runtime::heap().live_objects()
+    crate::runtime::existing_runtime().map_or(0, |rt| rt.heap.live_objects())
 }
 
 /// Objects currently waiting in this thread's candidate buffer.
@@ -216,7 +225,7 @@ pub fn object_count() -> usize {
 /// assert!(rcycle::candidate_count() >= 1);
 /// ```
 pub fn candidate_count() -> usize {
-    crate::runtime::heap().candidate_count()
+    crate::runtime::existing_runtime().map_or(0, |rt| rt.heap.candidate_count())
 }
 
 /// Runs a collection now on this thread's heap, like

@@ -33,7 +33,7 @@ use crate::heap::Heap;
 
 /// The number of buffered candidates that starts an automatic collection,
 /// unless [`crate::set_threshold`] says otherwise.
-const DEFAULT_THRESHOLD: usize = 10_000;
+pub(crate) const DEFAULT_THRESHOLD: usize = 10_000;
 
 /// The number of objects may grow by this many (or by half, if more) between
 /// collections before waiting candidates are collected. A candidate count

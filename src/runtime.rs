@@ -316,6 +316,28 @@ pub(crate) fn runtime() -> &'static Runtime {
     unsafe { &*p }
 }
 
+/// The current thread's runtime if it has one (none before its first use,
+/// or after its thread-exit teardown freed it): for queries, which should
+/// not make one only to read its defaults (after the teardown, a runtime
+/// made for a query would never be freed: nothing ends an operation on it).
+#[inline]
+pub(crate) fn existing_runtime() -> Option<&'static Runtime> {
+    let p = RUNTIME.with(Cell::get);
+    // SAFETY: a non-null `RUNTIME` points to a live, leaked `Box<Runtime>`
+    // (see *Lifetime* at `Runtime`).
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// After a setting was changed on the thread's runtime: on a thread whose
+/// teardown has run, the runtime goes if it holds no object (a setting on
+/// such a thread only lasts as long as its objects).
+pub(crate) fn setting_changed() {
+    if runtime().heap.is_exited() {
+        // SAFETY: no reference argument here, and the caller holds none.
+        unsafe { free_if_exited_and_empty() }
+    }
+}
+
 /// The current thread's heap (see [`runtime`]).
 #[inline]
 pub(crate) fn heap() -> &'static Heap {

@@ -413,6 +413,46 @@ fn plain_values_freed_after_teardown() {
     assert_eq!(seen, ["7 2 1", "None 2", "text 1", "fresh 1"], "{seen:?}");
 }
 
+/// Queries and settings from a thread-local destroyed after rcycle's
+/// teardown (which freed the thread's heap): the queries read the defaults
+/// without making a heap, and a heap made by a setting goes at once, as it
+/// holds no object (run alone under Miri without `-Zmiri-ignore-leaks`, this
+/// test shows that nothing leaks).
+#[test]
+fn queries_after_teardown_make_no_heap() {
+    struct Late(Arc<Mutex<Vec<String>>>);
+    impl Drop for Late {
+        fn drop(&mut self) {
+            let mut seen = self.0.lock().unwrap();
+            seen.push(format!(
+                "{} {} {} {}",
+                object_count(),
+                candidate_count(),
+                rcycle::threshold(),
+                rcycle::is_enabled()
+            ));
+            rcycle::set_threshold(5);
+            rcycle::disable();
+            rcycle::enable();
+            // The settings went with the empty heap they made.
+            seen.push(format!("{} {}", object_count(), rcycle::threshold()));
+        }
+    }
+    thread_local! {
+        static LATE: RefCell<Option<Late>> = const { RefCell::new(None) };
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        // Registered before the heap: destroyed after its teardown.
+        LATE.with(|l| *l.borrow_mut() = Some(Late(s)));
+        drop(Gc::new(1u8));
+    })
+    .join()
+    .expect("the thread exits normally");
+    assert_eq!(*seen.lock().unwrap(), ["0 0 10000 true", "0 10000"]);
+}
+
 /// A `Drop` that makes a new garbage cycle every time it runs: the teardown
 /// runs a bounded number of collections (8, `FINAL_COLLECTIONS` in
 /// src/heap.rs), one generation each, and the thread exits; the last
