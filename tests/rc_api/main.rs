@@ -12,6 +12,7 @@ use rcycle::{collect, object_count, Gc, Trace};
 
 mod make_mut;
 mod pin;
+mod plain;
 mod raw;
 mod slices;
 
