@@ -33,6 +33,16 @@ fn below(state: &mut u64, n: usize) -> usize {
     (((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) * n as u64) >> 32) as usize
 }
 
+/// Runs `rounds` rounds (at least one) of `count` measurements, each round
+/// starting one further along, so that no measurement always runs first.
+fn in_turn(rounds: usize, count: usize, mut run: impl FnMut(usize)) {
+    for round in 0..rounds.max(1) {
+        for k in 0..count {
+            run((k + round) % count);
+        }
+    }
+}
+
 /// Prints a Markdown table: one row per `(what, seconds)`, with its ratio to
 /// `base` (`Rc`'s time for the same work).
 fn print_rows(head: &str, rows: &[(&str, f64)], base: f64) {
@@ -56,7 +66,12 @@ pub fn idle_floor(n: usize, rounds: usize) {
     struct R {
         refs: RefCell<Vec<Rc<R>>>,
     }
+    // Both graphs get the same edges: two from each node to random nodes.
     let mut seed = 0xCAFE;
+    let plan: Vec<(usize, usize)> = (0..n)
+        .flat_map(|from| [from, from])
+        .map(|from| (from, below(&mut seed, n)))
+        .collect();
     let gnodes: Vec<Gc<G>> = (0..n)
         .map(|_| {
             Gc::new(G {
@@ -64,13 +79,9 @@ pub fn idle_floor(n: usize, rounds: usize) {
             })
         })
         .collect();
-    for node in &gnodes {
-        for _ in 0..2 {
-            let to = gnodes[below(&mut seed, n)].clone();
-            node.refs.borrow_mut().push(to);
-        }
+    for &(from, to) in &plan {
+        gnodes[from].refs.borrow_mut().push(gnodes[to].clone());
     }
-    let mut seed = 0xCAFE;
     let rnodes: Vec<Rc<R>> = (0..n)
         .map(|_| {
             Rc::new(R {
@@ -78,11 +89,8 @@ pub fn idle_floor(n: usize, rounds: usize) {
             })
         })
         .collect();
-    for node in &rnodes {
-        for _ in 0..2 {
-            let to = rnodes[below(&mut seed, n)].clone();
-            node.refs.borrow_mut().push(to);
-        }
+    for &(from, to) in &plan {
+        rnodes[from].refs.borrow_mut().push(rnodes[to].clone());
     }
     rcycle::collect();
     let (mut rc_touch, mut gc_touch, mut pass, mut collect) = (vec![], vec![], vec![], vec![]);
@@ -290,25 +298,20 @@ pub fn stress_floor(log2: u32, step_log2: u32, rounds: usize) {
     let _ = (rc_workload(), passes(), gc_workload());
     let (mut rc_t, mut pass_t, mut gc_t, mut gc_collect) = (vec![], vec![], vec![], vec![]);
     let (mut visited, mut examined) = (0, 0);
-    for round in 0..rounds.max(1) {
-        let mut run = |which: usize| match which {
-            0 => rc_t.push(timed(rc_workload).1),
-            1 => {
-                let (t, n) = passes();
-                pass_t.push(t);
-                visited = n;
-            }
-            _ => {
-                let ((collecting, n), t) = timed(gc_workload);
-                gc_t.push(t);
-                gc_collect.push(collecting);
-                examined = n;
-            }
-        };
-        for k in 0..3 {
-            run((k + round) % 3);
+    in_turn(rounds, 3, |which: usize| match which {
+        0 => rc_t.push(timed(rc_workload).1),
+        1 => {
+            let (t, n) = passes();
+            pass_t.push(t);
+            visited = n;
         }
-    }
+        _ => {
+            let ((collecting, n), t) = timed(gc_workload);
+            gc_t.push(t);
+            gc_collect.push(collecting);
+            examined = n;
+        }
+    });
     let rc = median(rc_t);
     let pass = median(pass_t);
     println!(
@@ -338,25 +341,20 @@ pub fn stress_floor(log2: u32, step_log2: u32, rounds: usize) {
 pub fn ring_policy(n: usize, rounds: usize) {
     let _ = (super::rc::ring(n), super::gc::ring(n), ring_pass(n));
     let (mut rc_t, mut on, mut off, mut pass) = (vec![], vec![], vec![], vec![]);
-    for round in 0..rounds.max(1) {
-        let mut run = |which: usize| match which {
-            0 => {
-                rc_t.push(super::rc::ring(n));
-                pass.push(ring_pass(n));
-            }
-            1 => on.push(super::gc::ring(n)),
-            _ => {
-                // (`disable` stops automatic collections only: the
-                // workload's own `collect()` still runs.)
-                rcycle::disable();
-                off.push(super::gc::ring(n));
-                rcycle::enable();
-            }
-        };
-        for k in 0..3 {
-            run((k + round) % 3);
+    in_turn(rounds, 3, |which: usize| match which {
+        0 => {
+            rc_t.push(super::rc::ring(n));
+            pass.push(ring_pass(n));
         }
-    }
+        1 => on.push(super::gc::ring(n)),
+        _ => {
+            // (`disable` stops automatic collections only: the
+            // workload's own `collect()` still runs.)
+            rcycle::disable();
+            off.push(super::gc::ring(n));
+            rcycle::enable();
+        }
+    });
     let rc_total = median(rc_t.iter().map(super::Phases::total).collect());
     let pick =
         |v: &[super::Phases], f: fn(&super::Phases) -> f64| median(v.iter().map(f).collect());
