@@ -14,7 +14,8 @@
 //! thread-locals destroyed later), so from then on every buffered candidate
 //! is a trigger ([`Policy::enter_exited`](crate::policy::Policy::enter_exited)), each outermost operation ends by
 //! collecting ([`exited_op_end`]), and the runtime frees itself with its last
-//! object ([`free_if_exited_and_empty`]).
+//! object ([`free_if_exited_and_empty`]); a runtime made after the teardown
+//! by a report, to read, goes when the report is done ([`Query`]).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -342,6 +343,59 @@ pub(crate) fn setting_changed() {
 #[inline]
 pub(crate) fn heap() -> &'static Heap {
     &runtime().heap
+}
+
+/// The thread's runtime for a report, which reads the whole heap (see
+/// [`Query`]).
+pub(crate) fn query() -> Query {
+    let made = RUNTIME.with(Cell::get).is_null();
+    Query {
+        rt: runtime(),
+        made,
+    }
+}
+
+/// The thread's runtime as a report holds it while it reads the heap: made
+/// if the thread has none, as [`runtime`] does, and, if this guard made it,
+/// freed again when the guard drops, if its heap has exited and holds no
+/// object. A report asked for from a thread-local's destructor after the
+/// thread's teardown has freed the runtime makes a new one to read; no
+/// operation would end on it, so without this it would never be freed.
+///
+/// # Why freeing it on drop is sound
+/// A guard frees only the runtime it made: no frame older than the guard can
+/// refer to that runtime, as it did not exist when the guard was made (a
+/// guard made while a runtime exists does nothing). References into it come
+/// from [`Deref`](std::ops::Deref), borrowed from the guard, so the borrow
+/// checker ends them before the guard drops; a report keeps no other
+/// reference (from [`heap`]) past its own return, and returns none.
+/// [`free_if_exited_and_empty`] checks the rest (*Lifetime* at [`Runtime`]):
+/// an object still allocated, or a collection or drop loop running below,
+/// keeps the runtime. (As with [`heap`], a report holds no reference across
+/// a call that may free the runtime: a collection from the public API, a
+/// setting, an operation that ends on an exited heap.)
+pub(crate) struct Query {
+    rt: &'static Runtime,
+    made: bool,
+}
+
+impl std::ops::Deref for Query {
+    type Target = Runtime;
+
+    fn deref(&self) -> &Runtime {
+        self.rt
+    }
+}
+
+impl Drop for Query {
+    fn drop(&mut self) {
+        if self.made {
+            // SAFETY: the runtime is this guard's own (see the type): nothing
+            // older refers to it, and what borrowed it from the guard has
+            // ended; no reference argument is live here.
+            unsafe { free_if_exited_and_empty() }
+        }
+    }
 }
 
 /// The runtime whose heap is `heap`, the thread's (the only heap a thread

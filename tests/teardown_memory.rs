@@ -4,7 +4,9 @@
 //! A `Gc` kept in a thread-local registered before the heap outlives the
 //! heap's teardown. When that thread-local is destroyed and the heap's last
 //! object goes, the heap frees its chunks and itself: nothing is left after
-//! `join`, exactly as for threads that kept no `Gc`.
+//! `join`, exactly as for threads that kept no `Gc`. A report asked for by a
+//! thread-local destroyed after the teardown (which makes a heap to read)
+//! leaves nothing either.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
@@ -107,7 +109,14 @@ fn threads_leave(keep: bool, dropped: &Arc<AtomicUsize>) -> isize {
     ALLOCATED.load(SeqCst) as isize - before as isize
 }
 
+/// The binary's only test: the count is for every thread, the test
+/// harness's own included, so the two cases run one after the other in it.
 #[test]
+fn nothing_is_left_after_join() {
+    heap_memory_is_returned_when_a_thread_local_keeps_a_gc();
+    reports_after_the_teardown_leave_no_heap();
+}
+
 fn heap_memory_is_returned_when_a_thread_local_keeps_a_gc() {
     let dropped = Arc::new(AtomicUsize::new(0));
     // A first round, not measured: the first threads to exit sometimes leave
@@ -121,4 +130,139 @@ fn heap_memory_is_returned_when_a_thread_local_keeps_a_gc() {
     assert_eq!((without, with), (0, 0));
     // Every cycle member was dropped, when its thread-local went.
     assert_eq!(dropped.load(SeqCst), 2 * THREADS);
+}
+
+thread_local! {
+    /// Registered before the heap, so destroyed after its teardown.
+    static LATE: RefCell<Option<LateReport>> = const { RefCell::new(None) };
+}
+
+/// A report and what it says of an empty heap.
+type Late = (fn() -> String, &'static str);
+
+/// The reports that can be asked for without an object in hand.
+fn late_reports() -> Vec<Late> {
+    use rcycle::report;
+    #[allow(unused_mut)]
+    let mut all: Vec<Late> = vec![
+        (|| report::live_report().count().to_string(), "0"),
+        (
+            || report::live_report_with_retained().count().to_string(),
+            "0",
+        ),
+        (|| report::most_common_types(5).len().to_string(), "0"),
+        (|| report::count::<u64>().to_string(), "0"),
+        (|| report::objects::<u64>().len().to_string(), "0"),
+        (|| report::outside_holders().len().to_string(), "0"),
+        (
+            || report::collect_dry_run().garbage.objects.to_string(),
+            "0",
+        ),
+        (|| report::collect_explained().1.objects.to_string(), "0"),
+        (|| report::HeapGraph::capture().len().to_string(), "0"),
+        (
+            || report::Snapshot::take().growth().rows().len().to_string(),
+            "0",
+        ),
+        (
+            || report::Snapshot::collect_and_take().count().to_string(),
+            "0",
+        ),
+        (|| report::leak_suspects().suspects().len().to_string(), "0"),
+        (
+            || report::devtools::heap_snapshot_json()[..1].to_string(),
+            "{",
+        ),
+        (
+            || report::dot::backrefs(&[], &Default::default())[..7].to_string(),
+            "digraph",
+        ),
+        (
+            || report::CollectorCounters::read().collections.to_string(),
+            "0",
+        ),
+        (
+            || report::LeakCheck::start().finish().is_ok().to_string(),
+            "true",
+        ),
+        (|| rcycle::collect().to_string(), "0"),
+    ];
+    #[cfg(feature = "sites")]
+    {
+        let by_site: Late = (
+            || report::live_report_by_site().rows().len().to_string(),
+            "0",
+        );
+        let by_stack: Late = (
+            || report::live_report_by_stack().rows().len().to_string(),
+            "0",
+        );
+        // A setting made after the teardown goes with the heap it made.
+        let frames: Late = (
+            || {
+                report::set_site_frames(3);
+                report::site_frames().to_string()
+            },
+            "1",
+        );
+        all.extend([by_site, by_stack, frames]);
+    }
+    all
+}
+
+/// Asks for a report from a thread-local destroyed after the thread's
+/// teardown freed its heap, and counts it in `matched` if it said what it
+/// says of an empty heap (counted, not kept: a kept answer would be memory
+/// still allocated after `join`).
+struct LateReport {
+    report: Late,
+    matched: Arc<AtomicUsize>,
+}
+
+impl Drop for LateReport {
+    fn drop(&mut self) {
+        let (report, expected) = self.report;
+        let said = report();
+        if said == expected {
+            self.matched.fetch_add(1, SeqCst);
+        } else {
+            eprintln!("a late report said {said:?}, expected {expected:?}");
+        }
+    }
+}
+
+/// Runs one thread per report of `reports`; each makes and drops a `Gc`
+/// (so it makes a heap, which its teardown frees), then asks for its report
+/// from [`LateReport`]. Returns the bytes still allocated after `join`,
+/// minus those before, and how many reports said what they should.
+fn late_reports_leave(reports: &[Late]) -> (isize, usize) {
+    let matched = Arc::new(AtomicUsize::new(0));
+    let before = ALLOCATED.load(SeqCst);
+    let handles: Vec<_> = reports
+        .iter()
+        .map(|&report| {
+            let matched = matched.clone();
+            std::thread::spawn(move || {
+                LATE.with(|l| *l.borrow_mut() = Some(LateReport { report, matched }));
+                drop(Gc::new(1u64));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("the thread exits normally");
+    }
+    let left = ALLOCATED.load(SeqCst) as isize - before as isize;
+    (left, matched.load(SeqCst))
+}
+
+/// Reports asked for after the thread's teardown read an empty heap and
+/// leave nothing allocated once the thread is gone: each makes a heap to
+/// read, which goes when the report is done, as it holds no object.
+fn reports_after_the_teardown_leave_no_heap() {
+    let reports = late_reports();
+    // Not measured: the first threads' one-time state (see above).
+    late_reports_leave(&reports);
+    let (left, matched) = late_reports_leave(&reports);
+    assert_eq!(matched, reports.len(), "every report saw an empty heap");
+    assert_eq!(left, 0, "bytes left after join");
 }

@@ -15,7 +15,7 @@ mod suggest;
 
 use std::fmt;
 
-use crate::runtime::heap;
+use crate::runtime::query;
 use crate::stats::CollectStats;
 use analysis::analyse;
 
@@ -367,7 +367,8 @@ impl fmt::Display for DryRun {
 /// assert_eq!(rcycle::collect(), 4);
 /// ```
 pub fn collect_dry_run() -> DryRun {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     crate::collect::dry_run(heap, |roots, examined, garbage| DryRun {
         roots,
         examined,

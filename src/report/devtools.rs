@@ -79,7 +79,7 @@ use super::ids::{self, HeapStamp, HELD_OUTSIDE_ID, ROOT_ID};
 use super::HeapGraph;
 use crate::addr_map::AddrMap;
 use crate::gc::Gc;
-use crate::runtime::heap;
+use crate::runtime::query;
 
 /// The `snapshot.meta` object: the layout of the flat arrays.
 const META: &str = concat!(
@@ -119,7 +119,7 @@ const FIRST_OBJECT: usize = 2;
 pub fn node_id<T: ?Sized>(obj: &Gc<T>) -> u64 {
     // SAFETY: `obj` keeps its object allocated, and the object belongs to
     // this thread's heap (`Gc` is not `Send`).
-    u64::from(unsafe { ids::id_of(heap(), obj.header_ptr()) })
+    u64::from(unsafe { ids::id_of(&query().heap, obj.header_ptr()) })
 }
 
 /// This thread's heap as a DevTools heap snapshot (JSON text).
@@ -291,7 +291,7 @@ fn put_digits(buf: &mut [u8], at: usize, mut n: u64) -> usize {
 /// (nothing freed since the capture). Runs no user code.
 #[cfg(feature = "sites")]
 fn allocation_traces(graph: &HeapGraph) -> Option<traces::Traces> {
-    if graph.stamp != HeapStamp::of(heap()) {
+    if graph.stamp != HeapStamp::of(&query().heap) {
         return None;
     }
     Some(traces::Traces::of(graph)).filter(|t| !t.is_empty())
@@ -306,7 +306,8 @@ fn allocation_traces(_: &HeapGraph) -> Option<traces::Traces> {
 /// The ids of the graph's nodes (see [`ids`]). Runs no user code: called
 /// before anything is written to the caller's writer.
 pub(super) fn node_ids(graph: &HeapGraph) -> BigVec<u32> {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     if graph.stamp != HeapStamp::of(heap) {
         // Objects were freed (or the heap is another thread's): an address
         // may hold another object by now, so no node can be matched.

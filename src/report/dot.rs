@@ -63,7 +63,7 @@ use super::{HeapGraph, ObjectId, ObjectInfo};
 use crate::gc::ErasedGc;
 use crate::header::{GcBox, Header};
 use crate::heap::Heap;
-use crate::runtime::heap;
+use crate::runtime::query;
 use crate::trace::Trace;
 
 /// At most this many objects held from outside share one `<held outside>`
@@ -288,7 +288,8 @@ pub fn refs(targets: &[ObjectId], options: &DotOptions) -> String {
 /// Captures this thread's graph and draws it, with value summaries while the
 /// captured addresses are known to be the captured objects.
 fn capture_and_draw(targets: &[ObjectId], options: &DotOptions, dir: Direction) -> String {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let frees = heap.frees();
     let graph = HeapGraph::capture_from(heap);
     // The capture runs user code (`Debug` of map keys): if it freed an
@@ -300,12 +301,12 @@ fn capture_and_draw(targets: &[ObjectId], options: &DotOptions, dir: Direction) 
 /// The heap a graph was just captured from, and its count of freed objects
 /// then: while the count stays the same, every captured object is still
 /// allocated at its address, and its value may be summarized.
-struct Values {
-    heap: &'static Heap,
+struct Values<'h> {
+    heap: &'h Heap,
     frees: u64,
 }
 
-impl Values {
+impl Values<'_> {
     /// The summary of the object `id`, if a summary in `summaries` is for
     /// its type and the object can still be read.
     fn summarize(&self, id: ObjectId, summaries: &[Summary], width: usize) -> Option<String> {
@@ -371,7 +372,7 @@ fn draw(
     targets: &[ObjectId],
     options: &DotOptions,
     dir: Direction,
-    values: Option<&Values>,
+    values: Option<&Values<'_>>,
 ) -> String {
     let width = options.label_width;
     const UNSEEN: usize = usize::MAX;

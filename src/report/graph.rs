@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use super::big_vec::BigVec;
-use crate::runtime::heap;
+use crate::runtime::query;
 
 mod capture;
 mod columns;
@@ -177,7 +177,7 @@ impl HeapGraph {
     /// # drop(g);
     /// ```
     pub fn capture() -> HeapGraph {
-        Self::capture_from(heap())
+        Self::capture_from(&query().heap)
     }
 
     /// The number of objects.

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::tally::{sort_rows, RowOrder, TypeTally};
-use crate::runtime::heap;
+use crate::runtime::query;
 
 /// One row of a [`LiveReport`]: the live objects of one type.
 ///
@@ -120,7 +120,7 @@ impl CollectorCounters {
     /// assert_eq!(rcycle::report::CollectorCounters::read().collections, before + 1);
     /// ```
     pub fn read() -> CollectorCounters {
-        let rt = crate::runtime::runtime();
+        let rt = query();
         let stats = &rt.collector.stats;
         CollectorCounters {
             collections: rt.heap.collections(),
@@ -342,7 +342,8 @@ pub fn live_report() -> LiveReport {
 pub(crate) fn partition(
     mut keep: impl FnMut(std::ptr::NonNull<crate::header::Header>, u32) -> bool,
 ) -> Vec<ReportRow> {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let mut live = TypeTally::default();
     let mut dead = TypeTally::default();
     walk_measured(heap, &mut keep, |header, index, info, value| {

@@ -7,7 +7,7 @@ use super::graph::{HeapGraph, ObjectId, ObjectInfo};
 use super::related;
 use crate::gc::Gc;
 use crate::header::GcBox;
-use crate::runtime::heap;
+use crate::runtime::query;
 use crate::trace::Trace;
 use crate::weak::WeakGc;
 
@@ -19,7 +19,8 @@ use crate::weak::WeakGc;
 /// assert_eq!(rcycle::report::count::<i16>(), 2);
 /// ```
 pub fn count<T: Trace + 'static>() -> usize {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let Some(index) = heap.type_index_of::<T>() else {
         return 0;
     };
@@ -65,7 +66,8 @@ pub fn objects<T: Trace + 'static>() -> Vec<WeakGc<T>> {
 
 /// The live objects whose type is `T`.
 fn objects_of<T: Trace + 'static>() -> Vec<std::ptr::NonNull<crate::header::Header>> {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let Some(index) = heap.type_index_of::<T>() else {
         return Vec::new();
     };

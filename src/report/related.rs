@@ -17,7 +17,7 @@ use crate::collect::HoldMemory;
 use crate::gc::{ErasedGc, Gc};
 use crate::header::{Header, ACYCLIC, MUT_BORROWED, VALUE_DROPPED};
 use crate::heap::Heap;
-use crate::runtime::heap;
+use crate::runtime::query;
 use crate::trace::{EdgeSink, LabelPath, Tracer};
 
 /// The objects that refer to `obj`, with the field that does
@@ -36,7 +36,8 @@ use crate::trace::{EdgeSink, LabelPath, Tracer};
 /// assert!(r[0].object.type_name.ends_with("Holder"));
 /// ```
 pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let target = obj.header_ptr();
     // Pass 1, no user code but `trace`: who has an edge to `target`.
     let mut sources = Vec::new();
@@ -84,7 +85,8 @@ pub fn referrers<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
 /// assert_eq!((r.len(), r[0].label.as_str(), r[0].object.type_name), (1, ".held", "u8"));
 /// ```
 pub fn referents<T: ?Sized>(obj: &Gc<T>) -> Vec<Related> {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let mut edges = Vec::new();
     labelled_edges(heap, obj.header_ptr(), |t, label| {
         edges.push((t, label.to_string()))
@@ -196,7 +198,8 @@ fn object_info(heap: &Heap, header: NonNull<Header>) -> Option<ObjectInfo> {
 /// `None`). Before, this searched backwards one plain pass per level of the
 /// chain; one pass that keeps every edge costs less than two of those.
 pub(super) fn why_alive_by_passes<T: ?Sized>(obj: &Gc<T>) -> Option<Option<super::Chain>> {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let graph = PlainGraph::capture(heap);
     let Some(target) = graph.find(obj.header_ptr()) else {
         return Some(None);

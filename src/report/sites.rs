@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::runtime::heap;
+use crate::runtime::query;
 
 /// The live objects allocated at one source location.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +91,8 @@ impl fmt::Display for SiteReport {
 /// assert!(report.to_string().contains("count=3, average=128 B"));
 /// ```
 pub fn live_report_by_site() -> SiteReport {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     let mut by_site: std::collections::HashMap<String, (usize, usize)> = Default::default();
     each_live_object(heap, |header, size| {
         let entry = by_site.entry(line_of(heap, header)).or_default();
@@ -161,7 +162,7 @@ fn line_of(heap: &crate::heap::Heap, header: std::ptr::NonNull<crate::header::He
 /// rcycle::report::set_site_frames(1);
 /// ```
 pub fn set_site_frames(frames: usize) {
-    heap().set_site_frames(frames)
+    query().heap.set_site_frames(frames)
 }
 
 /// How many frames this thread's allocations record (see
@@ -171,7 +172,7 @@ pub fn set_site_frames(frames: usize) {
 /// assert_eq!(rcycle::report::site_frames(), 1);
 /// ```
 pub fn site_frames() -> usize {
-    heap().site_frames()
+    query().heap.site_frames()
 }
 
 /// Live objects of this thread grouped by the call stack that allocated them
@@ -191,7 +192,8 @@ pub fn site_frames() -> usize {
 /// rcycle::report::set_site_frames(1);
 /// ```
 pub fn live_report_by_stack() -> SiteReport {
-    let heap = heap();
+    let rt = query();
+    let heap = &rt.heap;
     // Objects by stack number (or by line, for those without a stack).
     let mut by_stack: std::collections::HashMap<u32, (usize, usize)> = Default::default();
     let mut by_line: std::collections::HashMap<String, (usize, usize)> = Default::default();

@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use super::{ids, partition, CollectorCounters, LiveReport, ReportRow, ResidentMemory};
 use crate::gc::Gc;
 use crate::header::Header;
-use crate::runtime::heap;
+use crate::runtime::query;
 
 /// The live objects of this thread's heap at one moment: per-type counts and
 /// sizes, and the identity of each object.
@@ -168,7 +168,10 @@ impl Snapshot {
     /// assert_eq!(snap.changes().rows()[0].delta, -1);
     /// ```
     pub fn take() -> Snapshot {
-        let mut ids: Vec<u32> = ids::refresh(heap()).iter().map(|&(_, id)| id).collect();
+        let mut ids: Vec<u32> = ids::refresh(&query().heap)
+            .iter()
+            .map(|&(_, id)| id)
+            .collect();
         ids.sort_unstable();
         let rows = partition(|_, _| true);
         Snapshot {
@@ -272,7 +275,7 @@ impl Snapshot {
     /// `header` is an allocated object of this thread's heap.
     unsafe fn is_new_raw(&self, header: NonNull<Header>) -> bool {
         // SAFETY: forwarded from the caller.
-        match unsafe { ids::existing_id(heap(), header) } {
+        match unsafe { ids::existing_id(&query().heap, header) } {
             Some(id) => self.ids.binary_search(&id).is_err(),
             None => true, // made since the last snapshot
         }

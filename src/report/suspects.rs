@@ -477,7 +477,7 @@ pub(crate) fn new_objects_held_by(
 fn site_of(graph: &HeapGraph, n: usize) -> Option<String> {
     let header = std::ptr::NonNull::new(graph.id(n).addr() as *mut crate::header::Header)?;
     // (Only the address is used: a lookup in the heap's site table.)
-    let line = crate::runtime::heap().site_of(header)?;
+    let line = crate::runtime::query().heap.site_of(header)?;
     Some(format!("{}:{}", line.file(), line.line()))
 }
 

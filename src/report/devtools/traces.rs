@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use super::super::sites::FrameNames;
 use super::super::HeapGraph;
-use crate::runtime::heap;
+use crate::runtime::query;
 
 /// Fields of a function info, as written in `snapshot.meta`.
 pub(super) const FUNCTION_INFO_FIELDS: &str =
@@ -48,7 +48,8 @@ impl Traces {
     /// are the objects at their addresses: nothing was freed since the
     /// capture, which the caller checked). Runs no user code.
     pub(super) fn of(graph: &HeapGraph) -> Traces {
-        let heap = heap();
+        let rt = query();
+        let heap = &rt.heap;
         let mut names = FrameNames::default();
         let mut functions = vec![("(root)".to_string(), String::new(), 0, 0)];
         let mut function_of: HashMap<String, u32> = HashMap::new();

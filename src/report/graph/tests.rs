@@ -4,6 +4,7 @@ use super::columns::*;
 use super::labels::*;
 use super::*;
 use crate::header::VISITED;
+use crate::runtime::heap;
 use crate::{Finalize, Gc, Trace};
 use std::cell::RefCell;
 
