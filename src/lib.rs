@@ -261,7 +261,10 @@ pub fn collect_with_stats() -> CollectStats {
 /// running) and add or remove callbacks (that takes effect from the next
 /// collection). If a callback panics, the other callbacks and the collection
 /// still run to the end, then the panic resumes from the call that collected.
-/// The final collections at thread exit call no callback.
+/// The final collections at thread exit call no callback. Registered after
+/// this thread's thread-local teardown (from another thread-local's
+/// destructor), a callback lasts only while the thread's heap holds objects,
+/// as a setting does ([`set_threshold`]).
 ///
 /// ```
 /// use rcycle::{CollectPhase, Gc, Trace};

@@ -480,11 +480,16 @@ pub(crate) fn collect_now_with_stats() -> CollectStats {
 }
 
 /// Registers a collection callback (see [`crate::add_collect_callback`]).
+/// After the thread's teardown it lasts, as a setting does, only while the
+/// heap holds objects ([`setting_changed`]).
 pub(crate) fn add_collect_callback(callback: Callback) -> CallbackId {
-    runtime().collector.stats.add(callback)
+    let id = runtime().collector.stats.add(callback);
+    setting_changed();
+    id
 }
 
-/// Removes a collection callback (see [`crate::remove_collect_callback`]).
+/// Removes a collection callback (see [`crate::remove_collect_callback`]);
+/// a thread without a runtime has none to remove (and makes none).
 pub(crate) fn remove_collect_callback(id: CallbackId) -> bool {
-    runtime().collector.stats.remove(id)
+    existing_runtime().is_some_and(|rt| rt.collector.stats.remove(id))
 }

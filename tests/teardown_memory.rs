@@ -140,7 +140,8 @@ thread_local! {
 /// A report and what it says of an empty heap.
 type Late = (fn() -> String, &'static str);
 
-/// The reports that can be asked for without an object in hand.
+/// The reports that can be asked for without an object in hand (and a
+/// collection callback, which is registered the same way).
 fn late_reports() -> Vec<Late> {
     use rcycle::report;
     #[allow(unused_mut)]
@@ -186,6 +187,14 @@ fn late_reports() -> Vec<Late> {
             "true",
         ),
         (|| rcycle::collect().to_string(), "0"),
+        // A callback registered there goes with the heap it made.
+        (
+            || {
+                let id = rcycle::add_collect_callback(|_, _| {});
+                rcycle::remove_collect_callback(id).to_string()
+            },
+            "false",
+        ),
     ];
     #[cfg(feature = "sites")]
     {
