@@ -124,7 +124,7 @@ impl<T: Trace + 'static> Gc<T> {
     unsafe fn init_value(boxed: NonNull<GcBox<T>>, value: T) -> Gc<T> {
         // SAFETY: `alloc` returned memory for a `GcBox<T>` with its header
         // written; the value slot is ours to initialize (caller).
-        unsafe { (&raw mut (*boxed.as_ptr()).value).write(value) };
+        unsafe { GcBox::write_value(boxed, value) };
         // SAFETY: header written.
         unsafe { &(*boxed.as_ptr()).header }.value_written();
         // SAFETY: the object was just made with one strong count, ours.
