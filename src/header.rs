@@ -20,6 +20,7 @@
 use std::cell::Cell;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ptr::NonNull;
+use std::sync::atomic::{compiler_fence, Ordering};
 
 /// The header at offset 0 of every object.
 ///
@@ -312,11 +313,18 @@ impl<T> GcBox<T> {
     /// allocation takes a few instructions, so the copy followed the stores
     /// at once. Loads of the stores' own width are forwarded. Measured on a
     /// 4-ary tree of 100,000 nodes with weak parent pointers (48-byte values;
-    /// `benches/phases.rs`): build 1.08x `Rc` with `ptr::write`, 0.77x this
-    /// way (benches/notes.md). The loads are volatile so that the compiler
-    /// does not merge them back into wide ones. Up to 64 bytes the extra
-    /// instructions (one load and one store a word) cost less than one such
-    /// wait; beyond that `ptr::write`'s block copy is kept.
+    /// `benches/phases.rs`): build 1.08x `Rc` with `ptr::write`, 0.71-0.73x
+    /// this way (benches/notes.md).
+    ///
+    /// A compiler fence after each word keeps the compiler from merging the
+    /// loads back into wide ones (it emits no instruction). It leaves alone
+    /// a value the compiler holds in registers (built from constants or
+    /// arguments): that one is still stored straight into the box. Volatile
+    /// loads did the same job but forced such values through the stack (up
+    /// to +4% instructions on the benchmarks, against under +1% this way).
+    /// Up to 64 bytes the narrower copy costs less than one stalled load;
+    /// beyond that `ptr::write`'s block copy is kept, and a 16-byte value
+    /// (two words, usually in registers) measured no better word by word.
     ///
     /// # Safety
     /// `this` points to an allocated `GcBox<T>` whose value slot is ours to
@@ -337,7 +345,8 @@ impl<T> GcBox<T> {
                 // so word `i` lies inside each; the slot is ours to write
                 // (caller). `MaybeUninit<u64>` copies padding and pointer
                 // provenance as they are.
-                unsafe { to.add(i).write(from.add(i).read_volatile()) };
+                unsafe { to.add(i).write(from.add(i).read()) };
+                compiler_fence(Ordering::SeqCst);
             }
         } else {
             // SAFETY: as above; the slot is valid for a `T`.
