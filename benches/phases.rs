@@ -23,8 +23,14 @@
 //! - `pairs`: 100,000 two-node cycles: build, then `Rc` breaks each by hand,
 //!   rcycle drops them and collects.
 //!
+//! Then the floors of the workloads that miss issue 23's targets
+//! (`phases/floors.rs`: idle_collect, stress_graph, the ring's policy, and
+//! churn against gcmodule).
+//!
 //! `cargo bench --bench phases` prints a Markdown table;
-//! `RCYCLE_PHASE_ROUNDS` sets the number of rounds (default 101). Without
+//! `RCYCLE_PHASE_ROUNDS` sets the number of rounds (default 101);
+//! `RCYCLE_PHASE_ONLY=<workload>` runs one workload, `floors` the floors
+//! only. Without
 //! `--bench` (`cargo test --benches`), each workload runs one round at a
 //! tiny size, as a smoke test.
 
@@ -377,7 +383,7 @@ fn main() {
             gc: gc::pairs,
         },
     ];
-    // For profiles: one workload (`RCYCLE_PHASE_ONLY=tree4`), and one
+    // For profiles: one workload (`RCYCLE_PHASE_ONLY=tree4`, or `floors`), and one
     // implementation's rounds only (`RCYCLE_PHASE_IMP=rc` or `rcycle`).
     let only = std::env::var("RCYCLE_PHASE_ONLY").ok();
     let imp = std::env::var("RCYCLE_PHASE_IMP").ok();
@@ -488,9 +494,11 @@ fn main() {
             println!("| {what} | {status} ({r:.2}x) |");
         }
     }
-    if only.is_none() && imp.is_none() {
+    // (`RCYCLE_PHASE_ONLY=floors`: the floors alone.)
+    if only.as_deref().is_none_or(|o| o == "floors") && imp.is_none() {
         floors::idle_floor(if full { 100_000 } else { 100 }, rounds);
         floors::stress_floor(if full { 15 } else { 8 }, if full { 10 } else { 4 }, rounds);
         floors::ring_policy(if full { 1_000_000 } else { 100 }, rounds);
+        floors::churn_floor(if full { 1_000_000 } else { 2_000 }, rounds);
     }
 }

@@ -6,7 +6,9 @@
 //! - [`stress_floor`]: `stress_graph`, a random graph cut 1,024 nodes at a
 //!   time with a collection after each cut;
 //! - [`ring_policy`]: the 1M ring with automatic collection on and off
-//!   during its build.
+//!   during its build;
+//! - [`churn_floor`]: `churn`, random operations on 50 roots, against its
+//!   fastest peer (gcmodule) and the operations alone.
 //!
 //! The argument for a floor: a collector that finds cycles from candidates
 //! (objects whose count dropped to a non-zero value; Rust has no root set
@@ -431,4 +433,314 @@ fn ring_pass(n: usize) -> f64 {
     drop(head);
     rcycle::collect();
     t
+}
+
+/// The operations of the `churn` workload (benches/compare, dumpster's
+/// benchmark): `ops` random steps on a list of roots that starts with 50
+/// nodes (make a root, add an edge between two roots, drop a root, drop an
+/// edge of a root), each node holding its edges in a `RefCell<Vec<_>>`.
+/// `$new` makes a node, `$clone` clones a handle, `$refs` borrows a node's
+/// edges mutably, `$made` is called with each new root, `$after` (if
+/// given) with the number of each operation once it is done. Returns the
+/// roots left and the number of nodes made.
+macro_rules! churn_ops {
+    ($ops:expr, $new:expr, $clone:expr, |$n:ident| $refs:expr, $made:expr) => {
+        churn_ops!($ops, $new, $clone, |$n| $refs, $made, |_: usize| ())
+    };
+    ($ops:expr, $new:expr, $clone:expr, |$n:ident| $refs:expr, $made:expr, $after:expr) => {{
+        let mut seed: u64 = 0xCAFE;
+        let mut made = 50usize;
+        let mut roots: Vec<_> = (0..50).map(|_| $new()).collect();
+        roots.iter().for_each(&mut $made);
+        for step in 0..$ops {
+            let op = if roots.is_empty() {
+                0
+            } else {
+                below(&mut seed, 4)
+            };
+            match op {
+                0 => {
+                    roots.push($new());
+                    made += 1;
+                    $made(roots.last().unwrap());
+                }
+                1 => {
+                    if roots.len() > 1 {
+                        let from = below(&mut seed, roots.len());
+                        let to = below(&mut seed, roots.len());
+                        let edge = $clone(&roots[to]);
+                        let $n = &roots[from];
+                        $refs.push(edge);
+                    }
+                }
+                2 => {
+                    let i = below(&mut seed, roots.len());
+                    roots.swap_remove(i);
+                }
+                _ => {
+                    let from = below(&mut seed, roots.len());
+                    let $n = &roots[from];
+                    // The edge is dropped after the borrow ends, as in the
+                    // compare bench.
+                    let _gone = {
+                        let mut refs = $refs;
+                        (!refs.is_empty()).then(|| {
+                            let i = below(&mut seed, refs.len());
+                            refs.swap_remove(i)
+                        })
+                    };
+                }
+            }
+            $after(step);
+        }
+        (roots, made)
+    }};
+}
+
+/// The floor of the `churn` workload against its fastest peer. Per round,
+/// in turn: `Rc`'s workload (a `Weak` to every node kept, every node's
+/// edges cleared at the end, as the compare bench does); the same
+/// operations with no memory management at all (nodes are indices into an
+/// arena of edge lists, nothing counted, nothing freed: the random numbers,
+/// the root list and the edge lists' own growth, which every implementation
+/// pays); the same again with every node's edge list freed, and its slot
+/// reused, at the operation that made the node garbage (known beforehand:
+/// a memory manager that needs no counts and no search, with memory reused
+/// as soon as possible, as rcycle reuses it); gcmodule's workload (it never
+/// collects on its own: one collection at the end, as in the compare
+/// bench); rcycle's (automatic collection on, one collection at the end).
+/// The target for rcycle is 0.7x gcmodule.
+pub fn churn_floor(ops: usize, rounds: usize) {
+    #[derive(Trace)]
+    struct G {
+        refs: RefCell<Vec<Gc<G>>>,
+    }
+    struct R {
+        refs: RefCell<Vec<Rc<R>>>,
+    }
+    struct C {
+        refs: RefCell<Vec<gcmodule::Cc<C>>>,
+    }
+    impl gcmodule::Trace for C {
+        fn trace(&self, tracer: &mut gcmodule::Tracer) {
+            self.refs.trace(tracer);
+        }
+        fn is_type_tracked() -> bool {
+            true
+        }
+    }
+    let rc_workload = || {
+        let mut all: Vec<Weak<R>> = Vec::new();
+        let (roots, made) = churn_ops!(
+            ops,
+            || Rc::new(R {
+                refs: RefCell::new(Vec::new())
+            }),
+            Rc::clone,
+            |n| n.refs.borrow_mut(),
+            |r: &Rc<R>| all.push(Rc::downgrade(r))
+        );
+        drop(roots);
+        for w in &all {
+            if let Some(n) = w.upgrade() {
+                drop(std::mem::take(&mut *n.refs.borrow_mut()));
+            }
+        }
+        made
+    };
+    let arena_workload = || {
+        // The arena holds every node's edge list; a node is its index.
+        let arena: RefCell<Vec<Vec<u32>>> = RefCell::new(Vec::new());
+        let (roots, made) = churn_ops!(
+            ops,
+            || {
+                let mut arena = arena.borrow_mut();
+                arena.push(Vec::new());
+                (arena.len() - 1) as u32
+            },
+            |&i: &u32| i,
+            |n| std::cell::RefMut::map(arena.borrow_mut(), |a| &mut a[*n as usize]),
+            |_: &u32| ()
+        );
+        std::hint::black_box((roots, arena));
+        made
+    };
+    let gcmodule_workload = || {
+        let (roots, made) = churn_ops!(
+            ops,
+            || gcmodule::Cc::new(C {
+                refs: RefCell::new(Vec::new())
+            }),
+            gcmodule::Cc::clone,
+            |n| n.refs.borrow_mut(),
+            |_: &gcmodule::Cc<C>| ()
+        );
+        drop(roots);
+        gcmodule::collect_thread_cycles();
+        made
+    };
+    let gc_workload = || {
+        let (roots, made) = churn_ops!(
+            ops,
+            || Gc::new(G {
+                refs: RefCell::new(Vec::new())
+            }),
+            Gc::clone,
+            |n| n.refs.borrow_mut(),
+            |_: &Gc<G>| ()
+        );
+        drop(roots);
+        rcycle::collect();
+        made
+    };
+    // When each node becomes garbage: rcycle's workload once more
+    // (untimed), with a collection after every operation, each node noting
+    // the operation at which its value was dropped (nodes are numbered in
+    // the order they are made, the same in every workload).
+    let deaths = churn_deaths(ops);
+    // The arena again, where an oracle frees each node's edge list at the
+    // operation that made the node garbage and hands its slot to the next
+    // node made: the least any memory manager does, with no counting and
+    // no search, and memory reused as early as possible.
+    let oracle_workload = || {
+        let arena: RefCell<Vec<Vec<u32>>> = RefCell::new(Vec::new());
+        let free: RefCell<Vec<u32>> = RefCell::new(Vec::new());
+        let slot_of: RefCell<Vec<u32>> = RefCell::new(Vec::new());
+        let (roots, made) = churn_ops!(
+            ops,
+            || {
+                let mut arena = arena.borrow_mut();
+                let slot = free.borrow_mut().pop().unwrap_or_else(|| {
+                    arena.push(Vec::new());
+                    (arena.len() - 1) as u32
+                });
+                slot_of.borrow_mut().push(slot);
+                slot
+            },
+            |&i: &u32| i,
+            |n| std::cell::RefMut::map(arena.borrow_mut(), |a| &mut a[*n as usize]),
+            |_: &u32| (),
+            |step: usize| {
+                let (mut arena, mut free) = (arena.borrow_mut(), free.borrow_mut());
+                let slot_of = slot_of.borrow();
+                for &node in &deaths.dying[deaths.starts[step]..deaths.starts[step + 1]] {
+                    let slot = slot_of[node as usize];
+                    arena[slot as usize] = Vec::new();
+                    free.push(slot);
+                }
+            }
+        );
+        std::hint::black_box((roots, arena));
+        made
+    };
+    // Warm-up, then rounds in alternating order.
+    let made = [
+        rc_workload(),
+        arena_workload(),
+        oracle_workload(),
+        gcmodule_workload(),
+        gc_workload(),
+    ];
+    assert!(made.iter().all(|&m| m == made[0]), "the same operations");
+    let mut times: [Vec<f64>; 5] = Default::default();
+    in_turn(rounds, 5, |which: usize| {
+        let t = match which {
+            0 => timed(rc_workload).1,
+            1 => timed(arena_workload).1,
+            2 => timed(oracle_workload).1,
+            3 => timed(gcmodule_workload).1,
+            _ => timed(gc_workload).1,
+        };
+        times[which].push(t);
+    });
+    let [rc, arena, oracle, cc, gc] = times.map(median);
+    println!(
+        "\nThe floor of `churn` ({ops} random operations on 50 roots, {} nodes \
+         made; medians of {rounds} rounds, the five in turn):\n",
+        made[0]
+    );
+    print_rows(
+        "whole workload",
+        &[
+            ("Rc (cycles broken by hand at the end)", rc),
+            (
+                "the operations alone (an arena of edge lists: nothing counted or freed)",
+                arena,
+            ),
+            (
+                "the same, each node freed when it becomes garbage (an oracle)",
+                oracle,
+            ),
+            ("gcmodule (one collection at the end)", cc),
+            ("0.7x gcmodule (the target for rcycle)", 0.7 * cc),
+            ("rcycle", gc),
+        ],
+        rc,
+    );
+}
+
+/// The nodes that become garbage at each operation of the churn:
+/// `dying[starts[k]..starts[k + 1]]` for operation `k`, nodes numbered in
+/// the order they are made.
+struct ChurnDeaths {
+    dying: Vec<u32>,
+    starts: Vec<usize>,
+}
+
+/// Runs rcycle's churn once with a collection after every operation and
+/// notes when each node's value is dropped.
+fn churn_deaths(ops: usize) -> ChurnDeaths {
+    thread_local! {
+        /// The operation under way, and `(operation, node)` for each drop.
+        static NOW: Cell<usize> = const { Cell::new(0) };
+        static DROPPED: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+    }
+    #[derive(Trace)]
+    struct D {
+        #[trace(skip)]
+        id: u32,
+        refs: RefCell<Vec<Gc<D>>>,
+    }
+    impl Drop for D {
+        fn drop(&mut self) {
+            DROPPED.with(|d| d.borrow_mut().push((NOW.get(), self.id)));
+        }
+    }
+    let next = Cell::new(0u32);
+    let (roots, made) = churn_ops!(
+        ops,
+        || {
+            let id = next.get();
+            next.set(id + 1);
+            Gc::new(D {
+                id,
+                refs: RefCell::new(Vec::new()),
+            })
+        },
+        Gc::clone,
+        |n| n.refs.borrow_mut(),
+        |_: &Gc<D>| (),
+        |step: usize| {
+            rcycle::collect();
+            NOW.set(step + 1);
+        }
+    );
+    drop(roots);
+    rcycle::collect();
+    let mut dropped = DROPPED.take();
+    assert_eq!(dropped.len(), made, "every node dropped once");
+    // (Drops noted at operation `ops` happened after the loop.)
+    dropped.sort_unstable();
+    let mut starts = Vec::with_capacity(ops + 1);
+    let mut k = 0;
+    for step in 0..=ops {
+        while k < dropped.len() && dropped[k].0 < step {
+            k += 1;
+        }
+        starts.push(k);
+    }
+    ChurnDeaths {
+        dying: dropped.iter().map(|&(_, node)| node).collect(),
+        starts,
+    }
 }
