@@ -25,6 +25,18 @@ use rcycle::{Gc, Trace};
 
 use super::{median, timed};
 
+/// A node of `idle_collect` and `churn`: its edges in a `RefCell<Vec<_>>`,
+/// for rcycle (`G`) and `Rc` (`R`).
+#[derive(Trace)]
+struct G {
+    refs: RefCell<Vec<Gc<G>>>,
+}
+
+/// See [`G`].
+struct R {
+    refs: RefCell<Vec<Rc<R>>>,
+}
+
 /// xorshift64*, as the compare bench's: a number below `n`.
 fn below(state: &mut u64, n: usize) -> usize {
     let mut x = *state;
@@ -61,13 +73,6 @@ fn print_rows(head: &str, rows: &[(&str, f64)], base: f64) {
 /// candidates alive reads every node and every edge's target at least once:
 /// the "one pass" row times exactly that read, with no collector around it.
 pub fn idle_floor(n: usize, rounds: usize) {
-    #[derive(Trace)]
-    struct G {
-        refs: RefCell<Vec<Gc<G>>>,
-    }
-    struct R {
-        refs: RefCell<Vec<Rc<R>>>,
-    }
     // Both graphs get the same edges: two from each node to random nodes.
     let mut seed = 0xCAFE;
     let plan: Vec<(usize, usize)> = (0..n)
@@ -511,13 +516,6 @@ macro_rules! churn_ops {
 /// bench); rcycle's (automatic collection on, one collection at the end).
 /// The target for rcycle is 0.7x gcmodule.
 pub fn churn_floor(ops: usize, rounds: usize) {
-    #[derive(Trace)]
-    struct G {
-        refs: RefCell<Vec<Gc<G>>>,
-    }
-    struct R {
-        refs: RefCell<Vec<Rc<R>>>,
-    }
     struct C {
         refs: RefCell<Vec<gcmodule::Cc<C>>>,
     }
