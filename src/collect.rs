@@ -8,8 +8,8 @@
 //! remembered as *candidates* ([`Heap::buffer_candidate`]). A collection then
 //! looks only at the subgraph reachable from the candidates:
 //!
-//! 1. [`select_roots`]: drain the candidate buffer; skip objects that died
-//!    meanwhile.
+//! 1. [`select_roots`]: drain the candidate buffer into the node table;
+//!    skip objects that died meanwhile.
 //! 2. [`subtract_internal_references`] (Bacon and Rajan's *mark gray*): walk
 //!    the subgraph from the roots, giving each object a
 //!    *trial count* equal to its strong count, and subtract one for every
@@ -196,21 +196,14 @@ fn collect_cycles(
     stats: &mut CollectStats,
     by_type: bool,
 ) -> Panic {
-    // 1. The roots, put back in the buffer if user `Trace` code panics
-    //    before the garbage is taken.
-    let mut rebuffer = Rebuffer {
-        heap,
-        objects: select_roots(heap),
-    };
-    validate_roots(&rebuffer.objects);
-    // Declared after `rebuffer`: on a panic in user `Trace` code, the
-    // subgraph clears `VISITED` before the roots go back in the buffer.
     let mut scratch = collector.scratch.take().unwrap_or_default();
-    stats.roots = rebuffer.objects.len();
+    // 1. The roots, straight into the table, put back in the buffer if user
+    //    `Trace` code panics before the garbage is taken.
+    let roots = select_roots(heap, &mut scratch);
+    stats.roots = roots.count;
     // 2-4. Subtract internal references, scan, take the garbage.
-    let examined = find_garbage(heap, &mut scratch, &rebuffer.objects, Taking::Collect);
-    rebuffer.objects.clear(); // nothing can panic from here on
-    drop(rebuffer);
+    let examined = find_garbage(heap, roots.scratch, Taking::Collect);
+    roots.garbage_taken(); // nothing can panic from here on
     validate_garbage(&scratch.garbage, Taking::Collect);
     stats.examined = examined;
     let found = scratch.garbage.len();
@@ -276,11 +269,16 @@ pub(crate) fn dry_run<R>(
             heap,
             objects: heap.take_candidates(|_| true),
         };
-        let roots: Vec<_> = saved.objects.iter().copied().filter(is_root).collect();
         let mut scratch = Scratch::default();
-        let examined = find_garbage(heap, &mut scratch, &roots, Taking::DryRun);
+        let mut roots = 0;
+        for root in saved.objects.iter().filter(|c| is_root(c)) {
+            scratch.subgraph.add(*root);
+            roots += 1;
+        }
+        validate_roots(&scratch.subgraph.nodes[..roots]);
+        let examined = find_garbage(heap, &mut scratch, Taking::DryRun);
         validate_garbage(&scratch.garbage, Taking::DryRun);
-        (roots.len(), examined, std::mem::take(&mut scratch.garbage))
+        (roots, examined, std::mem::take(&mut scratch.garbage))
         // `saved` drops here and rebuffers every candidate.
     };
     let _hold = HoldMemory::new(heap, &garbage);
@@ -346,9 +344,9 @@ impl Drop for HoldMemory<'_> {
     }
 }
 
-/// Puts the roots back in the candidate buffer if marking or scanning is cut
-/// short by a panic in user `Trace` code, so the next collection retries them.
-/// (A dry run puts every candidate back this way, on every path.)
+/// Puts candidates back in the candidate buffer, in their old order, when it
+/// drops: a dry run and [`Quiesced`] put every candidate back this way, on
+/// every path.
 struct Rebuffer<'a> {
     heap: &'a Heap,
     objects: Vec<NonNull<Header>>,
@@ -357,9 +355,8 @@ struct Rebuffer<'a> {
 impl Drop for Rebuffer<'_> {
     fn drop(&mut self) {
         // Roots had strong > 0 when selected and no object was freed since
-        // (only `Trace` code ran), so they are live. (The other candidates a
-        // dry run puts back wait in the drop queue, whose implicit weak keeps
-        // their memory.)
+        // (only `Trace` code ran), so they are live. (The other candidates
+        // wait in the drop queue, whose implicit weak keeps their memory.)
         if !self.objects.is_empty() {
             self.heap.rebuffer(self.objects.drain(..));
         }
@@ -368,10 +365,54 @@ impl Drop for Rebuffer<'_> {
     }
 }
 
-/// Phase 1: drains the candidate buffer and returns the candidates that may
-/// be part of a garbage cycle ([`is_root`]).
-fn select_roots(heap: &Heap) -> Vec<NonNull<Header>> {
-    heap.take_candidates(is_root)
+/// Phase 1: drains the candidate buffer into the (empty) node table of
+/// `scratch`, keeping the candidates that may be part of a garbage cycle
+/// ([`is_root`]): the buffer's own vector becomes the table, with no copy
+/// and no second pass over the roots (for a collection of a million
+/// candidates, a copy into a fresh table cost more than marking them).
+fn select_roots<'a>(heap: &'a Heap, scratch: &'a mut Scratch) -> RootsInTable<'a> {
+    let count = scratch.subgraph.take_roots(heap, is_root);
+    validate_roots(&scratch.subgraph.nodes[..count]);
+    RootsInTable {
+        heap,
+        scratch,
+        count,
+    }
+}
+
+/// A collection's scratch vectors while the first `count` nodes of its table
+/// are its roots, in their buffer order (phases 2 and 3 only append to the
+/// table). If marking or scanning is cut short by a panic in user `Trace`
+/// code, dropping this clears the table and puts the roots back in the
+/// candidate buffer, in that order, so that the next collection retries
+/// them. [`garbage_taken`](Self::garbage_taken) ends that duty (taking the
+/// garbage reorders the table, and runs no user code).
+struct RootsInTable<'a> {
+    heap: &'a Heap,
+    scratch: &'a mut Scratch,
+    count: usize,
+}
+
+impl RootsInTable<'_> {
+    /// The garbage is taken: nothing is put back.
+    fn garbage_taken(mut self) {
+        self.count = 0;
+    }
+}
+
+impl Drop for RootsInTable<'_> {
+    fn drop(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        let subgraph = &mut self.scratch.subgraph;
+        let roots = subgraph.nodes[..self.count].to_vec();
+        // Table flags off first: a buffered object carries none.
+        subgraph.clear();
+        // Roots had strong > 0 when selected and no object was freed since
+        // (only `Trace` code ran), so they are live.
+        self.heap.rebuffer(roots);
+    }
 }
 
 /// Whether a candidate may be part of a garbage cycle: it is still referenced
@@ -385,13 +426,11 @@ fn is_root(candidate: &NonNull<Header>) -> bool {
     h.strong() > 0 && h.value_alive()
 }
 
-/// Phase 2: finds the subgraph reachable from `roots` (Bacon and Rajan's
-/// *mark gray*), giving each object a trial count equal to its strong count
-/// and subtracting one for every edge found inside the subgraph.
-fn subtract_internal_references(heap: &Heap, subgraph: &mut Subgraph, roots: &[NonNull<Header>]) {
-    for &root in roots {
-        subgraph.add(root);
-    }
+/// Phase 2: finds the subgraph reachable from the roots in the table
+/// (Bacon and Rajan's *mark gray*), giving each object a trial count equal
+/// to its strong count and subtracting one for every edge found inside the
+/// subgraph.
+fn subtract_internal_references(heap: &Heap, subgraph: &mut Subgraph) {
     subgraph.mark(heap, Reach::Discover);
 }
 
@@ -402,19 +441,14 @@ fn scan(heap: &Heap, subgraph: &mut Subgraph) {
     subgraph.scan(heap);
 }
 
-/// Phases 2 to 4 over `roots`: returns the number of objects examined, and
-/// leaves the garbage set in `scratch.garbage` and the subgraph cleared. A
-/// dead box (its value already went with an earlier cycle) has no edges and
-/// nothing left to drop: it is freed by its last handle, not here, even when
-/// only garbage refers to it.
-fn find_garbage(
-    heap: &Heap,
-    scratch: &mut Scratch,
-    roots: &[NonNull<Header>],
-    taking: Taking,
-) -> usize {
+/// Phases 2 to 4 from the roots already in the table: returns the number of
+/// objects examined, and leaves the garbage set in `scratch.garbage` and the
+/// subgraph cleared. A dead box (its value already went with an earlier
+/// cycle) has no edges and nothing left to drop: it is freed by its last
+/// handle, not here, even when only garbage refers to it.
+fn find_garbage(heap: &Heap, scratch: &mut Scratch, taking: Taking) -> usize {
     let Scratch { subgraph, garbage } = scratch;
-    subtract_internal_references(heap, subgraph, roots);
+    subtract_internal_references(heap, subgraph);
     scan(heap, subgraph);
     let examined = subgraph.nodes.len();
     // Phase 4, which also clears the subgraph's flags (before anything can
@@ -424,7 +458,9 @@ fn find_garbage(
 }
 
 /// After phase 1 (debug builds; CPython's `validate_list`): every root is
-/// referenced, has its value, and is out of the buffer and of every table.
+/// referenced, has its value, is out of the buffer, and is in the table
+/// (`VISITED`, its whole strong count as trial count) and in no other state
+/// of a collection.
 #[inline]
 fn validate_roots(roots: &[NonNull<Header>]) {
     if cfg!(debug_assertions) {
@@ -434,8 +470,12 @@ fn validate_roots(roots: &[NonNull<Header>]) {
             let h = unsafe { root.as_ref() };
             debug_assert!(h.strong() > 0 && h.value_alive(), "a root is being dropped");
             debug_assert!(
-                !h.has(BUFFERED | VISITED | COLLECTING),
-                "a root still carries a buffer or table flag"
+                h.has(VISITED) && h.scratch() == h.strong(),
+                "a root is not in the table"
+            );
+            debug_assert!(
+                !h.has(BUFFERED | ALIVE | UNTRACEABLE | COLLECTING),
+                "a root still carries a buffer flag, or a later phase's"
             );
         }
     }

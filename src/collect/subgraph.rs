@@ -106,6 +106,41 @@ impl Subgraph {
         self.nodes.push(header);
     }
 
+    /// Fills the empty table with the candidates of `heap` that `is_root`
+    /// keeps, in one pass over the buffer, each added as [`add`](Self::add)
+    /// does; returns their number.
+    ///
+    /// Up to [`ADOPT_ABOVE`] candidates, the roots are copied into the
+    /// table's own vector, and the buffer keeps its vector: each is
+    /// reused by the next collection. Above it, the buffer's vector becomes
+    /// the table, with no copy (the table's old, empty, vector goes to the
+    /// heap for its next buffer): for a million candidates, the copy into a
+    /// fresh table cost more than marking them.
+    pub fn take_roots(&mut self, heap: &Heap, is_root: fn(&NonNull<Header>) -> bool) -> usize {
+        debug_assert!(self.nodes.is_empty() && self.zero_trial == 0);
+        if heap.candidate_count() <= ADOPT_ABOVE {
+            self.nodes.reserve(heap.candidate_count());
+            let nodes = &mut self.nodes;
+            let emptied = heap.take_candidates(|candidate| {
+                if is_root(candidate) {
+                    enter_root(candidate);
+                    nodes.push(*candidate);
+                }
+                false
+            });
+            heap.recycle_candidate_vec(emptied);
+        } else {
+            let roots = heap.take_candidates(|candidate| {
+                is_root(candidate) && {
+                    enter_root(candidate);
+                    true
+                }
+            });
+            heap.recycle_candidate_vec(std::mem::replace(&mut self.nodes, roots));
+        }
+        self.nodes.len()
+    }
+
     /// Empties the table, clearing its flags on every node and keeping the
     /// vectors' memory.
     pub fn clear(&mut self) {
@@ -307,6 +342,24 @@ impl Drop for Subgraph {
     fn drop(&mut self) {
         self.clear();
     }
+}
+
+/// Above this many candidates, the candidate buffer's vector becomes the
+/// node table ([`Subgraph::take_roots`]): as many as the collector keeps in
+/// its vectors between collections, so below it both vectors are reused.
+const ADOPT_ABOVE: usize = super::Scratch::KEEP_UP_TO;
+
+/// Gives a root taken from the candidate buffer its place in the table:
+/// `VISITED`, and its whole strong count as trial count (above zero: a root
+/// is referenced).
+#[inline(always)]
+fn enter_root(candidate: &NonNull<Header>) {
+    // SAFETY: buffered objects are live (an object leaves the buffer before
+    // its memory is freed); `take_candidates` has just cleared `BUFFERED`,
+    // so the scratch word is free for the trial count.
+    let h = unsafe { candidate.as_ref() };
+    h.set(VISITED);
+    h.set_scratch(h.strong());
 }
 
 /// Traces a node's value, if it has one that may hold handles, and flags the

@@ -126,6 +126,94 @@ fn panic_in_trace_during_recount_after_finalizers() {
     assert_eq!(object_count(), base);
 }
 
+thread_local! {
+    /// Traces of `CNode` left before one panics (`None`: never).
+    static TRACES_LEFT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// A node whose `Trace` panics once `TRACES_LEFT` runs out.
+struct CNode {
+    name: &'static str,
+    edges: RefCell<Vec<Gc<CNode>>>,
+}
+
+// SAFETY: reports `edges` (or panics before reporting anything).
+unsafe impl Trace for CNode {
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if let Some(left) = TRACES_LEFT.get() {
+            if left == 0 {
+                TRACES_LEFT.set(None);
+                panic!("trace panic in {}", self.name);
+            }
+            TRACES_LEFT.set(Some(left - 1));
+        }
+        t.field("edges", &self.edges);
+    }
+}
+
+impl Drop for CNode {
+    fn drop(&mut self) {
+        log(format!("drop {}", self.name));
+    }
+}
+
+fn cnode(name: &'static str) -> Gc<CNode> {
+    Gc::new(CNode {
+        name,
+        edges: RefCell::new(Vec::new()),
+    })
+}
+
+/// Five roots: two garbage pairs, `a <-> b` and `d <-> e`, and `c`, held
+/// from outside, which points to `a`. Marking traces the five; the sixth
+/// trace, the scan's (whichever of its two walks runs), panics. Every root
+/// must go back in the candidate buffer with the heap as it was, so that
+/// the next collections free exactly the garbage.
+#[test]
+fn panic_in_trace_during_the_scan_puts_every_root_back() {
+    let base = baseline();
+    let (a, b, c, d, e) = (cnode("a"), cnode("b"), cnode("c"), cnode("d"), cnode("e"));
+    a.edges.borrow_mut().push(b.clone());
+    b.edges.borrow_mut().push(a.clone());
+    c.edges.borrow_mut().push(a.clone());
+    d.edges.borrow_mut().push(e.clone());
+    e.edges.borrow_mut().push(d.clone());
+    drop(c.clone()); // c becomes a candidate too
+    let wc = Gc::downgrade(&c);
+    drop((a, b, d, e));
+    assert_eq!(candidate_count(), 5);
+
+    TRACES_LEFT.set(Some(5));
+    let msg = expect_panic(collect);
+    // The walk from the nodes held from outside traces `c` first; the walk
+    // over the suspects, `a` (debug builds take turns with the two).
+    assert!(
+        ["trace panic in c", "trace panic in a"].contains(&msg.as_str()),
+        "{msg}"
+    );
+    assert_eq!(
+        TRACES_LEFT.get(),
+        None,
+        "the panic came from the sixth trace"
+    );
+    assert_eq!(candidate_count(), 5, "every root is back in the buffer");
+    assert_eq!(take_log(), Vec::<String>::new());
+    assert_eq!(object_count(), base + 5);
+    assert_eq!(c.edges.borrow()[0].name, "a");
+
+    // Only `d <-> e` is garbage while `c` holds `a`.
+    assert_eq!(collect(), 2);
+    assert_eq!(sorted(take_log()), ["drop d", "drop e"]);
+    assert_eq!(candidate_count(), 0);
+    drop(c);
+    assert_eq!(take_log(), ["drop c"]);
+    assert_eq!(wc.strong_count(), 0);
+    assert_eq!(collect(), 2);
+    assert_eq!(sorted(take_log()), ["drop a", "drop b"]);
+    drop(wc);
+    assert_eq!(object_count(), base);
+}
+
 // ===========================================================================
 // panic in Drop / finalize during collection
 // ===========================================================================
