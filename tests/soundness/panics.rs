@@ -171,7 +171,25 @@ fn cnode(name: &'static str) -> Gc<CNode> {
 /// the next collections free exactly the garbage.
 #[test]
 fn panic_in_trace_during_the_scan_puts_every_root_back() {
+    roots_back_after_a_panic_in_the_scan(0);
+}
+
+/// The same with 20,000 more candidates, held from outside: above 16,384
+/// candidates the collector takes the buffer's own vector as its table.
+#[test]
+fn panic_in_trace_with_a_big_buffer_puts_every_root_back() {
+    roots_back_after_a_panic_in_the_scan(20_000);
+}
+
+fn roots_back_after_a_panic_in_the_scan(extra: usize) {
     let base = baseline();
+    // (No automatic collection while the candidates pile up.)
+    rcycle::disable();
+    // Live candidates, traced by the marking before the five.
+    let held: Vec<Gc<CNode>> = (0..extra).map(|_| cnode("x")).collect();
+    for x in &held {
+        drop(x.clone());
+    }
     let (a, b, c, d, e) = (cnode("a"), cnode("b"), cnode("c"), cnode("d"), cnode("e"));
     a.edges.borrow_mut().push(b.clone());
     b.edges.borrow_mut().push(a.clone());
@@ -181,30 +199,33 @@ fn panic_in_trace_during_the_scan_puts_every_root_back() {
     drop(c.clone()); // c becomes a candidate too
     let wc = Gc::downgrade(&c);
     drop((a, b, d, e));
-    assert_eq!(candidate_count(), 5);
+    assert_eq!(candidate_count(), extra + 5);
 
-    TRACES_LEFT.set(Some(5));
+    TRACES_LEFT.set(Some(extra + 5));
     let msg = expect_panic(collect);
-    // The walk from the nodes held from outside traces `c` first; the walk
-    // over the suspects, `a` (debug builds take turns with the two).
+    // The walk from the nodes held from outside traces `c` or an `x` first;
+    // the walk over the suspects, `a` (debug builds take turns with the
+    // two).
     assert!(
-        ["trace panic in c", "trace panic in a"].contains(&msg.as_str()),
+        ["trace panic in c", "trace panic in x", "trace panic in a"].contains(&msg.as_str()),
         "{msg}"
     );
+    assert_eq!(TRACES_LEFT.get(), None, "the panic came from the scan");
     assert_eq!(
-        TRACES_LEFT.get(),
-        None,
-        "the panic came from the sixth trace"
+        candidate_count(),
+        extra + 5,
+        "every root is back in the buffer"
     );
-    assert_eq!(candidate_count(), 5, "every root is back in the buffer");
     assert_eq!(take_log(), Vec::<String>::new());
-    assert_eq!(object_count(), base + 5);
+    assert_eq!(object_count(), base + extra + 5);
     assert_eq!(c.edges.borrow()[0].name, "a");
 
     // Only `d <-> e` is garbage while `c` holds `a`.
     assert_eq!(collect(), 2);
     assert_eq!(sorted(take_log()), ["drop d", "drop e"]);
     assert_eq!(candidate_count(), 0);
+    drop(held);
+    assert_eq!(take_log().len(), extra);
     drop(c);
     assert_eq!(take_log(), ["drop c"]);
     assert_eq!(wc.strong_count(), 0);
@@ -212,6 +233,7 @@ fn panic_in_trace_during_the_scan_puts_every_root_back() {
     assert_eq!(sorted(take_log()), ["drop a", "drop b"]);
     drop(wc);
     assert_eq!(object_count(), base);
+    rcycle::enable();
 }
 
 // ===========================================================================
