@@ -403,10 +403,20 @@ impl RootsInTable<'_> {
 }
 
 impl Drop for RootsInTable<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if self.count == 0 {
-            return;
+        if self.count > 0 {
+            self.put_back();
         }
+    }
+}
+
+impl RootsInTable<'_> {
+    /// After a panic in user `Trace` code: clears the table and puts the
+    /// roots back in the buffer.
+    #[cold]
+    #[inline(never)]
+    fn put_back(&mut self) {
         let subgraph = &mut self.scratch.subgraph;
         let roots = subgraph.nodes[..self.count].to_vec();
         // Table flags off first: a buffered object carries none.

@@ -116,7 +116,7 @@ impl Subgraph {
     /// the table, with no copy (the table's old, empty, vector goes to the
     /// heap for its next buffer): for a million candidates, the copy into a
     /// fresh table cost more than marking them.
-    pub fn take_roots(&mut self, heap: &Heap, is_root: fn(&NonNull<Header>) -> bool) -> usize {
+    pub fn take_roots(&mut self, heap: &Heap, is_root: impl Fn(&NonNull<Header>) -> bool) -> usize {
         debug_assert!(self.nodes.is_empty() && self.zero_trial == 0);
         if heap.candidate_count() <= ADOPT_ABOVE {
             self.nodes.reserve(heap.candidate_count());
