@@ -594,6 +594,22 @@ impl Heap {
         taken
     }
 
+    /// Empties the candidate buffer, clearing every `BUFFERED` flag and
+    /// handing each candidate to `each`, in buffer order. `each` must run no
+    /// user code. (The buffer's vector becomes the spare one: no allocation.)
+    pub fn drain_candidates(&self, mut each: impl FnMut(NonNull<Header>)) {
+        let spare = self.spare_candidates.take();
+        // SAFETY: short borrow, no user code.
+        let mut taken = unsafe { std::mem::replace(&mut *self.candidates.get(), spare) };
+        for &h in &taken {
+            // SAFETY: buffered objects are live.
+            unsafe { h.as_ref() }.clear(BUFFERED);
+            each(h);
+        }
+        taken.clear();
+        self.recycle_candidate_vec(taken);
+    }
+
     /// Takes back a vector that [`take_candidates`](Self::take_candidates)
     /// returned, emptied, to serve as the next spare buffer, unless it is
     /// big (then its memory goes back to the allocator).

@@ -121,14 +121,12 @@ impl Subgraph {
         if heap.candidate_count() <= ADOPT_ABOVE {
             self.nodes.reserve(heap.candidate_count());
             let nodes = &mut self.nodes;
-            let emptied = heap.take_candidates(|candidate| {
-                if is_root(candidate) {
-                    enter_root(candidate);
-                    nodes.push(*candidate);
+            heap.drain_candidates(|candidate| {
+                if is_root(&candidate) {
+                    enter_root(&candidate);
+                    nodes.push(candidate);
                 }
-                false
             });
-            heap.recycle_candidate_vec(emptied);
         } else {
             let roots = heap.take_candidates(|candidate| {
                 is_root(candidate) && {
