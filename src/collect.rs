@@ -369,9 +369,9 @@ impl Drop for Rebuffer<'_> {
 
 /// Phase 1: drains the candidate buffer into the (empty) node table of
 /// `scratch`, keeping the candidates that may be part of a garbage cycle
-/// ([`is_root`]): the buffer's own vector becomes the table, with no copy
-/// and no second pass over the roots (for a collection of a million
-/// candidates, a copy into a fresh table cost more than marking them).
+/// ([`is_root`]), in one pass over the buffer (see
+/// [`Subgraph::take_roots`]: above 16,384 candidates the buffer's own
+/// vector becomes the table).
 fn select_roots<'a>(heap: &'a Heap, scratch: &'a mut Scratch) -> RootsInTable<'a> {
     let count = scratch.subgraph.take_roots(heap, is_root);
     validate_roots(&scratch.subgraph.nodes[..count]);
@@ -395,13 +395,6 @@ struct RootsInTable<'a> {
     count: usize,
 }
 
-impl RootsInTable<'_> {
-    /// The garbage is taken: nothing is put back.
-    fn garbage_taken(mut self) {
-        self.count = 0;
-    }
-}
-
 impl Drop for RootsInTable<'_> {
     #[inline]
     fn drop(&mut self) {
@@ -412,6 +405,11 @@ impl Drop for RootsInTable<'_> {
 }
 
 impl RootsInTable<'_> {
+    /// The garbage is taken: nothing is put back.
+    fn garbage_taken(mut self) {
+        self.count = 0;
+    }
+
     /// After a panic in user `Trace` code: clears the table and puts the
     /// roots back in the buffer.
     #[cold]

@@ -353,8 +353,8 @@ const ADOPT_ABOVE: usize = super::Scratch::KEEP_UP_TO;
 #[inline(always)]
 fn enter_root(candidate: &NonNull<Header>) {
     // SAFETY: buffered objects are live (an object leaves the buffer before
-    // its memory is freed); `take_candidates` has just cleared `BUFFERED`,
-    // so the scratch word is free for the trial count.
+    // its memory is freed); draining the buffer has just cleared
+    // `BUFFERED`, so the scratch word is free for the trial count.
     let h = unsafe { candidate.as_ref() };
     h.set(VISITED);
     h.set_scratch(h.strong());
