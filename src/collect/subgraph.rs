@@ -98,10 +98,7 @@ impl Subgraph {
     pub fn add(&mut self, header: NonNull<Header>) {
         // SAFETY: only live objects (strong > 0, or owned by the collector)
         // are added.
-        let h = unsafe { header.as_ref() };
-        h.set(VISITED);
-        let strong = h.strong();
-        h.set_scratch(strong);
+        let strong = enter_table(unsafe { header.as_ref() });
         self.zero_trial += usize::from(strong == 0);
         self.nodes.push(header);
     }
@@ -347,17 +344,25 @@ impl Drop for Subgraph {
 /// its vectors between collections, so below it both vectors are reused.
 const ADOPT_ABOVE: usize = super::Scratch::KEEP_UP_TO;
 
-/// Gives a root taken from the candidate buffer its place in the table:
-/// `VISITED`, and its whole strong count as trial count (above zero: a root
-/// is referenced).
+/// Gives an object its place in the table: `VISITED`, and its whole strong
+/// count as trial count (returned). Its scratch word must be free (the
+/// object is not `BUFFERED`).
+#[inline(always)]
+fn enter_table(h: &Header) -> u32 {
+    h.set(VISITED);
+    let strong = h.strong();
+    h.set_scratch(strong);
+    strong
+}
+
+/// [`enter_table`] for a root taken from the candidate buffer (its trial
+/// count starts above zero: a root is referenced).
 #[inline(always)]
 fn enter_root(candidate: &NonNull<Header>) {
     // SAFETY: buffered objects are live (an object leaves the buffer before
     // its memory is freed); draining the buffer has just cleared
     // `BUFFERED`, so the scratch word is free for the trial count.
-    let h = unsafe { candidate.as_ref() };
-    h.set(VISITED);
-    h.set_scratch(h.strong());
+    enter_table(unsafe { candidate.as_ref() });
 }
 
 /// Traces a node's value, if it has one that may hold handles, and flags the
@@ -417,8 +422,7 @@ impl EdgeSink for MarkSink<'_> {
                 // Out of line and in tail position (see `push_with_room`).
                 return self.discover_growing(target);
             }
-            t.set(VISITED);
-            t.set_scratch(t.strong());
+            enter_table(t);
             // SAFETY: the table has room (tested above; the header writes
             // do not touch it).
             unsafe { push_with_room(self.nodes, target) };
