@@ -538,12 +538,14 @@ fn free_garbage(
     }
     stats.freed = garbage.len();
     let counts = by_type.then(|| count_types(heap, garbage));
-    let settle = Settle {
+    // (Only when it has work: the common collection, no survivor and no
+    // per-type counts, skips building and dropping it.)
+    let settle = (!survivors.is_empty() || counts.is_some()).then(|| Settle {
         heap,
         survivors,
         stats,
         counts,
-    };
+    });
     heap.drop_scope(|| drop_garbage_values(heap, garbage, &mut first_panic));
     // Counts the survivors that went meanwhile (also on a panic out of the
     // drop loop, as it unwinds).

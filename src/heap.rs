@@ -596,18 +596,17 @@ impl Heap {
 
     /// Empties the candidate buffer, clearing every `BUFFERED` flag and
     /// handing each candidate to `each`, in buffer order. `each` must run no
-    /// user code. (The buffer's vector becomes the spare one: no allocation.)
+    /// user code. (The buffer keeps its vector: no allocation, no move.)
     pub fn drain_candidates(&self, mut each: impl FnMut(NonNull<Header>)) {
-        let spare = self.spare_candidates.take();
-        // SAFETY: short borrow, no user code.
-        let mut taken = unsafe { std::mem::replace(&mut *self.candidates.get(), spare) };
-        for &h in &taken {
+        // SAFETY: `each` runs no user code, so nothing reaches the buffer
+        // while this borrow lives.
+        let buffer = unsafe { &mut *self.candidates.get() };
+        for &h in buffer.iter() {
             // SAFETY: buffered objects are live.
             unsafe { h.as_ref() }.clear(BUFFERED);
             each(h);
         }
-        taken.clear();
-        self.recycle_candidate_vec(taken);
+        buffer.clear();
     }
 
     /// Takes back a vector that [`take_candidates`](Self::take_candidates)

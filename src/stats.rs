@@ -336,8 +336,11 @@ impl HeapStats {
         freed.set(freed.get() + stats.freed as u64);
         let resurrected = &self.resurrected_total;
         resurrected.set(resurrected.get() + stats.resurrected as u64);
-        let total = &self.duration_total;
-        total.set(total.get().saturating_add(duration));
+        // (Most small collections are not timed: nothing to add.)
+        if !duration.is_zero() {
+            let total = &self.duration_total;
+            total.set(total.get().saturating_add(duration));
+        }
     }
 
     /// Objects freed by collections, over all collections of the thread.

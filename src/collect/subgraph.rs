@@ -190,6 +190,11 @@ impl Subgraph {
             } else {
                 self.mark_direct(heap, discover, &mut i, window_end - PROBES);
             }
+            if i == self.nodes.len() && self.queue.is_empty() {
+                // Done before the probes (a table of a few nodes): nothing
+                // is left to probe for.
+                break;
+            }
             let distant = self.mark_probing(heap, discover, &mut i, window_end);
             if i == self.nodes.len() {
                 if self.queue.is_empty() {
