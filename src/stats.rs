@@ -118,8 +118,9 @@ pub enum CollectPhase {
 ///   coarse duration is either zero or a few ticks, but the sum over many
 ///   collections counts each clock tick that fell inside a collection;
 /// - a *small* one (fewer than [`Stopwatch::SMALL`] candidates waiting) is
-///   timed only with probability 1 in [`Stopwatch::SAMPLE`], drawn from a
-///   cheap pseudo-random sequence, and then counts `SAMPLE` times: even two
+///   timed only once in [`Stopwatch::SAMPLE`] on average, at gaps drawn
+///   from a cheap pseudo-random sequence, and then counts `SAMPLE` times:
+///   even two
 ///   coarse reads were the largest single cost left in a collection of a
 ///   dead 2-cycle (about 8 of 60 ns), and a sampled total has the same
 ///   expected value.
@@ -191,26 +192,44 @@ impl Stopwatch {
     }
 }
 
-/// Picks which small collections are timed: an xorshift sequence (a few
-/// instructions a draw), so that the sample does not follow a program's own
-/// period the way "every 16th collection" could.
-pub(crate) struct Sampler(Cell<u32>);
+/// Picks which small collections are timed: one in `n` on average, at
+/// gaps drawn at random (an xorshift sequence), so that the sample does not
+/// follow a program's own period the way "every 16th collection" could.
+/// Between two picks a draw only counts down (the xorshift step runs once
+/// per pick, not once per collection).
+pub(crate) struct Sampler {
+    /// The xorshift state.
+    state: Cell<u32>,
+    /// Draws left until the next pick.
+    countdown: Cell<u32>,
+}
 
 impl Sampler {
     pub fn new() -> Sampler {
-        Sampler(Cell::new(0x9E37_79B9))
+        Sampler {
+            state: Cell::new(0x9E37_79B9),
+            countdown: Cell::new(1),
+        }
     }
 
-    /// `true` with probability about `1 / n` (`n` a power of two).
+    /// `true` once every `n` draws on average (`n` at least 1, the same at
+    /// every draw): each pick sets the gap to the next one, uniform in
+    /// `1..=2n - 1` (mean `n`).
     #[inline]
     pub fn draw(&self, n: u32) -> bool {
-        debug_assert!(n.is_power_of_two());
-        let mut x = self.0.get();
+        debug_assert!(n >= 1);
+        let left = self.countdown.get();
+        if left > 1 {
+            self.countdown.set(left - 1);
+            return false;
+        }
+        let mut x = self.state.get();
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        self.0.set(x);
-        x & (n - 1) == 0
+        self.state.set(x);
+        self.countdown.set(1 + x % (2 * n - 1));
+        true
     }
 }
 
@@ -389,10 +408,10 @@ mod tests {
         let sampler = Sampler::new();
         let draws = 160_000 / SCALE;
         let picked = (0..draws).filter(|_| sampler.draw(16)).count();
-        // draws / 16 expected (10,000, or 1,000 under Miri); xorshift32's
-        // low bits are close to uniform: within 5% (5 standard deviations
-        // at the full count). The sequence is fixed, so is the outcome
-        // (10,021 and 1,021).
+        // draws / 16 expected (10,000, or 1,000 under Miri): the gaps are
+        // uniform in 1..=31 (mean 16, variance 80), so within 5% is about 9
+        // standard deviations at the full count. The sequence is fixed, so
+        // is the outcome (9,947 and 1,000).
         let expected = draws / 16;
         assert!(
             picked.abs_diff(expected) * 20 <= expected,

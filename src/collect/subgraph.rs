@@ -121,7 +121,9 @@ impl Subgraph {
             heap.drain_candidates(|candidate| {
                 if is_root(&candidate) {
                     enter_root(&candidate);
-                    nodes.push(candidate);
+                    // SAFETY: room for every candidate was reserved above,
+                    // and each adds at most one node.
+                    unsafe { push_with_room(nodes, candidate) };
                 }
             });
         } else {
