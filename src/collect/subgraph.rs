@@ -311,21 +311,18 @@ impl Subgraph {
             self.clear();
             return;
         }
-        // The garbage is compacted to the front of `nodes`, which then
-        // becomes the garbage list: no second vector as long as the first.
-        let mut kept = 0;
-        for i in 0..self.nodes.len() {
-            let header = self.nodes[i];
+        // The garbage is kept in `nodes`, in order, which then becomes the
+        // garbage list: no second vector as long as the first.
+        self.nodes.retain(|header| {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if !h.has(ALIVE | VALUE_DROPPED) {
-                self.nodes[kept] = header;
-                kept += 1;
+            let is_garbage = !h.has(ALIVE | VALUE_DROPPED);
+            if is_garbage {
                 h.set(flag);
             }
             h.clear(SUBGRAPH_FLAGS);
-        }
-        self.nodes.truncate(kept);
+            is_garbage
+        });
         std::mem::swap(&mut self.nodes, garbage);
         self.clear();
     }
