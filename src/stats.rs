@@ -120,10 +120,9 @@ pub enum CollectPhase {
 /// - a *small* one (fewer than [`Stopwatch::SMALL`] candidates waiting) is
 ///   timed only once in [`Stopwatch::SAMPLE`] on average, at gaps drawn
 ///   from a cheap pseudo-random sequence, and then counts `SAMPLE` times:
-///   even two
-///   coarse reads were the largest single cost left in a collection of a
-///   dead 2-cycle (about 8 of 60 ns), and a sampled total has the same
-///   expected value.
+///   even two coarse reads were the largest single cost left in a
+///   collection of a dead 2-cycle (about 8 of 60 ns), and a sampled total
+///   has the same expected value.
 ///
 /// Where no coarse clock exists, every collection uses the precise one.
 pub(crate) struct Stopwatch {
