@@ -583,9 +583,7 @@ impl Heap {
         &self,
         mut keep: impl FnMut(&NonNull<Header>) -> bool,
     ) -> Vec<NonNull<Header>> {
-        let spare = self.spare_candidates.take();
-        // SAFETY: short borrow, no user code.
-        let mut taken = unsafe { std::mem::replace(&mut *self.candidates.get(), spare) };
+        let mut taken = self.swap_out_candidates();
         taken.retain(|h| {
             // SAFETY: buffered objects are live.
             unsafe { h.as_ref() }.clear(BUFFERED);
@@ -601,21 +599,28 @@ impl Heap {
     /// linked-lists benchmark, whose collections drain 10,000 candidates
     /// each, though it ran fewer instructions: see benches/notes.md.)
     pub fn drain_candidates(&self, mut each: impl FnMut(NonNull<Header>)) {
-        let spare = self.spare_candidates.take();
-        // SAFETY: short borrow, no user code.
-        let mut taken = unsafe { std::mem::replace(&mut *self.candidates.get(), spare) };
+        let taken = self.swap_out_candidates();
         for &h in &taken {
             // SAFETY: buffered objects are live.
             unsafe { h.as_ref() }.clear(BUFFERED);
             each(h);
         }
-        taken.clear();
         self.recycle_candidate_vec(taken);
     }
 
+    /// The buffer's vector, its objects still flagged `BUFFERED`; the spare
+    /// vector (empty) becomes the buffer.
+    #[inline(always)]
+    fn swap_out_candidates(&self) -> Vec<NonNull<Header>> {
+        let spare = self.spare_candidates.take();
+        // SAFETY: short borrow, no user code.
+        unsafe { std::mem::replace(&mut *self.candidates.get(), spare) }
+    }
+
     /// Takes back a vector that [`take_candidates`](Self::take_candidates)
-    /// returned, emptied, to serve as the next spare buffer, unless it is
-    /// big (then its memory goes back to the allocator).
+    /// returned or [`drain_candidates`](Self::drain_candidates) emptied, to
+    /// serve as the next spare buffer, unless it is big (then its memory
+    /// goes back to the allocator).
     pub fn recycle_candidate_vec(&self, mut v: Vec<NonNull<Header>>) {
         v.clear();
         if v.capacity() <= 1 << 16 {
