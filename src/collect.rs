@@ -57,6 +57,7 @@ use crate::heap::Heap;
 use crate::policy::Policy;
 use crate::stats::{CollectPhase, CollectStats, HeapStats, Panic, Stopwatch};
 
+mod branching;
 mod edge_queue;
 mod prefetch;
 mod subgraph;

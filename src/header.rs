@@ -244,6 +244,22 @@ impl Header {
         self.state.set(self.state.get() & !flags.0)
     }
 
+    /// Sets `flags` if `cond`, without a branch on `cond` (for a pass whose
+    /// `cond` is a coin toss: the state word is written either way).
+    #[inline(always)]
+    pub fn set_if(&self, flags: Flags, cond: bool) {
+        let mask = u32::from(cond).wrapping_neg();
+        self.state.set(self.state.get() | (flags.0 & mask))
+    }
+
+    /// Clears `flags` unless `keep`, without a branch on `keep` (for a pass
+    /// whose `keep` is a coin toss: the state word is written either way).
+    #[inline(always)]
+    pub fn clear_unless(&self, flags: Flags, keep: bool) {
+        let kept = u32::from(keep).wrapping_neg();
+        self.state.set(self.state.get() & (!flags.0 | kept))
+    }
+
     #[inline(always)]
     pub fn type_index(&self) -> u32 {
         self.state.get() >> FLAG_BITS

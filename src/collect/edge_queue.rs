@@ -123,6 +123,11 @@ impl<S> ProbeSink<S> {
         }
     }
 
+    /// The edges seen.
+    pub fn edges(&self) -> usize {
+        self.edges
+    }
+
     /// Whether most edges seen lay far from their source (none seen: no).
     pub fn mostly_distant(&self) -> bool {
         self.distant * 2 > self.edges
@@ -141,16 +146,19 @@ impl<S: EdgeSink> EdgeSink for ProbeSink<S> {
 
 #[cfg(test)]
 thread_local! {
-    /// Windows marked `[direct, queued]` on this thread, for the tests.
-    static WINDOWS: std::cell::Cell<[usize; 2]> = const { std::cell::Cell::new([0; 2]) };
+    /// Windows marked `[direct, queued]` on this thread, then how many of
+    /// the queued ones counted their edges without branches; for the tests.
+    static WINDOWS: std::cell::Cell<[usize; 3]> = const { std::cell::Cell::new([0; 3]) };
 }
 
-/// Counts a window marked queued or direct (tests only).
+/// Counts a window marked queued or direct, and without branches or not
+/// (tests only).
 #[cfg(test)]
-pub(super) fn count_window(queued: bool) {
+pub(super) fn count_window(queued: bool, coin_toss: bool) {
     WINDOWS.with(|w| {
         let mut n = w.get();
         n[usize::from(queued)] += 1;
+        n[2] += usize::from(queued && coin_toss);
         w.set(n);
     });
 }
@@ -291,9 +299,9 @@ mod tests {
         drop(nodes);
         // What no handle points to any more went at once, by counting.
         let by_count = DROPPED.with(|d| d.borrow().len());
-        let [_, queued_before] = WINDOWS.with(|w| w.get());
+        let [_, queued_before, _] = WINDOWS.with(|w| w.get());
         let freed = crate::collect();
-        let [_, queued_after] = WINDOWS.with(|w| w.get());
+        let [_, queued_after, _] = WINDOWS.with(|w| w.get());
         crate::enable();
         assert!(queued_after > queued_before, "the queue was never used");
         let dead = alive.iter().filter(|&&a| !a).count();
@@ -311,6 +319,67 @@ mod tests {
         drop(kept);
         crate::collect();
         assert_eq!(DROPPED.with(|d| d.borrow().len()), N - dead);
+    }
+
+    /// A random graph, a third of its nodes held from outside: each
+    /// collection's roots reach held nodes (new to the table) and other
+    /// roots (known) alike, so marking counts the queued windows' edges
+    /// without branches, and the scan walks without branches too
+    /// (`super::super::branching`). Each collection must still free exactly
+    /// what no held node reaches. Two collections, so that debug builds
+    /// (which alternate the scan's two walks) run both walks.
+    #[test]
+    fn a_scattered_graph_is_collected_exactly_without_branches() {
+        use super::super::branching::scans;
+        const N: usize = if cfg!(miri) { 600 } else { 20_000 };
+        crate::disable();
+        DROPPED.with(|d| d.borrow_mut().clear());
+        let nodes = new_nodes(N);
+        let mut edges = vec![Vec::new(); N];
+        let mut x = 0x51_7CC1_B727_220Au64;
+        for a in 0..N {
+            for _ in 0..2 {
+                let b = (xorshift(&mut x) % N as u64) as usize;
+                nodes[a].edges.borrow_mut().push(nodes[b].clone());
+                edges[a].push(b);
+            }
+        }
+        // The held nodes keep the handles they had (their counts do not
+        // drop, so they are no candidates); the others lose theirs.
+        let mut held: Vec<(usize, Gc<Node>)> = Vec::new();
+        for (id, node) in nodes.into_iter().enumerate() {
+            if id % 3 == 0 {
+                held.push((id, node));
+            }
+        }
+        let [_, _, coin_toss_before] = WINDOWS.with(|w| w.get());
+        let scans_before = scans()[1];
+        for round in 0..2 {
+            if round == 1 {
+                // Let go of every other held node.
+                held.retain(|&(id, _)| id % 2 == 0);
+            }
+            crate::collect();
+            let roots: Vec<usize> = held.iter().map(|&(id, _)| id).collect();
+            let alive = reachable(&edges, &roots);
+            let mut dropped = DROPPED.with(|d| d.borrow().clone());
+            dropped.sort_unstable();
+            let expected: Vec<usize> = (0..N).filter(|&n| !alive[n]).collect();
+            assert_eq!(dropped, expected, "round {round}");
+        }
+        let [_, _, coin_toss_after] = WINDOWS.with(|w| w.get());
+        assert!(
+            coin_toss_after > coin_toss_before,
+            "no window went without branches"
+        );
+        assert!(
+            scans()[1] >= scans_before + 2,
+            "a scan walked with branches"
+        );
+        drop(held);
+        crate::collect();
+        assert_eq!(DROPPED.with(|d| d.borrow().len()), N);
+        crate::enable();
     }
 
     /// Marking from a few roots of a random graph, through the queue: the
@@ -343,13 +412,13 @@ mod tests {
                 }
             }
         }
-        let [_, queued_before] = WINDOWS.with(|w| w.get());
+        let [_, queued_before, _] = WINDOWS.with(|w| w.get());
         let mut subgraph = Subgraph::default();
         for &r in &roots {
             subgraph.add(nodes[r].header_ptr());
         }
         subgraph.mark(crate::runtime::heap(), super::super::Reach::Discover);
-        let [_, queued_after] = WINDOWS.with(|w| w.get());
+        let [_, queued_after, _] = WINDOWS.with(|w| w.get());
         assert!(queued_after > queued_before, "the queue was never used");
         let mut found: Vec<usize> = Vec::new();
         for (id, node) in nodes.iter().enumerate() {

@@ -9,10 +9,12 @@
 //! or, when those are the majority, from the few *suspects* only (the nodes
 //! whose trial count is zero), each traced a second time.
 
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use super::super::branching::{Branching, CoinToss, Predictable};
 use super::super::prefetch::{prefetching, Part};
-use super::{push_with_room, trace_node, Scanned, Subgraph, SUBGRAPH_FLAGS};
+use super::{trace_node, Scanned, Subgraph, SUBGRAPH_FLAGS};
 use crate::header::{Header, ALIVE, UNTRACEABLE, VISITED};
 use crate::heap::Heap;
 use crate::trace::EdgeSink;
@@ -49,10 +51,15 @@ impl Subgraph {
     /// it decide most collections of a few objects.
     #[inline(never)]
     fn scan_walk(&mut self, heap: &Heap) {
-        if self.few_suspects(heap) {
-            self.scan_suspects(heap);
-        } else {
-            self.scan_from_held(heap);
+        // On a scattered graph the walks' tests are coin tosses: made
+        // without branches (see `branching`).
+        #[cfg(test)]
+        super::super::branching::count_scan(self.scattered);
+        match (self.few_suspects(heap), self.scattered) {
+            (true, false) => self.scan_suspects::<Predictable>(heap),
+            (true, true) => self.scan_suspects::<CoinToss>(heap),
+            (false, false) => self.scan_from_held::<Predictable>(heap),
+            (false, true) => self.scan_from_held::<CoinToss>(heap),
         }
     }
 
@@ -79,21 +86,22 @@ impl Subgraph {
     /// The classic scan: walks from every node held from outside, setting
     /// `ALIVE` on what it reaches. Stops as soon as every node is known to
     /// be alive.
-    fn scan_from_held(&mut self, heap: &Heap) {
+    fn scan_from_held<B: Branching>(&mut self, heap: &Heap) {
         let Subgraph { nodes, work, .. } = self;
         work.clear();
+        B::reserve_for(work, nodes.len());
         let mut unreached = 0;
         for &header in nodes.iter() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if h.scratch() > 0 || h.has(UNTRACEABLE) {
-                h.set(ALIVE);
-                work.push(header);
-            } else {
-                unreached += 1;
-            }
+            // (`|`, not `||`: both tests, no branch.)
+            let held = (h.scratch() > 0) | h.has(UNTRACEABLE);
+            B::set_if(h, ALIVE, held);
+            // SAFETY: room for every node was reserved above (`reserve_for`).
+            unsafe { B::push_if(work, header, held) };
+            unreached += usize::from(!held);
         }
-        propagate_alive(heap, work, unreached);
+        propagate_alive::<B>(heap, work, unreached);
     }
 
     /// The scan for a subgraph that is mostly held from outside (a
@@ -111,7 +119,7 @@ impl Subgraph {
     /// through exactly such a node. What no such path reaches is garbage.
     /// The edges between suspects are recorded while counting, so that
     /// reaching them needs no second trace.
-    fn scan_suspects(&mut self, heap: &Heap) {
+    fn scan_suspects<B: Branching>(&mut self, heap: &Heap) {
         let Subgraph {
             nodes,
             work: suspects,
@@ -121,18 +129,21 @@ impl Subgraph {
         } = self;
         suspects.clear();
         edges.clear();
+        B::reserve_for(suspects, nodes.len());
         for header in prefetching(nodes, Part::Header) {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { header.as_ref() };
-            if h.scratch() > 0 || h.has(UNTRACEABLE) {
-                // Alive, and done with: it leaves the table's flags now, so
-                // that `take_garbage` needs to look at the suspects only
-                // (one pass fewer over the live majority).
-                h.clear(SUBGRAPH_FLAGS);
-            } else {
-                h.set_scratch(h.strong());
-                suspects.push(header);
-            }
+            // (`&`, not `&&`: both tests, no branch.)
+            let suspect = (h.scratch() == 0) & !h.has(UNTRACEABLE);
+            // A node held from outside is alive, and done with: it leaves
+            // the table's flags now, so that `take_garbage` needs to look at
+            // the suspects only (one pass fewer over the live majority). Its
+            // scratch word, free once it is out of the table, gets its
+            // strong count like a suspect's.
+            B::clear_unless(h, SUBGRAPH_FLAGS, suspect);
+            h.set_scratch(h.strong());
+            // SAFETY: room for every node was reserved above (`reserve_for`).
+            unsafe { B::push_if(suspects, header, suspect) };
         }
         *scanned = Scanned::SuspectsOnly;
         // Suspects are the nodes with `VISITED` and without `ALIVE` from
@@ -142,8 +153,9 @@ impl Subgraph {
             trace_node(
                 heap,
                 suspect,
-                &mut SuspectSink {
+                &mut SuspectSink::<B> {
                     targets: &mut edges.targets,
+                    branching: PhantomData,
                 },
             );
         }
@@ -151,14 +163,17 @@ impl Subgraph {
         // Every count is final: a suspect with one left is alive. From here
         // on a suspect's scratch word is its index, to find its edges.
         let mut unreached = suspects.len();
+        // Each suspect goes on the stack at most once, when it is found
+        // alive; one slot more lets `CoinToss::push_if` write past the last.
+        B::reserve_for(&mut edges.stack, suspects.len() + 1);
         for (index, &suspect) in suspects.iter().enumerate() {
             // SAFETY: nodes are allocated (struct invariant).
             let h = unsafe { suspect.as_ref() };
-            if h.scratch() > 0 {
-                h.set(ALIVE);
-                unreached -= 1;
-                edges.stack.push(index as u32);
-            }
+            let alive = h.scratch() > 0;
+            B::set_if(h, ALIVE, alive);
+            unreached -= usize::from(alive);
+            // SAFETY: room reserved above (`reserve_for`).
+            unsafe { B::push_if(&mut edges.stack, index as u32, alive) };
             h.set_scratch(index as u32);
         }
         while unreached > 0 {
@@ -172,11 +187,12 @@ impl Subgraph {
             for &target in &edges.targets[from..to] {
                 // SAFETY: recorded targets are nodes, allocated (invariant).
                 let t = unsafe { target.as_ref() };
-                if !t.has(ALIVE) {
-                    t.set(ALIVE);
-                    unreached -= 1;
-                    edges.stack.push(t.scratch());
-                }
+                let reached = !t.has(ALIVE);
+                B::set_if(t, ALIVE, reached);
+                unreached -= usize::from(reached);
+                // SAFETY: room reserved above (the stack holds each suspect
+                // at most once).
+                unsafe { B::push_if(&mut edges.stack, t.scratch(), reached) };
             }
         }
     }
@@ -184,15 +200,20 @@ impl Subgraph {
 
 /// Traces the `ALIVE` nodes in `work` and sets `ALIVE` on every node they
 /// reach, until no work is left or all `unreached` nodes are reached.
-fn propagate_alive(heap: &Heap, work: &mut Vec<NonNull<Header>>, mut unreached: usize) {
+fn propagate_alive<B: Branching>(
+    heap: &Heap,
+    work: &mut Vec<NonNull<Header>>,
+    mut unreached: usize,
+) {
     while unreached > 0 {
         let Some(header) = work.pop() else { break };
         trace_node(
             heap,
             header,
-            &mut ScanSink {
+            &mut ScanSink::<B> {
                 work,
                 unreached: &mut unreached,
+                branching: PhantomData,
             },
         );
     }
@@ -219,29 +240,33 @@ impl SuspectEdges {
 /// Receives the edges of suspects (nodes not `ALIVE`) in
 /// [`Subgraph::scan_suspects`]: each edge to another suspect subtracts one
 /// from its count, and is recorded.
-struct SuspectSink<'a> {
+struct SuspectSink<'a, B> {
     targets: &'a mut Vec<NonNull<Header>>,
+    branching: PhantomData<B>,
 }
 
-impl EdgeSink for SuspectSink<'_> {
+impl<B: Branching> EdgeSink for SuspectSink<'_, B> {
     #[inline]
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
-        if t.flags() & (VISITED | ALIVE) == VISITED {
-            if self.targets.len() == self.targets.capacity() {
-                // (Out of line, as in `MarkSink::edge`.)
-                return self.edge_growing(target);
-            }
-            // (Saturating for the same reason as in `MarkSink::edge`.)
-            t.set_scratch(t.scratch().saturating_sub(1));
-            // SAFETY: room tested above.
-            unsafe { push_with_room(self.targets, target) };
+        let suspect = t.flags() & (VISITED | ALIVE) == VISITED;
+        if !(suspect || B::BRANCH_FREE) {
+            return;
         }
+        if self.targets.len() == self.targets.capacity() {
+            // (Out of line, as in `MarkSink::edge`.)
+            return self.edge_growing(target);
+        }
+        // (Without a branch, any other target gets its count written
+        // back. Saturating for the same reason as in `MarkSink::edge`.)
+        t.set_scratch(t.scratch().saturating_sub(u32::from(suspect)));
+        // SAFETY: room tested above.
+        unsafe { B::push_if(self.targets, target, suspect) };
     }
 }
 
-impl SuspectSink<'_> {
+impl<B: Branching> SuspectSink<'_, B> {
     /// [`edge`](EdgeSink::edge) when the edge list is full: grows it first.
     #[cold]
     #[inline(never)]
@@ -252,31 +277,34 @@ impl SuspectSink<'_> {
 }
 
 /// Receives edges while scanning: what a live node reaches is alive.
-struct ScanSink<'a> {
+struct ScanSink<'a, B> {
     work: &'a mut Vec<NonNull<Header>>,
     /// Nodes not known to be alive yet.
     unreached: &'a mut usize,
+    branching: PhantomData<B>,
 }
 
-impl EdgeSink for ScanSink<'_> {
+impl<B: Branching> EdgeSink for ScanSink<'_, B> {
     #[inline]
     fn edge(&mut self, target: NonNull<Header>, _path: &str) {
         // SAFETY: as in `MarkSink::edge`.
         let t = unsafe { target.as_ref() };
-        if t.flags() & (VISITED | ALIVE) == VISITED {
-            if self.work.len() == self.work.capacity() {
-                // (Out of line, as in `MarkSink::edge`.)
-                return self.edge_growing(target);
-            }
-            t.set(ALIVE);
-            *self.unreached -= 1;
-            // SAFETY: room tested above.
-            unsafe { push_with_room(self.work, target) };
+        let reached = t.flags() & (VISITED | ALIVE) == VISITED;
+        if !(reached || B::BRANCH_FREE) {
+            return;
         }
+        if self.work.len() == self.work.capacity() {
+            // (Out of line, as in `MarkSink::edge`.)
+            return self.edge_growing(target);
+        }
+        B::set_if(t, ALIVE, reached);
+        *self.unreached -= usize::from(reached);
+        // SAFETY: room tested above.
+        unsafe { B::push_if(self.work, target, reached) };
     }
 }
 
-impl ScanSink<'_> {
+impl<B: Branching> ScanSink<'_, B> {
     /// [`edge`](EdgeSink::edge) when the work list is full: grows it first.
     #[cold]
     #[inline(never)]
