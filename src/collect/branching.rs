@@ -58,17 +58,26 @@ pub(super) trait Branching {
     fn clear_unless(h: &Header, flags: Flags, keep: bool);
 
     /// Makes room in `v` for `additional` more [`push_if`](Self::push_if)
-    /// calls, if this way needs it ([`CoinToss`] writes past the end even
-    /// when it does not push; [`Predictable`] grows the vector as `push`
-    /// does, when it pushes).
+    /// calls, if this way needs it: [`CoinToss`] writes past the end even
+    /// when it does not push, where [`Predictable`] grows the vector as
+    /// `push` does, when it pushes. (Reserving a whole table's worth for
+    /// `Predictable` too made the linked lists' collections slower.)
     fn reserve_for<T>(v: &mut Vec<T>, additional: usize);
 
     /// Appends `x` to `v` if `keep`.
     ///
     /// # Safety
-    /// For [`CoinToss`]: `v.len() < v.capacity()`. ([`Predictable`] has no
-    /// requirement.)
+    /// For [`CoinToss`], room reserved with [`reserve_for`](Self::reserve_for)
+    /// for this call: `v.len() < v.capacity()`.
     unsafe fn push_if<T: Copy>(v: &mut Vec<T>, x: T, keep: bool);
+
+    /// [`push_if`](Self::push_if) for a caller that has tested for room
+    /// (an edge sink, which grows its vector out of line): without `push`'s
+    /// test.
+    ///
+    /// # Safety
+    /// `v.len() < v.capacity()`.
+    unsafe fn push_if_room<T: Copy>(v: &mut Vec<T>, x: T, keep: bool);
 }
 
 /// Plain branches: for tests whose outcomes come in runs.
@@ -103,6 +112,14 @@ impl Branching for Predictable {
             v.push(x);
         }
     }
+
+    #[inline(always)]
+    unsafe fn push_if_room<T: Copy>(v: &mut Vec<T>, x: T, keep: bool) {
+        if keep {
+            // SAFETY: room (caller).
+            unsafe { push_with_room(v, x) };
+        }
+    }
 }
 
 impl Branching for CoinToss {
@@ -121,6 +138,12 @@ impl Branching for CoinToss {
     #[inline(always)]
     fn reserve_for<T>(v: &mut Vec<T>, additional: usize) {
         v.reserve(additional);
+    }
+
+    #[inline(always)]
+    unsafe fn push_if_room<T: Copy>(v: &mut Vec<T>, x: T, keep: bool) {
+        // SAFETY: the same requirement (caller).
+        unsafe { Self::push_if(v, x, keep) }
     }
 
     #[inline(always)]

@@ -487,7 +487,7 @@ impl<B: Branching> EdgeSink for MarkSink<'_, B> {
             let found = count_edge_entering(t, self.zero_trial);
             // SAFETY: the table has room (tested above; the header writes
             // do not touch it).
-            unsafe { B::push_if(self.nodes, target, found) };
+            unsafe { B::push_if_room(self.nodes, target, found) };
             return;
         }
         if !t.has(VISITED) {

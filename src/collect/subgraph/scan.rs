@@ -262,7 +262,7 @@ impl<B: Branching> EdgeSink for SuspectSink<'_, B> {
         // back. Saturating for the same reason as in `MarkSink::edge`.)
         t.set_scratch(t.scratch().saturating_sub(u32::from(suspect)));
         // SAFETY: room tested above.
-        unsafe { B::push_if(self.targets, target, suspect) };
+        unsafe { B::push_if_room(self.targets, target, suspect) };
     }
 }
 
@@ -300,7 +300,7 @@ impl<B: Branching> EdgeSink for ScanSink<'_, B> {
         B::set_if(t, ALIVE, reached);
         *self.unreached -= usize::from(reached);
         // SAFETY: room tested above.
-        unsafe { B::push_if(self.work, target, reached) };
+        unsafe { B::push_if_room(self.work, target, reached) };
     }
 }
 
