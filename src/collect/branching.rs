@@ -11,9 +11,9 @@
 //! waits on memory is the loads already under way. [`CoinToss`] computes the
 //! outcome into a mask and writes either way: no branch, a few more stores.
 //!
-//! Measured (benches/notes.md, issue 23, seventh round): on the stress graph
-//! the branch-free passes took its collections from about 6.0 to 4.7 ms,
-//! but used everywhere they made the compact graphs 6-22% slower (the extra
+//! Measured (benches/notes.md, issue 23, eighth round): on the stress graph
+//! the branch-free passes took its collections from about 5.9 to 4.8 ms,
+//! but used everywhere they made other graphs 5-22% slower (the extra
 //! stores, where nothing was mispredicted). So marking uses [`CoinToss`] in
 //! the windows it traces with the edge queue (the probes found their edges
 //! far from their sources: see [`super::edge_queue`]) once the probes have
