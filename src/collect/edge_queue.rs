@@ -264,6 +264,23 @@ mod tests {
         *x
     }
 
+    /// `n` nodes (see [`new_nodes`]), each with two edges to nodes drawn at
+    /// random from `seed`, and the model of those edges (`edges[a]`: the ids
+    /// node `a` points to, in order).
+    fn two_edges_each(n: usize, seed: u64) -> (Vec<Gc<Node>>, Vec<Vec<usize>>) {
+        let nodes = new_nodes(n);
+        let mut edges = vec![Vec::new(); n];
+        let mut x = seed;
+        for (a, targets) in edges.iter_mut().enumerate() {
+            for _ in 0..2 {
+                let b = (xorshift(&mut x) % n as u64) as usize;
+                nodes[a].edges.borrow_mut().push(nodes[b].clone());
+                targets.push(b);
+            }
+        }
+        (nodes, edges)
+    }
+
     /// Objects reachable from `roots` through `edges` (the model).
     fn reachable(edges: &[Vec<usize>], roots: &[usize]) -> Vec<bool> {
         let mut seen = vec![false; edges.len()];
@@ -334,16 +351,7 @@ mod tests {
         const N: usize = if cfg!(miri) { 600 } else { 20_000 };
         crate::disable();
         DROPPED.with(|d| d.borrow_mut().clear());
-        let nodes = new_nodes(N);
-        let mut edges = vec![Vec::new(); N];
-        let mut x = 0x51_7CC1_B727_220Au64;
-        for a in 0..N {
-            for _ in 0..2 {
-                let b = (xorshift(&mut x) % N as u64) as usize;
-                nodes[a].edges.borrow_mut().push(nodes[b].clone());
-                edges[a].push(b);
-            }
-        }
+        let (nodes, edges) = two_edges_each(N, 0x51_7CC1_B727_220A);
         // The held nodes keep the handles they had (their counts do not
         // drop, so they are no candidates); the others lose theirs.
         let mut held: Vec<(usize, Gc<Node>)> = Vec::new();
@@ -392,16 +400,7 @@ mod tests {
         use crate::header::VISITED;
         const N: usize = if cfg!(miri) { 600 } else { 20_000 };
         crate::disable();
-        let nodes = new_nodes(N);
-        let mut edges = vec![Vec::new(); N];
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        for a in 0..N {
-            for _ in 0..2 {
-                let b = (xorshift(&mut x) % N as u64) as usize;
-                nodes[a].edges.borrow_mut().push(nodes[b].clone());
-                edges[a].push(b);
-            }
-        }
+        let (nodes, edges) = two_edges_each(N, 0x2545_F491_4F6C_DD1D);
         let roots: Vec<usize> = (0..N).step_by(97).collect();
         let in_table = reachable(&edges, &roots);
         let mut from_table = vec![0u32; N];
