@@ -137,11 +137,14 @@ impl Subgraph {
             let suspect = (h.scratch() == 0) & !h.has(UNTRACEABLE);
             // A node held from outside is alive, and done with: it leaves
             // the table's flags now, so that `take_garbage` needs to look at
-            // the suspects only (one pass fewer over the live majority). Its
-            // scratch word, free once it is out of the table, gets its
-            // strong count like a suspect's.
+            // the suspects only (one pass fewer over the live majority).
             B::clear_unless(h, SUBGRAPH_FLAGS, suspect);
-            h.set_scratch(h.strong());
+            // A suspect's count starts again at its strong count. Without
+            // branches a held node gets one too: its scratch word is free
+            // once it is out of the table.
+            if suspect || B::BRANCH_FREE {
+                h.set_scratch(h.strong());
+            }
             // SAFETY: room for every node was reserved above (`reserve_for`).
             unsafe { B::push_if(suspects, header, suspect) };
         }
